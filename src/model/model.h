@@ -1,0 +1,167 @@
+/*
+ * The model stage: GGUF files, tokenizers, and the models built from them
+ * (Llama-family transformers run by src/nn, and the classical --fast
+ * context-mixing model).
+ */
+#ifndef LMC_MODEL_H
+#define LMC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "nn/nn.h"
+
+/* ======================= GGUF (v2 and v3) ======================= */
+
+typedef enum {
+    LMC_GGUF_UINT8 = 0, LMC_GGUF_INT8 = 1, LMC_GGUF_UINT16 = 2, LMC_GGUF_INT16 = 3,
+    LMC_GGUF_UINT32 = 4, LMC_GGUF_INT32 = 5, LMC_GGUF_FLOAT32 = 6, LMC_GGUF_BOOL = 7,
+    LMC_GGUF_STRING = 8, LMC_GGUF_ARRAY = 9, LMC_GGUF_UINT64 = 10, LMC_GGUF_INT64 = 11,
+    LMC_GGUF_FLOAT64 = 12
+} lmc_gguf_value_type;
+
+/* ggml tensor types that lmc reads (numbering as in ggml). */
+typedef enum {
+    LMC_GGML_F32 = 0, LMC_GGML_F16 = 1, LMC_GGML_Q4_0 = 2, LMC_GGML_Q4_1 = 3,
+    LMC_GGML_Q5_0 = 6, LMC_GGML_Q5_1 = 7, LMC_GGML_Q8_0 = 8, LMC_GGML_Q8_1 = 9,
+    LMC_GGML_Q2_K = 10, LMC_GGML_Q3_K = 11, LMC_GGML_Q4_K = 12, LMC_GGML_Q5_K = 13,
+    LMC_GGML_Q6_K = 14, LMC_GGML_Q8_K = 15, LMC_GGML_I8 = 24, LMC_GGML_I16 = 25,
+    LMC_GGML_I32 = 26, LMC_GGML_I64 = 27, LMC_GGML_F64 = 28, LMC_GGML_BF16 = 30
+} lmc_ggml_type;
+
+typedef struct {
+    const char *data; /* not NUL-terminated */
+    uint64_t size;
+} lmc_gguf_string;
+
+typedef struct {
+    const char *name;         /* NUL-terminated copy */
+    lmc_ggml_type type;
+    uint32_t n_dims;
+    uint64_t ne[4];           /* ne[0] is the contiguous (column) dimension, as in ggml */
+    uint64_t n_elements;
+    const void *data;         /* inside the mapped file, bounds-checked */
+    uint64_t n_bytes;
+} lmc_gguf_tensor;
+
+typedef struct lmc_gguf lmc_gguf;
+
+/* Maps and parses a file; every offset and size is checked. */
+lmc_status lmc_gguf_open(const char *path, lmc_gguf **out, lmc_message *message);
+/* Parses a buffer the caller keeps alive (fuzzing, tests). */
+lmc_status lmc_gguf_open_memory(const void *data, size_t size, lmc_gguf **out, lmc_message *message);
+void lmc_gguf_close(lmc_gguf *gguf);
+
+uint32_t lmc_gguf_version(const lmc_gguf *gguf);
+/* The whole file (for hashing). */
+const uint8_t *lmc_gguf_bytes(const lmc_gguf *gguf, size_t *size);
+
+/* Metadata. Index of key or -1. Typed getters return 0 and fill *out on a
+ * match of key and type (integers of any width convert where the value fits). */
+int lmc_gguf_find(const lmc_gguf *gguf, const char *key);
+int lmc_gguf_n_kv(const lmc_gguf *gguf);
+const char *lmc_gguf_key(const lmc_gguf *gguf, int index);
+lmc_gguf_value_type lmc_gguf_type(const lmc_gguf *gguf, int index);
+int lmc_gguf_get_u64(const lmc_gguf *gguf, const char *key, uint64_t *out);
+int lmc_gguf_get_u32(const lmc_gguf *gguf, const char *key, uint32_t *out);
+int lmc_gguf_get_f32(const lmc_gguf *gguf, const char *key, float *out);
+int lmc_gguf_get_bool(const lmc_gguf *gguf, const char *key, int *out);
+int lmc_gguf_get_str(const lmc_gguf *gguf, const char *key, lmc_gguf_string *out);
+/* Arrays: element type and count; element access for numeric and string arrays. */
+int lmc_gguf_get_array(const lmc_gguf *gguf, const char *key, lmc_gguf_value_type *elem_type, uint64_t *count);
+lmc_gguf_string lmc_gguf_array_str(const lmc_gguf *gguf, const char *key, uint64_t i);
+double lmc_gguf_array_num(const lmc_gguf *gguf, const char *key, uint64_t i);
+const void *lmc_gguf_array_data(const lmc_gguf *gguf, const char *key); /* numeric arrays only */
+
+int lmc_gguf_n_tensors(const lmc_gguf *gguf);
+const lmc_gguf_tensor *lmc_gguf_tensor_at(const lmc_gguf *gguf, int index);
+const lmc_gguf_tensor *lmc_gguf_tensor_find(const lmc_gguf *gguf, const char *name);
+const char *lmc_ggml_type_name(lmc_ggml_type type);
+
+/* Dequantises any supported tensor type to float32 (n_elements values). */
+lmc_status lmc_tensor_to_f32(const lmc_gguf_tensor *tensor, float *out, lmc_message *message);
+
+/* GGUF writer (tests, converters): collects key/values and tensors, then
+ * writes a v3 file with 32-byte alignment. */
+typedef struct lmc_gguf_writer lmc_gguf_writer;
+lmc_gguf_writer *lmc_gguf_writer_create(void);
+void lmc_gguf_writer_free(lmc_gguf_writer *w);
+lmc_status lmc_gguf_writer_set_u32(lmc_gguf_writer *w, const char *key, uint32_t v);
+lmc_status lmc_gguf_writer_set_f32(lmc_gguf_writer *w, const char *key, float v);
+lmc_status lmc_gguf_writer_set_bool(lmc_gguf_writer *w, const char *key, int v);
+lmc_status lmc_gguf_writer_set_str(lmc_gguf_writer *w, const char *key, const char *v);
+lmc_status lmc_gguf_writer_set_array(lmc_gguf_writer *w, const char *key, lmc_gguf_value_type elem_type,
+                                     const void *values, uint64_t count); /* numeric */
+lmc_status lmc_gguf_writer_set_str_array(lmc_gguf_writer *w, const char *key, const char *const *strings,
+                                         const uint64_t *lengths, uint64_t count);
+/* data is copied; n_bytes must match type and dims. */
+lmc_status lmc_gguf_writer_add_tensor(lmc_gguf_writer *w, const char *name, lmc_ggml_type type, uint32_t n_dims,
+                                      const uint64_t *ne, const void *data, uint64_t n_bytes);
+lmc_status lmc_gguf_writer_write(lmc_gguf_writer *w, const char *path);
+
+/* ======================= Tokenizers ======================= */
+
+/* Raw bytes a vocabulary cannot represent appear in token streams as
+ * LMC_TOKEN_ESCAPE(byte) (negative ids); the block coder escapes them. */
+#define LMC_TOKEN_ESCAPE(byte) (-1 - (int32_t)(byte))
+#define LMC_TOKEN_IS_ESCAPE(id) ((id) < 0)
+#define LMC_TOKEN_ESCAPED_BYTE(id) ((uint8_t)(-1 - (id)))
+
+typedef struct lmc_tokenizer lmc_tokenizer;
+
+/* From tokenizer.ggml.* metadata: "gpt2" (byte-level BPE with
+ * tokenizer.ggml.pre), "llama" (SentencePiece), "lmc-bytes" (id = byte). */
+lmc_status lmc_tokenizer_from_gguf(const lmc_gguf *gguf, lmc_tokenizer **out, lmc_message *message);
+void lmc_tokenizer_free(lmc_tokenizer *tok);
+int lmc_tokenizer_vocab_size(const lmc_tokenizer *tok);
+const char *lmc_tokenizer_type_name(const lmc_tokenizer *tok);
+/* Token ids exactly as llama.cpp's llama_tokenize(add_special=false,
+ * parse_special=false) gives them (the conformance contract). */
+lmc_status lmc_tokenizer_encode(const lmc_tokenizer *tok, const uint8_t *text, size_t size,
+                                int32_t **ids, size_t *n_ids);
+/* Lossless encoding for compression: decode(encode_lossless(x)) == x for
+ * every byte string, using LMC_TOKEN_ESCAPE where nothing else works. */
+lmc_status lmc_tokenizer_encode_lossless(const lmc_tokenizer *tok, const uint8_t *data, size_t size,
+                                         int32_t **ids, size_t *n_ids);
+/* Appends the bytes of ids (escapes included) to out. */
+lmc_status lmc_tokenizer_decode(const lmc_tokenizer *tok, const int32_t *ids, size_t n_ids, lmc_buf *out);
+/* The bytes of one token (for incremental decoding); escapes give one byte. */
+lmc_status lmc_tokenizer_piece(const lmc_tokenizer *tok, int32_t id, lmc_buf *out);
+/* 1 if encode_lossless never emits escapes (byte tokens cover all 256 bytes). */
+int lmc_tokenizer_covers_all_bytes(const lmc_tokenizer *tok);
+int32_t lmc_tokenizer_bos(const lmc_tokenizer *tok); /* -1 if none */
+
+/* ======================= Models ======================= */
+
+typedef struct lmc_model {
+    char name[64];               /* general.name, else the file's base name */
+    char path[1024];
+    uint8_t hash[16];            /* lmc_hash128 of the whole file */
+    uint64_t file_size;
+    lmc_kind kind;               /* lmc.default_kind metadata, else LMC_KIND_AUTO */
+    char architecture[32];       /* general.architecture */
+    lmc_gguf *gguf;
+    lmc_tokenizer *tokenizer;
+    lmc_llama llama;             /* weights for the engine */
+    void *owned;                 /* buffers the loader allocated (converted weights) */
+    uint32_t default_block_size; /* lmc.block_size, else 1 MiB */
+    uint32_t context_window;     /* tokens of context used when coding (<= llama.context_length) */
+    uint32_t window_stride;      /* new tokens per window once the window is full */
+} lmc_model;
+
+/* Loads a GGUF model for coding. memlimit (0: none) bounds the converted
+ * weights; LMC_ERR_MEMLIMIT if they would exceed it. Unknown architectures
+ * give LMC_ERR_MODEL_INVALID with a message naming them. */
+lmc_status lmc_model_load(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message);
+void lmc_model_free(lmc_model *model);
+
+/* ======================= --fast context-mixing model ======================= */
+
+/* Codes a block with the classical adaptive model (no network); state starts
+ * fresh for every block. */
+lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out);
+/* Decodes exactly `size` bytes; LMC_ERR_CORRUPT if the payload is inconsistent. */
+lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_t *out, size_t size);
+
+#endif /* LMC_MODEL_H */

@@ -1,0 +1,89 @@
+/*
+ * The neural-network stage: a deterministic int8 transformer engine.
+ *
+ * Weights are int8 with one float scale per output row. Activations are
+ * quantised per token row to int8 with scale = max|x| / 127 (a max, so the
+ * order does not matter). Products accumulate in int32, which is
+ * associative, so scalar, AVX2, AVX-512 and CUDA kernels and any thread
+ * split give identical sums; each output is then acc * (xscale * wscale[o])
+ * in float, the same expression everywhere. Everything else (RMSNorm,
+ * softmax, RoPE, SiLU) is float32 in the fixed orders of common/detmath.h.
+ *
+ * Batch invariance: the value at (sequence, position) depends only on that
+ * sequence's tokens up to the position, never on which other rows are
+ * evaluated in the same call. Compression evaluates all positions of a
+ * block in one call; decompression evaluates one position of many blocks
+ * per call (lockstep); both give the same logits bit for bit.
+ */
+#ifndef LMC_NN_H
+#define LMC_NN_H
+
+#include <stdint.h>
+
+#include "common/common.h"
+
+/* int8 matrix, row-major [rows][cols], one scale per row. */
+typedef struct {
+    const int8_t *q;      /* rows*cols values in [-127, 127] */
+    const float *scale;   /* rows scales */
+    int32_t *row_sum;     /* rows sums of q (precomputed by lmc_qmat_prepare; kernels may use it) */
+    int rows, cols;
+} lmc_qmat;
+
+/* Computes row_sum (allocates it). */
+lmc_status lmc_qmat_prepare(lmc_qmat *m);
+void lmc_qmat_release(lmc_qmat *m);
+
+/* Quantises n values to int8 in [-127, 127]; returns the scale
+ * (max|x| / 127, or 0 for an all-zero row, which then gives zero output). */
+float lmc_quantize_row(const float *x, int n, int8_t *q);
+
+/* y[t][o] = dot(xq[t], W[o]) * (xscale[t] * W.scale[o]) for t < n_rows,
+ * o < W.rows, parallel over o. xq is [n_rows][W.cols] int8. Dispatches
+ * to the SIMD level of lmc_simd_selected(). bias may be NULL (added after). */
+void lmc_matmul_q8(lmc_pool *pool, const lmc_qmat *w, const int8_t *xq, const float *xscale,
+                   int n_rows, const float *bias, float *y);
+
+/* Llama-architecture hyper-parameters and weights (views into the model file
+ * or buffers the model loader owns). */
+typedef struct {
+    const float *attn_norm;            /* [dim] */
+    lmc_qmat wq, wk, wv, wo;           /* [n_heads*head_dim][dim], [n_kv*head_dim][dim] x2, [dim][n_heads*head_dim] */
+    const float *bq, *bk, *bv;         /* qwen2 attention biases, or NULL */
+    const float *ffn_norm;             /* [dim] */
+    lmc_qmat w_gate, w_up, w_down;     /* [hidden][dim] x2, [dim][hidden] */
+} lmc_llama_layer;
+
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim;
+    int vocab;
+    int context_length;     /* positions the model was trained for */
+    float rope_base;
+    int rope_neox;          /* 0: rotate adjacent pairs (llama); 1: halves (neox/qwen2) */
+    float norm_eps;
+    const float *tok_embd;  /* [vocab][dim] float */
+    lmc_llama_layer *layers;
+    const float *out_norm;  /* [dim] */
+    lmc_qmat output;        /* [vocab][dim] */
+} lmc_llama;
+
+/* Inference state for n_seqs independent sequences of up to max_pos
+ * positions each (KV caches), plus scratch for up to max_rows rows per call. */
+typedef struct lmc_llama_state lmc_llama_state;
+
+lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
+                                  lmc_llama_state **out);
+void lmc_llama_state_free(lmc_llama_state *state);
+/* Bytes lmc_llama_state_create would allocate (for memory limits). */
+uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows);
+
+/* Evaluates n rows: row i feeds token tokens[i] at position positions[i] of
+ * sequence seqs[i], writing its K/V into that sequence's cache, and writes
+ * the next-token logits [n][vocab] (logits may be NULL to only fill caches).
+ * Rows of one sequence must come in increasing position order, and every
+ * earlier position of that sequence must already be cached or be in this
+ * call. Positions restart at 0 whenever a caller restarts a window. */
+void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
+                       const int *positions, int n, float *logits);
+
+#endif /* LMC_NN_H */
