@@ -28,6 +28,11 @@ lmc_status lmc_buf_append(lmc_buf *buf, const void *data, size_t size);
 lmc_status lmc_buf_append_byte(lmc_buf *buf, uint8_t byte);
 /* Drops the first `count` bytes, keeping the rest. */
 void lmc_buf_consume(lmc_buf *buf, size_t count);
+/* Reading a buffer as a queue: copies up to `capacity` bytes from *pos on
+ * and advances *pos; an emptied buffer resets to size 0. Call
+ * lmc_buf_compact before appending to drop what was read (one move). */
+size_t lmc_buf_read(lmc_buf *buf, size_t *pos, void *out, size_t capacity);
+void lmc_buf_compact(lmc_buf *buf, size_t *pos);
 
 /* ---- LEB128 unsigned varints (at most 10 bytes for 64 bits) ---- */
 lmc_status lmc_varint_put(lmc_buf *buf, uint64_t value);
@@ -69,6 +74,8 @@ typedef enum { LMC_SIMD_SCALAR = 0, LMC_SIMD_AVX2 = 1, LMC_SIMD_AVX512 = 2 } lmc
  * above what the CPU has is lowered to the best available (with no error). */
 lmc_simd_level lmc_simd_selected(void);
 const char *lmc_simd_name(lmc_simd_level level);
+/* Tests: force a level (clamped to what the CPU has); -1 returns to the default. */
+void lmc_simd_force(int level);
 int lmc_cpu_count(void);
 
 /* ---- Thread pool: a fixed set of workers running parallel-for loops ---- */

@@ -1,0 +1,386 @@
+/*
+ * Neural block codec: tokens of a block -> model logits -> integer CDFs ->
+ * range coder, and back.
+ *
+ * The model input is x = [BOS] + tokens when the tokenizer has a BOS token,
+ * else x = tokens, whose first token is then coded under a uniform CDF.
+ * Output row p of the model (after reading x[0..p]) predicts x[p+1].
+ *
+ * Windowing (docs/FORMAT.md): with window W and stride S, output p is
+ * computed by window k = 0 if p < W, else (p - W) / S + 1. Window k starts
+ * at x[k*S] with relative position 0, so window k > 0 re-reads its first
+ * W - S tokens as context and then yields outputs W + (k-1)S .. W + kS - 1.
+ * Encoder and decoder follow exactly this schedule, and the engine is
+ * batch-invariant, so both see bit-identical logits.
+ *
+ * A token the vocabulary cannot represent is coded as the extra symbol
+ * `vocab` (escape) followed by its byte under a uniform 8-bit CDF; the model
+ * then reads token 0 in its place.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/lib.h"
+
+#define ROWS_PER_CALL 64 /* responsible rows evaluated per forward call when encoding */
+
+struct lmc_neural_coder {
+    const lmc_model *model;
+    lmc_pool *pool;
+    lmc_llama_state *state;
+    int max_blocks;
+    int max_rows;
+    int vocab;          /* model vocabulary */
+    int symbols;        /* vocab, plus one escape symbol if the tokenizer needs it */
+    int has_bos;
+    int32_t bos;
+    uint32_t window, stride;
+    float *logits;      /* [max_rows][symbols] */
+    float *scratch;     /* [max_rows][symbols] */
+    uint32_t *cum;      /* [max_rows][symbols + 1] */
+    /* Per-call row descriptions. */
+    int *seqs, *positions;
+    int32_t *tokens;
+};
+
+static int rows_needed(int max_blocks, uint32_t window) {
+    return LMC_MAX((int)window, LMC_MAX(max_blocks, ROWS_PER_CALL));
+}
+
+uint64_t lmc_neural_coder_bytes(const lmc_model *model, int max_blocks, uint32_t window, uint32_t stride) {
+    (void)stride;
+    int rows = rows_needed(max_blocks, window);
+    uint64_t symbols = (uint64_t)model->llama.vocab + 1;
+    uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t)) + 3 * sizeof(int);
+    return lmc_llama_state_bytes(&model->llama, max_blocks, (int)window, rows) + (uint64_t)rows * per_row;
+}
+
+void lmc_neural_coder_free(lmc_neural_coder *coder) {
+    if (!coder)
+        return;
+    lmc_llama_state_free(coder->state);
+    free(coder->logits);
+    free(coder->scratch);
+    free(coder->cum);
+    free(coder->seqs);
+    free(coder->positions);
+    free(coder->tokens);
+    free(coder);
+}
+
+lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int max_blocks, uint32_t window,
+                                   uint32_t stride, lmc_neural_coder **out, lmc_message *message) {
+    *out = NULL;
+    if (window < 2 || stride == 0 || stride > window)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "invalid context window %u / stride %u", window, stride);
+    lmc_neural_coder *c = calloc(1, sizeof *c);
+    if (!c)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    c->model = model;
+    c->pool = pool;
+    c->max_blocks = max_blocks;
+    c->max_rows = rows_needed(max_blocks, window);
+    c->vocab = model->llama.vocab;
+    c->symbols = c->vocab + (lmc_tokenizer_covers_all_bytes(model->tokenizer) ? 0 : 1);
+    c->bos = lmc_tokenizer_bos(model->tokenizer);
+    c->has_bos = c->bos >= 0 && c->bos < c->vocab;
+    c->window = window;
+    c->stride = stride;
+    size_t rows = (size_t)c->max_rows;
+    c->logits = malloc(rows * (size_t)c->symbols * sizeof *c->logits);
+    c->scratch = malloc(rows * (size_t)c->symbols * sizeof *c->scratch);
+    c->cum = malloc(rows * ((size_t)c->symbols + 1) * sizeof *c->cum);
+    c->seqs = malloc(rows * sizeof *c->seqs);
+    c->positions = malloc(rows * sizeof *c->positions);
+    c->tokens = malloc(rows * sizeof *c->tokens);
+    lmc_status status = LMC_OK;
+    if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens)
+        status = LMC_ERR_NOMEM;
+    else
+        status = lmc_llama_state_create(&model->llama, max_blocks, (int)window, c->max_rows, &c->state);
+    if (status != LMC_OK) {
+        lmc_neural_coder_free(c);
+        return lmc_fail(message, status, "cannot allocate the model's working memory");
+    }
+    *out = c;
+    return LMC_OK;
+}
+
+/* ---- The window schedule ---- */
+
+static uint64_t window_start(const lmc_neural_coder *c, uint64_t p) {
+    if (p < c->window)
+        return 0;
+    return ((p - c->window) / c->stride + 1) * c->stride;
+}
+
+/* First output of window k > 0, i.e. where a new window must be primed. */
+static int is_window_start(const lmc_neural_coder *c, uint64_t p) {
+    return p >= c->window && (p - c->window) % c->stride == 0;
+}
+
+/* ---- Per-row CDFs ---- */
+
+/* Escape columns get a logit of -inf: they keep the floor frequency. */
+static void row_cdf(lmc_neural_coder *c, int row) {
+    float *logits = c->logits + (size_t)row * c->symbols;
+    if (c->symbols > c->vocab)
+        logits[c->vocab] = -__builtin_inff();
+    lmc_cdf_from_logits(logits, c->symbols, c->scratch + (size_t)row * c->symbols,
+                        c->cum + (size_t)row * (c->symbols + 1));
+}
+
+static void rows_cdf_range(void *ctx, int begin, int end) {
+    for (int row = begin; row < end; row++)
+        row_cdf(ctx, row);
+}
+
+/* The uniform CDF codes a block's first token when there is no BOS. */
+static void uniform_cdf(lmc_neural_coder *c, uint32_t *cum) {
+    float *logits = c->logits;
+    for (int i = 0; i < c->symbols; i++)
+        logits[i] = 0.0f;
+    lmc_cdf_from_logits(logits, c->symbols, c->scratch, cum);
+}
+
+/* Logits rows are laid out with stride `symbols`; the engine writes `vocab`
+ * columns, so rows are spread out after each call when they differ. */
+static void forward(lmc_neural_coder *c, int n, int want_logits) {
+    lmc_llama_forward(c->state, c->pool, c->seqs, c->tokens, c->positions, n, want_logits ? c->logits : NULL);
+    if (want_logits && c->symbols != c->vocab)
+        for (int row = n - 1; row > 0; row--)
+            memmove(c->logits + (size_t)row * c->symbols, c->logits + (size_t)row * c->vocab,
+                    (size_t)c->vocab * sizeof(float));
+}
+
+/* ---- Encoding ---- */
+
+static int32_t model_input(int32_t id) {
+    return LMC_TOKEN_IS_ESCAPE(id) ? 0 : id;
+}
+
+static void encode_token(lmc_rc_encoder *rc, const uint32_t *cum, int vocab, int32_t id) {
+    if (LMC_TOKEN_IS_ESCAPE(id)) {
+        lmc_rc_encode_symbol(rc, cum, vocab);
+        lmc_rc_encode(rc, LMC_TOKEN_ESCAPED_BYTE(id), 1, 8);
+    } else {
+        lmc_rc_encode_symbol(rc, cum, id);
+    }
+}
+
+/* Feeds x[begin..end) of one sequence as rows at positions relative to `start`. */
+static void feed_rows(lmc_neural_coder *c, const int32_t *x, uint64_t start, uint64_t begin, uint64_t end,
+                      int want_logits) {
+    int n = 0;
+    for (uint64_t i = begin; i < end; i++, n++) {
+        c->seqs[n] = 0;
+        c->tokens[n] = model_input(x[i]);
+        c->positions[n] = (int)(i - start);
+    }
+    forward(c, n, want_logits);
+}
+
+/* Codes outputs [first, last) of the window starting at `start`. */
+static void encode_window(lmc_neural_coder *c, lmc_rc_encoder *rc, const int32_t *x, uint64_t start,
+                          uint64_t first, uint64_t last) {
+    if (first > start)
+        feed_rows(c, x, start, start, first, 0);
+    for (uint64_t p = first; p < last; p += (uint64_t)ROWS_PER_CALL) {
+        uint64_t end = LMC_MIN(last, p + (uint64_t)ROWS_PER_CALL);
+        int n = (int)(end - p);
+        feed_rows(c, x, start, p, end, 1);
+        lmc_pool_for(c->pool, n, rows_cdf_range, c);
+        for (int row = 0; row < n; row++)
+            encode_token(rc, c->cum + (size_t)row * (c->symbols + 1), c->vocab, x[p + (uint64_t)row + 1]);
+    }
+}
+
+/* Builds x = [BOS] + ids (or ids). */
+static lmc_status model_sequence(const lmc_neural_coder *c, const int32_t *ids, size_t n, int32_t **x_out) {
+    int32_t *x = malloc((n + 1) * sizeof *x);
+    if (!x)
+        return LMC_ERR_NOMEM;
+    size_t m = 0;
+    if (c->has_bos)
+        x[m++] = c->bos;
+    memcpy(x + m, ids, n * sizeof *ids);
+    *x_out = x;
+    return LMC_OK;
+}
+
+lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
+                                   lmc_message *message) {
+    int32_t *ids = NULL, *x = NULL;
+    size_t n_ids = 0;
+    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, data, size, &ids, &n_ids);
+    if (status != LMC_OK)
+        return lmc_fail(message, status, "tokenizer failed");
+    status = model_sequence(c, ids, n_ids, &x);
+    if (status == LMC_OK)
+        status = lmc_varint_put(payload, n_ids);
+    if (status != LMC_OK) {
+        free(ids);
+        free(x);
+        return lmc_fail(message, status, "out of memory");
+    }
+    lmc_rc_encoder rc;
+    lmc_rc_encoder_init(&rc, payload);
+    uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
+    if (n_ids > 0 && !c->has_bos) {
+        uniform_cdf(c, c->cum);
+        encode_token(&rc, c->cum, c->vocab, x[0]);
+    }
+    /* Outputs 0 .. m-2 predict x[1..m-1]. */
+    uint64_t outputs = m > 0 ? m - 1 : 0;
+    for (uint64_t first = 0; first < outputs;) {
+        uint64_t start = window_start(c, first);
+        uint64_t last = LMC_MIN(outputs, first < c->window ? (uint64_t)c->window : first + c->stride);
+        encode_window(c, &rc, x, start, first, last);
+        first = last;
+    }
+    status = lmc_rc_encoder_finish(&rc);
+    free(ids);
+    free(x);
+    return status == LMC_OK ? LMC_OK : lmc_fail(message, status, "out of memory");
+}
+
+/* ---- Decoding in lockstep ---- */
+
+typedef struct {
+    lmc_rc_decoder rc;
+    int32_t *x;         /* model input so far: [BOS] + decoded tokens */
+    uint64_t length;    /* tokens in x */
+    uint64_t outputs;   /* outputs this block needs: x's final length - 1 */
+    int failed;
+} block_state;
+
+typedef struct {
+    lmc_neural_coder *coder;
+    block_state *blocks;
+    int *row_block;     /* row -> block index for the current step */
+} step_context;
+
+static int32_t decode_token(lmc_rc_decoder *rc, const uint32_t *cum, int symbols, int vocab) {
+    int symbol = lmc_rc_decode_symbol(rc, cum, symbols);
+    if (symbol < vocab)
+        return symbol;
+    uint32_t byte = lmc_rc_decode_target(rc, 8);
+    lmc_rc_decode_update(rc, byte, 1);
+    return LMC_TOKEN_ESCAPE(byte);
+}
+
+static void decode_rows_range(void *ctx_, int begin, int end) {
+    step_context *ctx = ctx_;
+    lmc_neural_coder *c = ctx->coder;
+    for (int row = begin; row < end; row++) {
+        block_state *b = &ctx->blocks[ctx->row_block[row]];
+        row_cdf(c, row);
+        int32_t token = decode_token(&b->rc, c->cum + (size_t)row * (c->symbols + 1), c->symbols, c->vocab);
+        b->x[b->length++] = token;
+    }
+}
+
+/* Re-reads the W-S context tokens of every active block at a window start,
+ * in calls of at most max_rows rows (one sequence's rows stay in order). */
+static void prime_window(lmc_neural_coder *c, block_state *blocks, int count, uint64_t p) {
+    uint64_t start = window_start(c, p);
+    int n = 0;
+    for (int b = 0; b < count; b++) {
+        if (p >= blocks[b].outputs)
+            continue;
+        for (uint64_t i = start; i < p; i++) {
+            if (n == c->max_rows) {
+                forward(c, n, 0);
+                n = 0;
+            }
+            c->seqs[n] = b;
+            c->tokens[n] = model_input(blocks[b].x[i]);
+            c->positions[n] = (int)(i - start);
+            n++;
+        }
+    }
+    if (n > 0)
+        forward(c, n, 0);
+}
+
+static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
+    size_t pos = 0;
+    uint64_t n_ids;
+    if (lmc_varint_get(job->payload, job->payload_size, &pos, &n_ids) != LMC_OK || n_ids > job->raw_size)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: bad token count");
+    lmc_rc_decoder_init(&b->rc, job->payload + pos, job->payload_size - pos);
+    b->x = malloc((n_ids + 1) * sizeof *b->x);
+    if (!b->x)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    b->length = 0;
+    if (c->has_bos)
+        b->x[b->length++] = c->bos;
+    uint64_t m = n_ids + (uint64_t)c->has_bos;
+    b->outputs = m > 0 ? m - 1 : 0;
+    if (n_ids > 0 && !c->has_bos) {
+        uniform_cdf(c, c->cum);
+        b->x[b->length++] = decode_token(&b->rc, c->cum, c->symbols, c->vocab);
+    }
+    return LMC_OK;
+}
+
+static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
+    if (lmc_rc_decoder_failed(&b->rc))
+        return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: entropy-coded data inconsistent");
+    lmc_buf bytes;
+    lmc_buf_init(&bytes);
+    const int32_t *ids = b->x + c->has_bos;
+    lmc_status status = lmc_tokenizer_decode(c->model->tokenizer, ids, b->length - (uint64_t)c->has_bos, &bytes);
+    if (status == LMC_OK && bytes.size != job->raw_size)
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: decoded %zu bytes, expected %zu", bytes.size,
+                          job->raw_size);
+    else if (status != LMC_OK)
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: undecodable tokens");
+    else
+        memcpy(job->out, bytes.data, bytes.size);
+    lmc_buf_free(&bytes);
+    return status;
+}
+
+static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count) {
+    uint64_t longest = 0;
+    for (int b = 0; b < count; b++)
+        longest = LMC_MAX(longest, blocks[b].outputs);
+    int row_block[count > 0 ? count : 1];
+    step_context ctx = {c, blocks, row_block};
+    for (uint64_t p = 0; p < longest; p++) {
+        if (is_window_start(c, p))
+            prime_window(c, blocks, count, p);
+        uint64_t start = window_start(c, p);
+        int n = 0;
+        for (int b = 0; b < count; b++) {
+            if (p >= blocks[b].outputs)
+                continue;
+            c->seqs[n] = b;
+            c->tokens[n] = model_input(blocks[b].x[p]);
+            c->positions[n] = (int)(p - start);
+            row_block[n++] = b;
+        }
+        forward(c, n, 1);
+        lmc_pool_for(c->pool, n, decode_rows_range, &ctx);
+    }
+}
+
+lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, int count, lmc_message *message) {
+    if (count > c->max_blocks)
+        return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one decoding batch");
+    block_state *blocks = calloc((size_t)(count > 0 ? count : 1), sizeof *blocks);
+    if (!blocks)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    lmc_status status = LMC_OK;
+    for (int b = 0; b < count && status == LMC_OK; b++)
+        status = start_block(c, &jobs[b], &blocks[b], message);
+    if (status == LMC_OK)
+        decode_steps(c, blocks, count);
+    for (int b = 0; b < count && status == LMC_OK; b++)
+        status = finish_block(c, &jobs[b], &blocks[b], message);
+    for (int b = 0; b < count; b++)
+        free(blocks[b].x);
+    free(blocks);
+    return status;
+}

@@ -1,0 +1,279 @@
+/*
+ * The compression stream: input is cut into blocks; each block is coded by
+ * the neural codec (all threads on one block: its rows are evaluated
+ * together) or, with --fast, by the context-mixing model (one block per
+ * thread). A block whose coded form is not smaller is stored raw.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "format/format.h"
+#include "lib/lib.h"
+
+#define DETECT_BYTES (64u << 10) /* prefix examined for the data kind */
+#define FAST_BLOCK_SIZE (4u << 20)
+#define MAX_FAST_BATCH 64 /* blocks coded in parallel with --fast */
+
+struct lmc_encoder {
+    lmc_options options;
+    char *model_arg;
+    lmc_message message;
+    lmc_status failed;       /* sticky first error */
+    lmc_pool *pool;
+    lmc_model *model;
+    lmc_neural_coder *coder;
+    lmc_header header;
+    int started, finished;
+    int batch_blocks;        /* blocks coded per batch */
+    lmc_buf input;           /* bytes not yet coded */
+    lmc_buf output;
+    size_t output_read;      /* bytes of output already pulled */
+    uint64_t blocks, total_in, total_out;
+    XXH3_state_t *total_hash;
+};
+
+static lmc_status fail(lmc_encoder *e, lmc_status status) {
+    if (e->failed == LMC_OK)
+        e->failed = status;
+    return status;
+}
+
+void lmc_encoder_free(lmc_encoder *e) {
+    if (!e)
+        return;
+    lmc_neural_coder_free(e->coder);
+    lmc_model_free(e->model);
+    lmc_pool_free(e->pool);
+    lmc_buf_free(&e->input);
+    lmc_buf_free(&e->output);
+    XXH3_freeState(e->total_hash);
+    free(e->model_arg);
+    free(e);
+}
+
+lmc_encoder *lmc_encoder_create(const lmc_options *options, lmc_status *status) {
+    lmc_encoder *e = calloc(1, sizeof *e);
+    lmc_status result = LMC_ERR_NOMEM;
+    if (e) {
+        lmc_options_init(&e->options);
+        if (options)
+            e->options = *options;
+        e->model_arg = e->options.model ? strdup(e->options.model) : NULL;
+        e->options.model = e->model_arg;
+        e->total_hash = XXH3_createState();
+        e->pool = lmc_pool_create(lmc_effective_threads(e->options.threads));
+        snprintf(e->message.text, sizeof e->message.text, "no error");
+        if (e->total_hash && e->pool && (e->model_arg || !options || !options->model)) {
+            XXH3_64bits_reset(e->total_hash);
+            result = LMC_OK;
+        }
+        if (result == LMC_OK && e->options.block_size > LMC_MAX_BLOCK_SIZE)
+            result = LMC_ERR_PARAM;
+    }
+    if (result != LMC_OK) {
+        lmc_encoder_free(e);
+        e = NULL;
+    }
+    if (status)
+        *status = result;
+    return e;
+}
+
+const char *lmc_encoder_message(const lmc_encoder *e) {
+    return e ? e->message.text : "out of memory";
+}
+
+/* ---- Starting: kind, model, header ---- */
+
+static lmc_status check_memory(lmc_encoder *e, uint64_t working) {
+    uint64_t limit = e->options.memlimit;
+    uint64_t model_bytes = e->model ? e->model->file_size : 0;
+    uint64_t buffers = 3ull * e->batch_blocks * e->header.block_size;
+    if (limit && model_bytes + working + buffers > limit)
+        return lmc_fail(&e->message, LMC_ERR_MEMLIMIT,
+                        "compression needs about %llu MiB, over the memory limit of %llu MiB",
+                        (unsigned long long)((model_bytes + working + buffers) >> 20),
+                        (unsigned long long)(limit >> 20));
+    return LMC_OK;
+}
+
+static lmc_status start_model(lmc_encoder *e) {
+    lmc_status status = lmc_find_model_for_encoding(e->options.model, e->header.kind, e->options.memlimit,
+                                                    &e->model, &e->message);
+    if (status != LMC_OK)
+        return status;
+    lmc_model *m = e->model;
+    snprintf(e->header.model_name, sizeof e->header.model_name, "%s", m->name);
+    memcpy(e->header.model_hash, m->hash, 16);
+    e->header.block_size = e->options.block_size ? e->options.block_size : m->default_block_size;
+    e->header.context_window = m->context_window;
+    e->header.window_stride = m->window_stride;
+    e->batch_blocks = 1;
+    status = check_memory(e, lmc_neural_coder_bytes(m, 1, m->context_window, m->window_stride));
+    if (status != LMC_OK)
+        return status;
+    return lmc_neural_coder_create(m, e->pool, 1, m->context_window, m->window_stride, &e->coder, &e->message);
+}
+
+static lmc_status start(lmc_encoder *e) {
+    e->started = 1;
+    e->header.format_version = LMC_FORMAT_VERSION;
+    e->header.numerics_version = LMC_NUMERICS_VERSION;
+    e->header.kind = e->options.kind != LMC_KIND_AUTO
+                         ? e->options.kind
+                         : lmc_format_detect(e->input.data, LMC_MIN(e->input.size, DETECT_BYTES));
+    lmc_status status;
+    if (e->options.fast) {
+        e->header.codec = LMC_CODEC_FAST;
+        snprintf(e->header.model_name, sizeof e->header.model_name, "fast-cm1");
+        e->header.block_size = e->options.block_size ? e->options.block_size : FAST_BLOCK_SIZE;
+        e->batch_blocks = LMC_MIN(lmc_pool_threads(e->pool), MAX_FAST_BATCH);
+        status = check_memory(e, 0);
+    } else {
+        e->header.codec = LMC_CODEC_MODEL;
+        status = start_model(e);
+    }
+    if (status == LMC_OK)
+        status = lmc_header_write(&e->output, &e->header);
+    return status;
+}
+
+/* ---- Coding blocks ---- */
+
+typedef struct {
+    lmc_encoder *encoder;
+    const uint8_t *data;
+    size_t sizes[MAX_FAST_BATCH];
+    lmc_buf payloads[MAX_FAST_BATCH];
+    lmc_status status[MAX_FAST_BATCH];
+} fast_batch;
+
+static void fast_range(void *ctx, int begin, int end) {
+    fast_batch *batch = ctx;
+    uint32_t block_size = batch->encoder->header.block_size;
+    for (int i = begin; i < end; i++)
+        batch->status[i] = lmc_cm_compress(batch->data + (size_t)i * block_size, batch->sizes[i], &batch->payloads[i]);
+}
+
+static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size, const lmc_buf *payload) {
+    lmc_block_record record;
+    int stored = payload->size >= raw_size;
+    record.mode = stored ? LMC_BLOCK_STORED : LMC_BLOCK_CODED;
+    record.raw_size = raw_size;
+    record.payload_size = stored ? raw_size : payload->size;
+    record.raw_checksum = lmc_checksum64(raw, raw_size);
+    record.payload_checksum = stored ? record.raw_checksum : lmc_checksum64(payload->data, payload->size);
+    lmc_buf_compact(&e->output, &e->output_read);
+    size_t before = e->output.size;
+    lmc_status status = lmc_block_record_write(&e->output, &record);
+    if (status == LMC_OK)
+        status = lmc_buf_append(&e->output, stored ? raw : payload->data, record.payload_size);
+    if (status != LMC_OK)
+        return lmc_fail(&e->message, status, "out of memory");
+    XXH3_64bits_update(e->total_hash, raw, raw_size);
+    e->blocks++;
+    e->total_in += raw_size;
+    e->total_out += e->output.size - before;
+    return LMC_OK;
+}
+
+/* Codes `count` blocks from the front of the input (the last may be short). */
+static lmc_status code_blocks(lmc_encoder *e, int count, size_t bytes) {
+    uint32_t block_size = e->header.block_size;
+    lmc_status status = LMC_OK;
+    if (e->options.fast) {
+        fast_batch *batch = calloc(1, sizeof *batch);
+        if (!batch)
+            return lmc_fail(&e->message, LMC_ERR_NOMEM, "out of memory");
+        batch->encoder = e;
+        batch->data = e->input.data;
+        for (int i = 0; i < count; i++) {
+            batch->sizes[i] = LMC_MIN(block_size, bytes - (size_t)i * block_size);
+            lmc_buf_init(&batch->payloads[i]);
+        }
+        lmc_pool_for(e->pool, count, fast_range, batch);
+        for (int i = 0; i < count && status == LMC_OK; i++) {
+            status = batch->status[i];
+            if (status == LMC_OK)
+                status = emit_block(e, e->input.data + (size_t)i * block_size, batch->sizes[i], &batch->payloads[i]);
+            else
+                lmc_fail(&e->message, status, "fast model failed on a block");
+        }
+        for (int i = 0; i < count; i++)
+            lmc_buf_free(&batch->payloads[i]);
+        free(batch);
+    } else {
+        for (int i = 0; i < count && status == LMC_OK; i++) {
+            const uint8_t *raw = e->input.data + (size_t)i * block_size;
+            size_t size = LMC_MIN(block_size, bytes - (size_t)i * block_size);
+            lmc_buf payload;
+            lmc_buf_init(&payload);
+            status = lmc_neural_encode_block(e->coder, raw, size, &payload, &e->message);
+            if (status == LMC_OK)
+                status = emit_block(e, raw, size, &payload);
+            lmc_buf_free(&payload);
+        }
+    }
+    if (status != LMC_OK)
+        return status;
+    lmc_buf_consume(&e->input, bytes);
+    if (e->options.progress && e->options.progress(e->options.progress_user, e->total_in, e->total_out))
+        return lmc_fail(&e->message, LMC_ERR_INTERRUPTED, "interrupted");
+    return LMC_OK;
+}
+
+static lmc_status code_full_batches(lmc_encoder *e) {
+    size_t batch_bytes = (size_t)e->batch_blocks * e->header.block_size;
+    while (e->input.size >= batch_bytes) {
+        lmc_status status = code_blocks(e, e->batch_blocks, batch_bytes);
+        if (status != LMC_OK)
+            return status;
+    }
+    return LMC_OK;
+}
+
+lmc_status lmc_encoder_push(lmc_encoder *e, const void *data, size_t size) {
+    if (e->failed != LMC_OK)
+        return e->failed;
+    if (e->finished)
+        return fail(e, lmc_fail(&e->message, LMC_ERR_PARAM, "push after finish"));
+    if (lmc_buf_append(&e->input, data, size) != LMC_OK)
+        return fail(e, lmc_fail(&e->message, LMC_ERR_NOMEM, "out of memory"));
+    lmc_status status = LMC_OK;
+    if (!e->started && e->input.size >= DETECT_BYTES)
+        status = start(e);
+    if (status == LMC_OK && e->started)
+        status = code_full_batches(e);
+    return status == LMC_OK ? LMC_OK : fail(e, status);
+}
+
+lmc_status lmc_encoder_finish(lmc_encoder *e) {
+    if (e->failed != LMC_OK)
+        return e->failed;
+    if (e->finished)
+        return LMC_OK;
+    lmc_status status = e->started ? LMC_OK : start(e);
+    if (status == LMC_OK)
+        status = code_full_batches(e);
+    while (status == LMC_OK && e->input.size > 0) {
+        uint32_t block_size = e->header.block_size;
+        int count = (int)LMC_MIN((e->input.size + block_size - 1) / block_size, (size_t)e->batch_blocks);
+        status = code_blocks(e, count, LMC_MIN(e->input.size, (size_t)count * block_size));
+    }
+    if (status == LMC_OK) {
+        lmc_end_record end = {e->blocks, e->total_in, XXH3_64bits_digest(e->total_hash)};
+        status = lmc_end_record_write(&e->output, &end);
+        if (status != LMC_OK)
+            lmc_fail(&e->message, status, "out of memory");
+    }
+    e->finished = 1;
+    return status == LMC_OK ? LMC_OK : fail(e, status);
+}
+
+size_t lmc_encoder_pull(lmc_encoder *e, void *out, size_t capacity) {
+    return lmc_buf_read(&e->output, &e->output_read, out, capacity);
+}

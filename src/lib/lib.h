@@ -1,0 +1,54 @@
+/*
+ * Internals of the library layer: the block codecs that join a model to
+ * the range coder, and the model search shared by the streams.
+ */
+#ifndef LMC_LIB_H
+#define LMC_LIB_H
+
+#include "coder/coder.h"
+#include "common/common.h"
+#include "container/container.h"
+#include "model/model.h"
+
+/* ---- Neural block codec (blockcodec.c) ----
+ * Codes one block's tokens under a Llama-family model with a sliding window:
+ * the window of W tokens advances by S tokens once full, and the model is
+ * re-run from relative position 0 over the W-S tokens kept as context.
+ * Compression evaluates each window's rows together; decompression decodes
+ * many blocks in lockstep so every weight read serves all of them. */
+typedef struct lmc_neural_coder lmc_neural_coder;
+
+lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int max_blocks,
+                                   uint32_t window, uint32_t stride, lmc_neural_coder **out,
+                                   lmc_message *message);
+void lmc_neural_coder_free(lmc_neural_coder *coder);
+/* Bytes of working memory for max_blocks blocks coded together. */
+uint64_t lmc_neural_coder_bytes(const lmc_model *model, int max_blocks, uint32_t window, uint32_t stride);
+
+lmc_status lmc_neural_encode_block(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payload,
+                                   lmc_message *message);
+
+typedef struct {
+    const uint8_t *payload;
+    size_t payload_size;
+    uint8_t *out;      /* raw_size bytes */
+    size_t raw_size;
+} lmc_block_job;
+
+/* Decodes count (<= max_blocks) blocks together. */
+lmc_status lmc_neural_decode_blocks(lmc_neural_coder *coder, lmc_block_job *jobs, int count, lmc_message *message);
+
+/* ---- Model search (models.c) ---- */
+
+/* Loads a model given by name or path for compression. */
+lmc_status lmc_find_model_for_encoding(const char *name_or_path, lmc_kind kind, uint64_t memlimit,
+                                       lmc_model **out, lmc_message *message);
+/* Loads the model whose file hash is `hash`, trying `preferred` (a path or
+ * name, may be NULL) first, then every search folder. */
+lmc_status lmc_find_model_by_hash(const char *preferred, const char *name, const uint8_t hash[16],
+                                  uint64_t memlimit, lmc_model **out, lmc_message *message);
+
+/* ---- Shared stream helpers (stream.c) ---- */
+int lmc_effective_threads(int requested);
+
+#endif /* LMC_LIB_H */
