@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: a release build (unit, CLI and corpus-slice tests),
+# an ASan+UBSan build of the unit tests, and a clang build for the
+# cross-compiler determinism check. Budget: under 20 minutes on 2 cores.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh" test
+jobs=$(nproc)
+run_suite() { # build-dir, cmake args..., -- ctest args...
+  local dir=$1; shift
+  local cmake_args=() ctest_args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  ctest_args=("$@")
+  cmake -S "$root" -B "$dir" "${cmake_args[@]}" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
+}
+echo "== release build (gcc)"
+run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
+echo "== ASan+UBSan build of the unit tests (gcc)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DLMC_SANITIZE=ON -DCMAKE_C_COMPILER=gcc -- -L unit
+echo "== clang build: unit tests, and archives exchanged with the gcc build"
+LMC_OTHER_BUILD="$root/build-test/lmc" \
+  run_suite "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -- -L "unit|exchange"
