@@ -92,9 +92,8 @@ static void test_stored_fallback(void **state) {
     free(data);
 }
 
-static int detect_ok(const char *text, lmc_kind expected) {
-    return lmc_detect_kind(text, strlen(text)) == expected;
-}
+/* sizeof - 1: the literals may hold NUL bytes. */
+#define detect_ok(literal, expected) (lmc_detect_kind(literal, sizeof(literal) - 1) == (expected))
 
 static void test_kind_detection(void **state) {
     (void)state;

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t range;
     uint64_t step;       /* range / total of the pending symbol */
     int overrun;         /* set when reading past the end (truncated/corrupt data) */
+    int corrupt;         /* set on an impossible state (code >= range): not a valid stream */
 } lmc_rc_decoder;
 
 void lmc_rc_decoder_init(lmc_rc_decoder *dec, const uint8_t *data, size_t size);
@@ -56,6 +57,12 @@ int lmc_rc_decode_bit(lmc_rc_decoder *dec, uint32_t p1);
 /* Nonzero once the decoder read past the data or saw an impossible code:
  * the caller reports the block as corrupt. */
 int lmc_rc_decoder_failed(const lmc_rc_decoder *dec);
+/* After the last symbol: nonzero when the decoder never failed and consumed
+ * exactly the bytes the encoder wrote (a valid stream is read up to 6 or 7
+ * bytes past its end). A stream truncated by 2 or more bytes, or followed
+ * by 2 or more extra bytes, fails this check whenever its symbols decoded
+ * correctly. */
+int lmc_rc_decoder_end_ok(const lmc_rc_decoder *dec);
 
 /* ---- CDFs ---- */
 

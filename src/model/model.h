@@ -81,6 +81,14 @@ const char *lmc_ggml_type_name(lmc_ggml_type type);
 
 /* Dequantises any supported tensor type to float32 (n_elements values). */
 lmc_status lmc_tensor_to_f32(const lmc_gguf_tensor *tensor, float *out, lmc_message *message);
+/* Dequantises rows [first_row, first_row + n_rows) (a row is ne[0] values). */
+lmc_status lmc_tensor_rows_to_f32(const lmc_gguf_tensor *tensor, uint64_t first_row, uint64_t n_rows, float *out,
+                                  lmc_message *message);
+/* Values per block and bytes per block of a type; 0 for types lmc does not know. */
+uint32_t lmc_ggml_block_elements(lmc_ggml_type type);
+uint32_t lmc_ggml_block_bytes(lmc_ggml_type type);
+/* IEEE binary16 to float, exact. */
+float lmc_half_to_float(uint16_t half);
 
 /* GGUF writer (tests, converters): collects key/values and tensors, then
  * writes a v3 file with 32-byte alignment. */
@@ -91,6 +99,9 @@ lmc_status lmc_gguf_writer_set_u32(lmc_gguf_writer *w, const char *key, uint32_t
 lmc_status lmc_gguf_writer_set_f32(lmc_gguf_writer *w, const char *key, float v);
 lmc_status lmc_gguf_writer_set_bool(lmc_gguf_writer *w, const char *key, int v);
 lmc_status lmc_gguf_writer_set_str(lmc_gguf_writer *w, const char *key, const char *v);
+/* Any fixed-size scalar type; value points to one value of that C type. */
+lmc_status lmc_gguf_writer_set_scalar(lmc_gguf_writer *w, const char *key, lmc_gguf_value_type type,
+                                      const void *value);
 lmc_status lmc_gguf_writer_set_array(lmc_gguf_writer *w, const char *key, lmc_gguf_value_type elem_type,
                                      const void *values, uint64_t count); /* numeric */
 lmc_status lmc_gguf_writer_set_str_array(lmc_gguf_writer *w, const char *key, const char *const *strings,
@@ -99,6 +110,8 @@ lmc_status lmc_gguf_writer_set_str_array(lmc_gguf_writer *w, const char *key, co
 lmc_status lmc_gguf_writer_add_tensor(lmc_gguf_writer *w, const char *name, lmc_ggml_type type, uint32_t n_dims,
                                       const uint64_t *ne, const void *data, uint64_t n_bytes);
 lmc_status lmc_gguf_writer_write(lmc_gguf_writer *w, const char *path);
+/* The same file appended to a buffer. */
+lmc_status lmc_gguf_writer_write_buf(lmc_gguf_writer *w, lmc_buf *out);
 
 /* ======================= Tokenizers ======================= */
 
@@ -155,6 +168,14 @@ typedef struct lmc_model {
  * give LMC_ERR_MODEL_INVALID with a message naming them. */
 lmc_status lmc_model_load(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message);
 void lmc_model_free(lmc_model *model);
+/* lmc_model_load without the tokenizer (model->tokenizer stays NULL), for
+ * tools and tests that work on token ids. */
+lmc_status lmc_model_load_weights(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message);
+
+/* Converts a llama2.c checkpoint and tokenizer (karpathy/llama2.c run.c
+ * formats) into a Llama GGUF with F32 weights (docs/MODELS.md). */
+lmc_status lmc_llama2c_convert(const char *checkpoint_path, const char *tokenizer_path, const char *gguf_path,
+                               lmc_message *message);
 
 /* ======================= --fast context-mixing model ======================= */
 

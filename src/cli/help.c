@@ -1,0 +1,129 @@
+/*
+ * --help, `lmc help COMMAND` and --version. docs/lmc.1 says the same at length.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char general_help[] =
+    "Usage: lmc COMMAND [OPTION]... [FILE]...\n"
+    "Lossless compression by large models.\n"
+    "\n"
+    "Commands:\n"
+    "  compress    FILE -> FILE.lmc (the input is kept unless --rm)\n"
+    "  decompress  FILE.lmc -> FILE\n"
+    "  test        decode archives fully and check them; write nothing\n"
+    "  info        show an archive's kind, model, sizes, ratio and blocks\n"
+    "  models      list the models found\n"
+    "  help [CMD]  this text, or a command's options\n"
+    "\n"
+    "Instead of the command word: -z compress, -d decompress, -t test, -l info.\n"
+    "With no FILE, or FILE '-', standard input goes to standard output.\n"
+    "\n"
+    "Common options:\n"
+    "  -m, --model MODEL   model name or .gguf path\n"
+    "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
+    "  -c, --stdout        write to standard output\n"
+    "  -f, --force         overwrite outputs; allow terminals for compressed data\n"
+    "  -k, --keep          keep the input (the default)\n"
+    "      --rm            remove the input after success (compress: after verifying)\n"
+    "  -T, --threads N     worker threads (0: all cores, the default)\n"
+    "      --memlimit SIZE refuse work needing more memory (K, M, G suffixes)\n"
+    "  -v, --verbose       per-file statistics\n"
+    "  -q, --quiet         errors only\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       the version\n"
+    "\n"
+    "Exit status: 0 success, 1 error, 2 usage error. See lmc(1).\n";
+
+static const char compress_help[] =
+    "Usage: lmc compress [OPTION]... [FILE]...\n"
+    "Writes FILE.lmc for each FILE; the input is kept unless --rm.\n"
+    "\n"
+    "  -m, --model MODEL   model name or .gguf path (default: by kind)\n"
+    "      --kind KIND     auto, bytes, text, image, audio or video (default: auto)\n"
+    "      --fast          classical context model, no neural network\n"
+    "      --block-size SIZE  bytes per block (default: the model's)\n"
+    "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
+    "  -c, --stdout        write to standard output\n"
+    "  -f, --force         overwrite outputs, write to a terminal, recompress .lmc files\n"
+    "  -k, --keep          keep the input (the default)\n"
+    "      --rm            remove the input once its archive decodes back to it\n"
+    "  -T, --threads N     worker threads (0: all cores)\n"
+    "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "  -v, --verbose       per-file statistics\n"
+    "  -q, --quiet         errors only\n";
+
+static const char decompress_help[] =
+    "Usage: lmc decompress [OPTION]... [FILE.lmc]...\n"
+    "Writes FILE for each FILE.lmc; the archive is kept unless --rm.\n"
+    "\n"
+    "  -m, --model MODEL   try this model file first (default: search LMC_MODELS\n"
+    "                      and the installed models for the archive's model)\n"
+    "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
+    "  -c, --stdout        write to standard output\n"
+    "  -f, --force         overwrite outputs, read from a terminal\n"
+    "  -k, --keep          keep the archive (the default)\n"
+    "      --rm            remove the archive after a verified decode\n"
+    "  -T, --threads N     worker threads (0: all cores)\n"
+    "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "  -v, --verbose       per-file statistics\n"
+    "  -q, --quiet         errors only\n";
+
+static const char test_help[] =
+    "Usage: lmc test [OPTION]... [FILE.lmc]...\n"
+    "Decodes each archive fully and checks its checksums; writes nothing.\n"
+    "\n"
+    "  -m, --model MODEL   try this model file first\n"
+    "  -f, --force         read from a terminal\n"
+    "  -T, --threads N     worker threads (0: all cores)\n"
+    "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "  -v, --verbose       report each archive that passes\n"
+    "  -q, --quiet         errors only\n";
+
+static const char info_help[] =
+    "Usage: lmc info [OPTION]... [FILE.lmc]...\n"
+    "Shows each archive's kind, model name and hash, sizes, ratio, blocks (and\n"
+    "how many are stored raw), block size, context window, format and numerics\n"
+    "versions, checking its structure and checksums without decoding.\n"
+    "\n"
+    "  -f, --force         read from a terminal\n";
+
+static const char models_help[] =
+    "Usage: lmc models [-v|-q]\n"
+    "Lists the models found in the folders of LMC_MODELS (colon-separated) and\n"
+    "the installed model folder: name, kind, size, hash and description.\n"
+    "\n"
+    "  -v, --verbose       also each model's path\n"
+    "  -q, --quiet         names only\n";
+
+static const char help_help[] =
+    "Usage: lmc help [COMMAND]\n"
+    "Shows the general help, or COMMAND's options.\n";
+
+static const struct {
+    const char *topic;
+    const char *text;
+} topics[] = {
+    {"compress", compress_help}, {"decompress", decompress_help}, {"test", test_help},
+    {"info", info_help},         {"models", models_help},         {"help", help_help},
+};
+
+int cli_print_help(const char *topic) {
+    if (topic == NULL) {
+        fputs(general_help, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+        if (strcmp(topic, topics[i].topic) == 0) {
+            fputs(topics[i].text, stdout);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void cli_print_version(void) {
+    printf("lmc %s\n", lmc_version_string());
+}

@@ -1,0 +1,83 @@
+/*
+ * Internal kernels of the nn stage, one implementation per SIMD level.
+ *
+ * Every variant of a kernel computes bit-identical results: the integer
+ * matmuls because int32 sums are exact, the float kernels because they
+ * perform the same IEEE operations in the same order as the scalar code
+ * (products rounded, then added; never fused). tests/test_nn.c calls each
+ * variant directly and compares them.
+ */
+#ifndef LMC_NN_KERNELS_H
+#define LMC_NN_KERNELS_H
+
+#include <stdint.h>
+
+#include "nn/nn.h"
+
+/* ---- int8 matmul ----
+ * Computes y[t][o] for every token t < n_rows and output o in
+ * [row_begin, row_end); y has a row stride of w->rows floats:
+ *   y[t][o] = (float)dot(xq[t], w->q[o]) * (xscale[t] * w->scale[o])  (+ bias[o])
+ * with the int32 dot product exact. The AVX-512 kernel needs w->row_sum. */
+typedef void (*lmc_q8_kernel)(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                              const float *bias, float *y, int row_begin, int row_end);
+
+void lmc_q8_kernel_scalar(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                          const float *bias, float *y, int row_begin, int row_end);
+void lmc_q8_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                        const float *bias, float *y, int row_begin, int row_end);
+void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                          const float *bias, float *y, int row_begin, int row_end);
+
+lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level);
+
+/* One matrix of a multi-matmul: the matrices share the quantised input. */
+typedef struct {
+    const lmc_qmat *w;
+    const float *bias; /* or NULL */
+    float *y;          /* [n_rows][w->rows] */
+} lmc_matmul_job;
+
+/* Runs several matmuls over the same input in one parallel loop (fewer
+ * thread wake-ups than one lmc_matmul_q8 per matrix; same results). All
+ * matrices must have the same number of columns. */
+void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs, const int8_t *xq,
+                         const float *xscale, int n_rows);
+
+/* ---- Attention ----
+ * scores[t] = lmc_dot8(q, keys + t*head_dim, head_dim) * scale for t < n_keys
+ * (the fixed lane order of detmath.h, bit for bit). */
+typedef void (*lmc_attn_scores_fn)(const float *q, const float *keys, int head_dim, int n_keys, float scale,
+                                   float *scores);
+/* out[d] = acc[d] / weight_sum with acc[d] = 0.0f, then acc[d] = acc[d] + weights[t] * values[t][d]
+ * for t = 0, 1, ..., n_values-1 (values rows of head_dim floats). */
+typedef void (*lmc_attn_mix_fn)(const float *weights, const float *values, int head_dim, int n_values,
+                                float weight_sum, float *out);
+
+void lmc_attn_scores_scalar(const float *q, const float *keys, int head_dim, int n_keys, float scale,
+                            float *scores);
+void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n_keys, float scale,
+                          float *scores);
+void lmc_attn_mix_scalar(const float *weights, const float *values, int head_dim, int n_values,
+                         float weight_sum, float *out);
+void lmc_attn_mix_avx2(const float *weights, const float *values, int head_dim, int n_values,
+                       float weight_sum, float *out);
+
+/* ---- Per-row float operations ----
+ * softmax: x[t] = lmc_expf(x[t] - max) in place, max = the largest x[t]
+ * (x[0] first, NaNs skipped after it); returns lmc_sum8 of the results. */
+typedef float (*lmc_softmax_fn)(float *x, int n);
+/* out[i] = lmc_silu(gate[i]) * up[i]. */
+typedef void (*lmc_swiglu_fn)(const float *gate, const float *up, int n, float *out);
+
+float lmc_softmax_scalar(float *x, int n);
+float lmc_softmax_avx2(float *x, int n);
+void lmc_swiglu_scalar(const float *gate, const float *up, int n, float *out);
+void lmc_swiglu_avx2(const float *gate, const float *up, int n, float *out);
+
+/* lmc_quantize_row's rule (qmat.c) per SIMD level; lmc_quantize_row picks one. */
+typedef float (*lmc_quantize_fn)(const float *x, int n, int8_t *q);
+float lmc_quantize_row_scalar(const float *x, int n, int8_t *q);
+float lmc_quantize_row_avx2(const float *x, int n, int8_t *q);
+
+#endif /* LMC_NN_KERNELS_H */

@@ -1,0 +1,434 @@
+/*
+ * The Llama forward pass, batch invariant and deterministic.
+ *
+ * Every float that reaches the logits is computed per row in a fixed
+ * order that does not depend on the other rows of the call, the thread
+ * count or the SIMD level (the CUDA port must follow the same steps):
+ *
+ *   RMSNorm     ss = lmc_dot8(x, x, dim)                (lane order of detmath.h)
+ *               r  = lmc_rsqrtf(ss / (float)dim + eps)
+ *               y[i] = (x[i] * r) * w[i]
+ *   matmuls     int8 x int8 -> exact int32 (matmul.c), activations quantised
+ *               per row with lmc_quantize_row; then + bias (qwen2 q/k/v)
+ *   RoPE        pair i (0 <= i < head_dim/2) is (v[2i], v[2i+1]) for llama,
+ *               (v[i], v[i+head_dim/2]) for neox; with c, s from the tables:
+ *               a' = a*c - b*s;  b' = a*s + b*c   (products rounded, then +/-)
+ *               tables: freq_i = lmc_exp(-(2i/head_dim) * lmc_log(base)),
+ *               lmc_sincos(pos * freq_i) in double, each rounded to float
+ *   attention   for query head h, kv head h / (n_heads / n_kv_heads):
+ *               s_t = lmc_dot8(q, k_t, head_dim) * (1.0f / sqrtf(head_dim))
+ *               for t = 0..pos; m = max s_t; e_t = lmc_expf(s_t - m);
+ *               S = lmc_sum8(e, pos + 1);
+ *               out[d] = (((0 + e_0*v_0[d]) + e_1*v_1[d]) + ...) / S
+ *   residual    x[i] = x[i] + proj[i]
+ *   FFN         h[i] = lmc_silu(gate[i]) * up[i]
+ *   logits      output matmul of the final RMSNorm
+ *
+ * Tokens outside [0, vocab) embed as zeros.
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/detmath.h"
+#include "nn/kernels.h"
+
+/* Attention scratch buffers (one score row each): at most this many
+ * threads work on attention at once. */
+#define ATTN_SLOTS 64
+/* Per-row work (norms, RoPE, quantisation: a few operations per element)
+ * runs on the pool only for at least this many rows, and attention only
+ * for at least this many (row, head, key) dot products: below that a
+ * thread wake-up costs more than it saves. */
+#define ROWS_PARALLEL_MIN 64
+#define ATTN_PARALLEL_MIN_DOTS 2048
+#define ALIGNMENT 64
+
+struct lmc_llama_state {
+    const lmc_llama *model;
+    int n_seqs, max_pos, max_rows;
+    int q_dim, kv_dim;
+    float attn_scale;
+    void *memory;
+    float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
+    float *k_cache, *v_cache;   /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    float *x;                   /* [max_rows][dim] residual stream */
+    float *act;                 /* [max_rows][act_width] normalised / gated activations */
+    float *q, *k, *v;           /* [max_rows][q_dim], [max_rows][kv_dim] x2 */
+    float *att;                 /* [max_rows][q_dim] attention output */
+    float *proj;                /* [max_rows][dim] output of wo / w_down */
+    float *gate, *up;           /* [max_rows][hidden_dim] */
+    int8_t *xq;                 /* [max_rows][act_width] quantised matmul input */
+    float *xscale;              /* [max_rows] */
+    float *scores;              /* [ATTN_SLOTS][max_pos] */
+};
+
+/* ---- Memory layout: one aligned allocation ---- */
+
+/* Byte offsets of every buffer in the allocation, and its total size. */
+typedef struct {
+    uint64_t rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, xq, xscale, scores;
+    uint64_t total;
+} state_layout;
+
+static int max3(int a, int b, int c) {
+    return LMC_MAX(a, LMC_MAX(b, c));
+}
+
+/* Reserves an aligned block of `bytes` at the end of the layout. */
+static uint64_t reserve(uint64_t *total, uint64_t bytes) {
+    uint64_t at = *total;
+    *total += (bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    return at;
+}
+
+static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
+    const uint64_t f = sizeof(float), rows = (uint64_t)max_rows, pos = (uint64_t)max_pos;
+    const uint64_t q_dim = (uint64_t)m->n_heads * (uint64_t)m->head_dim;
+    const uint64_t kv_dim = (uint64_t)m->n_kv_heads * (uint64_t)m->head_dim;
+    const uint64_t act_width = (uint64_t)max3(m->dim, (int)q_dim, m->hidden_dim);
+    const uint64_t rope_bytes = pos * (uint64_t)(m->head_dim / 2) * f;
+    const uint64_t cache_bytes = (uint64_t)n_seqs * (uint64_t)m->n_layers * kv_dim * pos * f;
+    state_layout l;
+    l.total = 0;
+    l.rope_cos = reserve(&l.total, rope_bytes);
+    l.rope_sin = reserve(&l.total, rope_bytes);
+    l.k_cache = reserve(&l.total, cache_bytes);
+    l.v_cache = reserve(&l.total, cache_bytes);
+    l.x = reserve(&l.total, rows * (uint64_t)m->dim * f);
+    l.act = reserve(&l.total, rows * act_width * f);
+    l.q = reserve(&l.total, rows * q_dim * f);
+    l.k = reserve(&l.total, rows * kv_dim * f);
+    l.v = reserve(&l.total, rows * kv_dim * f);
+    l.att = reserve(&l.total, rows * q_dim * f);
+    l.proj = reserve(&l.total, rows * (uint64_t)m->dim * f);
+    l.gate = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
+    l.up = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
+    l.xq = reserve(&l.total, rows * act_width);
+    l.xscale = reserve(&l.total, rows * f);
+    l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * pos * f);
+    return l;
+}
+
+uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows) {
+    return sizeof(lmc_llama_state) + layout_of(model, n_seqs, max_pos, max_rows).total;
+}
+
+/* ---- Validation ---- */
+
+static int qmat_is(const lmc_qmat *w, int rows, int cols) {
+    return w->q && w->scale && w->row_sum && w->rows == rows && w->cols == cols;
+}
+
+static int layer_is_valid(const lmc_llama *m, const lmc_llama_layer *l) {
+    const int q_dim = m->n_heads * m->head_dim, kv_dim = m->n_kv_heads * m->head_dim;
+    return l->attn_norm && l->ffn_norm && qmat_is(&l->wq, q_dim, m->dim) && qmat_is(&l->wk, kv_dim, m->dim) &&
+           qmat_is(&l->wv, kv_dim, m->dim) && qmat_is(&l->wo, m->dim, q_dim) &&
+           qmat_is(&l->w_gate, m->hidden_dim, m->dim) && qmat_is(&l->w_up, m->hidden_dim, m->dim) &&
+           qmat_is(&l->w_down, m->dim, m->hidden_dim);
+}
+
+static int model_is_valid(const lmc_llama *m) {
+    if (m->dim <= 0 || m->hidden_dim <= 0 || m->n_layers <= 0 || m->n_heads <= 0 || m->n_kv_heads <= 0 ||
+        m->head_dim <= 0 || m->head_dim % 2 != 0 || m->n_heads % m->n_kv_heads != 0 || m->vocab <= 0 ||
+        !m->tok_embd || !m->layers || !m->out_norm || !qmat_is(&m->output, m->vocab, m->dim) ||
+        !(m->rope_base > 0.0f))
+        return 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (!layer_is_valid(m, &m->layers[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- State ---- */
+
+/* cos/sin of pos * base^(-2i/head_dim), computed in double, rounded once. */
+static void fill_rope_tables(lmc_llama_state *s) {
+    const int half = s->model->head_dim / 2;
+    const double log_base = lmc_log((double)s->model->rope_base);
+    for (int i = 0; i < half; i++) {
+        double exponent = (double)(2 * i) / (double)s->model->head_dim;
+        double freq = lmc_exp(-exponent * log_base);
+        for (int pos = 0; pos < s->max_pos; pos++) {
+            double sin_v, cos_v;
+            lmc_sincos((double)pos * freq, &sin_v, &cos_v);
+            s->rope_cos[(size_t)pos * (size_t)half + (size_t)i] = (float)cos_v;
+            s->rope_sin[(size_t)pos * (size_t)half + (size_t)i] = (float)sin_v;
+        }
+    }
+}
+
+lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
+                                  lmc_llama_state **out) {
+    *out = NULL;
+    if (!model || n_seqs <= 0 || max_pos <= 0 || max_rows <= 0 || !model_is_valid(model))
+        return LMC_ERR_PARAM;
+    state_layout l = layout_of(model, n_seqs, max_pos, max_rows);
+    if (l.total > SIZE_MAX)
+        return LMC_ERR_NOMEM;
+    lmc_llama_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return LMC_ERR_NOMEM;
+    s->memory = aligned_alloc(ALIGNMENT, (size_t)l.total);
+    if (!s->memory) {
+        free(s);
+        return LMC_ERR_NOMEM;
+    }
+    uint8_t *base = s->memory;
+    s->model = model;
+    s->n_seqs = n_seqs;
+    s->max_pos = max_pos;
+    s->max_rows = max_rows;
+    s->q_dim = model->n_heads * model->head_dim;
+    s->kv_dim = model->n_kv_heads * model->head_dim;
+    s->attn_scale = 1.0f / sqrtf((float)model->head_dim);
+    s->rope_cos = (float *)(base + l.rope_cos);
+    s->rope_sin = (float *)(base + l.rope_sin);
+    s->k_cache = (float *)(base + l.k_cache);
+    s->v_cache = (float *)(base + l.v_cache);
+    s->x = (float *)(base + l.x);
+    s->act = (float *)(base + l.act);
+    s->q = (float *)(base + l.q);
+    s->k = (float *)(base + l.k);
+    s->v = (float *)(base + l.v);
+    s->att = (float *)(base + l.att);
+    s->proj = (float *)(base + l.proj);
+    s->gate = (float *)(base + l.gate);
+    s->up = (float *)(base + l.up);
+    s->xq = (int8_t *)(base + l.xq);
+    s->xscale = (float *)(base + l.xscale);
+    s->scores = (float *)(base + l.scores);
+    /* Positions are always written before they are read; zeroing keeps
+     * tools like valgrind quiet about the never-read padding. */
+    memset(s->memory, 0, (size_t)l.total);
+    fill_rope_tables(s);
+    *out = s;
+    return LMC_OK;
+}
+
+void lmc_llama_state_free(lmc_llama_state *state) {
+    if (!state)
+        return;
+    free(state->memory);
+    free(state);
+}
+
+/* ---- Forward pass ---- */
+
+typedef struct forward_ctx forward_ctx;
+typedef void (*row_fn)(const forward_ctx *c, int row);
+
+/* What one call (or one chunk of max_rows rows) works on. */
+struct forward_ctx {
+    lmc_llama_state *s;
+    const lmc_llama *m;
+    lmc_pool *pool;
+    const int *seqs;
+    const int32_t *tokens;
+    const int *positions;
+    int n;
+    int layer;
+    row_fn fn;
+    const float *norm_weight;   /* RMSNorm weight of the current step */
+    const float *residual;      /* added to x before the norm, or NULL */
+    lmc_attn_scores_fn scores_fn;
+    lmc_attn_mix_fn mix_fn;
+    lmc_softmax_fn softmax_fn;
+    lmc_swiglu_fn swiglu_fn;
+    lmc_quantize_fn quantize_fn;
+    int attn_slots;
+};
+
+static void rows_range(void *ctx_, int begin, int end) {
+    const forward_ctx *c = ctx_;
+    for (int row = begin; row < end; row++)
+        c->fn(c, row);
+}
+
+/* Runs fn on every row; rows are independent, so the split is free. */
+static void for_each_row(forward_ctx *c, row_fn fn) {
+    c->fn = fn;
+    if (c->n < ROWS_PARALLEL_MIN)
+        rows_range(c, 0, c->n);
+    else
+        lmc_pool_for(c->pool, c->n, rows_range, c);
+}
+
+static void quantize_activation(const forward_ctx *c, int row, const float *values, int width) {
+    c->s->xscale[row] = c->quantize_fn(values, width, c->s->xq + (size_t)row * (size_t)width);
+}
+
+static void rms_norm(const float *x, const float *weight, int dim, float eps, float *out) {
+    float sum_squares = lmc_dot8(x, x, dim);
+    float r = lmc_rsqrtf(sum_squares / (float)dim + eps);
+    for (int i = 0; i < dim; i++)
+        out[i] = (x[i] * r) * weight[i];
+}
+
+static void row_embed(const forward_ctx *c, int row) {
+    const int dim = c->m->dim;
+    float *x = c->s->x + (size_t)row * (size_t)dim;
+    int32_t token = c->tokens[row];
+    if (token >= 0 && token < c->m->vocab)
+        memcpy(x, c->m->tok_embd + (size_t)token * (size_t)dim, (size_t)dim * sizeof *x);
+    else
+        memset(x, 0, (size_t)dim * sizeof *x);
+}
+
+/* x += residual (if any); act = RMSNorm(x); xq = quantise(act). */
+static void row_residual_norm(const forward_ctx *c, int row) {
+    const int dim = c->m->dim;
+    float *x = c->s->x + (size_t)row * (size_t)dim;
+    if (c->residual) {
+        const float *r = c->residual + (size_t)row * (size_t)dim;
+        for (int i = 0; i < dim; i++)
+            x[i] = x[i] + r[i];
+    }
+    float *act = c->s->act + (size_t)row * (size_t)dim;
+    rms_norm(x, c->norm_weight, dim, c->m->norm_eps, act);
+    quantize_activation(c, row, act, dim);
+}
+
+static void rope_rotate(float *v, int head_dim, int neox, const float *cos_row, const float *sin_row) {
+    const int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        float x0 = v[a], x1 = v[b], c = cos_row[i], s = sin_row[i];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+}
+
+static size_t cache_offset(const lmc_llama_state *s, int seq, int layer, int kv_head, int pos) {
+    const lmc_llama *m = s->model;
+    size_t head = ((size_t)seq * (size_t)m->n_layers + (size_t)layer) * (size_t)m->n_kv_heads + (size_t)kv_head;
+    return (head * (size_t)s->max_pos + (size_t)pos) * (size_t)m->head_dim;
+}
+
+/* Rotates q and k, then stores k and v at the row's cache position. */
+static void row_rope_and_cache(const forward_ctx *c, int row) {
+    lmc_llama_state *s = c->s;
+    const lmc_llama *m = c->m;
+    const int hd = m->head_dim, pos = c->positions[row], seq = c->seqs[row];
+    const float *cos_row = s->rope_cos + (size_t)pos * (size_t)(hd / 2);
+    const float *sin_row = s->rope_sin + (size_t)pos * (size_t)(hd / 2);
+    float *q = s->q + (size_t)row * (size_t)s->q_dim;
+    for (int h = 0; h < m->n_heads; h++)
+        rope_rotate(q + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
+    float *k = s->k + (size_t)row * (size_t)s->kv_dim;
+    const float *v = s->v + (size_t)row * (size_t)s->kv_dim;
+    for (int h = 0; h < m->n_kv_heads; h++) {
+        rope_rotate(k + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
+        size_t at = cache_offset(s, seq, c->layer, h, pos);
+        memcpy(s->k_cache + at, k + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
+        memcpy(s->v_cache + at, v + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
+    }
+}
+
+/* One query head of one row over cache positions 0..pos. */
+static void attend(const forward_ctx *c, int row, int head, float *scores) {
+    const lmc_llama_state *s = c->s;
+    const int hd = c->m->head_dim, n_keys = c->positions[row] + 1;
+    const int kv_head = head / (c->m->n_heads / c->m->n_kv_heads);
+    const size_t at = cache_offset(s, c->seqs[row], c->layer, kv_head, 0);
+    const float *q = s->q + (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd;
+    c->scores_fn(q, s->k_cache + at, hd, n_keys, s->attn_scale, scores);
+    float sum = c->softmax_fn(scores, n_keys);
+    c->mix_fn(scores, s->v_cache + at, hd, n_keys, sum,
+              s->att + (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd);
+}
+
+/* Slot i takes items i, i + slots, ... (interleaved, because later
+ * positions cost more) with its own score buffer. */
+static void attention_slots(void *ctx_, int begin, int end) {
+    const forward_ctx *c = ctx_;
+    const int items = c->n * c->m->n_heads;
+    for (int slot = begin; slot < end; slot++) {
+        float *scores = c->s->scores + (size_t)slot * (size_t)c->s->max_pos;
+        for (int item = slot; item < items; item += c->attn_slots)
+            attend(c, item / c->m->n_heads, item % c->m->n_heads, scores);
+    }
+}
+
+static void row_quantize_attention(const forward_ctx *c, int row) {
+    quantize_activation(c, row, c->s->att + (size_t)row * (size_t)c->s->q_dim, c->s->q_dim);
+}
+
+/* act = silu(gate) * up; xq = quantise(act). */
+static void row_swiglu(const forward_ctx *c, int row) {
+    const int hidden = c->m->hidden_dim;
+    const float *gate = c->s->gate + (size_t)row * (size_t)hidden;
+    const float *up = c->s->up + (size_t)row * (size_t)hidden;
+    float *act = c->s->act + (size_t)row * (size_t)hidden;
+    c->swiglu_fn(gate, up, hidden, act);
+    quantize_activation(c, row, act, hidden);
+}
+
+static void attention_block(forward_ctx *c, const lmc_llama_layer *l) {
+    lmc_llama_state *s = c->s;
+    const lmc_matmul_job qkv[3] = {{&l->wq, l->bq, s->q}, {&l->wk, l->bk, s->k}, {&l->wv, l->bv, s->v}};
+    lmc_matmul_q8_multi(c->pool, qkv, 3, s->xq, s->xscale, c->n);
+    for_each_row(c, row_rope_and_cache);
+    int64_t dots = 0;
+    for (int row = 0; row < c->n; row++)
+        dots += (int64_t)(c->positions[row] + 1) * c->m->n_heads;
+    int items = c->n * c->m->n_heads;
+    c->attn_slots = LMC_MIN(LMC_MIN(lmc_pool_threads(c->pool), ATTN_SLOTS), items);
+    if (dots < ATTN_PARALLEL_MIN_DOTS)
+        c->attn_slots = 1;
+    lmc_pool_for(c->pool, c->attn_slots, attention_slots, c);
+    for_each_row(c, row_quantize_attention);
+    lmc_matmul_q8(c->pool, &l->wo, s->xq, s->xscale, c->n, NULL, s->proj);
+}
+
+static void ffn_block(forward_ctx *c, const lmc_llama_layer *l) {
+    lmc_llama_state *s = c->s;
+    const lmc_matmul_job gate_up[2] = {{&l->w_gate, NULL, s->gate}, {&l->w_up, NULL, s->up}};
+    lmc_matmul_q8_multi(c->pool, gate_up, 2, s->xq, s->xscale, c->n);
+    for_each_row(c, row_swiglu);
+    lmc_matmul_q8(c->pool, &l->w_down, s->xq, s->xscale, c->n, NULL, s->proj);
+}
+
+static void forward_chunk(forward_ctx *c, float *logits) {
+    const lmc_llama *m = c->m;
+    for_each_row(c, row_embed);
+    c->residual = NULL;
+    for (int layer = 0; layer < m->n_layers; layer++) {
+        const lmc_llama_layer *l = &m->layers[layer];
+        c->layer = layer;
+        c->norm_weight = l->attn_norm;
+        for_each_row(c, row_residual_norm);
+        attention_block(c, l);
+        c->residual = c->s->proj;
+        c->norm_weight = l->ffn_norm;
+        for_each_row(c, row_residual_norm);
+        ffn_block(c, l);
+    }
+    c->norm_weight = m->out_norm;
+    for_each_row(c, row_residual_norm);
+    if (logits)
+        lmc_matmul_q8(c->pool, &m->output, c->s->xq, c->s->xscale, c->n, NULL, logits);
+}
+
+void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
+                       const int *positions, int n, float *logits) {
+    const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2;
+    for (int i = 0; i < n; i++)
+        assert(seqs[i] >= 0 && seqs[i] < state->n_seqs && positions[i] >= 0 && positions[i] < state->max_pos);
+    /* Chunks of max_rows rows run one after another: every row's result is
+     * independent of its neighbours, so chunking changes nothing. */
+    for (int first = 0; first < n; first += state->max_rows) {
+        forward_ctx c = {
+            .s = state, .m = state->model, .pool = pool,
+            .seqs = seqs + first, .tokens = tokens + first, .positions = positions + first,
+            .n = LMC_MIN(state->max_rows, n - first),
+            .scores_fn = simd ? lmc_attn_scores_avx2 : lmc_attn_scores_scalar,
+            .mix_fn = simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar,
+            .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
+            .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
+            .quantize_fn = simd ? lmc_quantize_row_avx2 : lmc_quantize_row_scalar,
+        };
+        forward_chunk(&c, logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL);
+    }
+}

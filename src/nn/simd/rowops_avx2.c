@@ -1,0 +1,173 @@
+/*
+ * AVX2 versions of the per-row float operations: lmc_expf (for softmax and
+ * SiLU), the lmc_sum8 lane order, and lmc_quantize_row. Each reproduces its
+ * scalar definition bit for bit: the same IEEE operations in the same order,
+ * written as separate _mm256_mul_ps / _mm256_add_ps / _mm256_sub_ps /
+ * _mm256_div_ps intrinsics (never FMA, although -mfma is on), and exact
+ * operations (truncation, comparisons, max, bit manipulation) elsewhere.
+ * tests/test_nn.c compares them with the scalar functions.
+ */
+#include <immintrin.h>
+#include <math.h>
+
+#include "common/detmath.h"
+#include "nn/kernels.h"
+
+/* Lanes below n are all ones. */
+static __m256i lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* 2^k as floats, for -126 <= k <= 127. */
+static __m256 pow2_lanes(__m256i k) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+}
+
+/*
+ * lmc_expf on 8 lanes, step for step as in common/detmath.c. Its final
+ * scaling y * 2^k is written here as (y * 2^k1) * 2^k2 with
+ *   k2 = 0        for -126 <= k <= 127 (the second product is exact),
+ *   k1 = 127,     k2 = k - 127  for k > 127,
+ *   k1 = k + 126, k2 = -126     for k < -126,
+ * which are exactly detmath.c's three cases.
+ */
+static __m256 expf_lanes(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(0x1.8p23f);
+    __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(0x1.715476p+0f));
+    __m256 kf = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+    __m256i k = _mm256_cvttps_epi32(kf);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(0x1.63p-1f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(kf, _mm256_set1_ps(-0x1.bd0106p-13f)));
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(r, r), p));
+    __m256 y = _mm256_add_ps(_mm256_set1_ps(1.0f), p);
+
+    __m256i low = _mm256_cmpgt_epi32(_mm256_set1_epi32(-126), k);
+    __m256i k1 = _mm256_min_epi32(k, _mm256_set1_epi32(127));
+    __m256i k2 = _mm256_sub_epi32(k, k1);
+    k1 = _mm256_blendv_epi8(k1, _mm256_add_epi32(k, _mm256_set1_epi32(126)), low);
+    k2 = _mm256_blendv_epi8(k2, _mm256_set1_epi32(-126), low);
+    __m256 result = _mm256_mul_ps(_mm256_mul_ps(y, pow2_lanes(k1)), pow2_lanes(k2));
+
+    result = _mm256_blendv_ps(result, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-104.0f), _CMP_LT_OQ));
+    result = _mm256_blendv_ps(result, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(89.0f), _CMP_GT_OQ));
+    return _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* detmath.h's tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) over one register. */
+static float combine_lanes(__m256 lanes) {
+    __m256 pairs = _mm256_hadd_ps(lanes, lanes);
+    __m256 quads = _mm256_hadd_ps(pairs, pairs);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(quads), _mm256_extractf128_ps(quads, 1)));
+}
+
+/* lmc_sum8 with the lanes in one register; a partial last group adds -0 in
+ * its unused lanes, which changes no value. */
+static float sum8(const float *x, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
+    if (i < n) {
+        __m256i mask = lanes_below(n - i);
+        __m256 tail = _mm256_blendv_ps(_mm256_set1_ps(-0.0f), _mm256_maskload_ps(x + i, mask),
+                                       _mm256_castsi256_ps(mask));
+        acc = _mm256_add_ps(acc, tail);
+    }
+    return combine_lanes(acc);
+}
+
+float lmc_softmax_avx2(float *x, int n) {
+    float max = x[0];
+    for (int t = 1; t < n; t++)
+        if (x[t] > max)
+            max = x[t];
+    const __m256 max_v = _mm256_set1_ps(max);
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        _mm256_storeu_ps(x + t, expf_lanes(_mm256_sub_ps(_mm256_loadu_ps(x + t), max_v)));
+    if (t < n) {
+        __m256i mask = lanes_below(n - t);
+        _mm256_maskstore_ps(x + t, mask, expf_lanes(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), max_v)));
+    }
+    return sum8(x, n);
+}
+
+/* silu(g) * u = (g / (1 + lmc_expf(-g))) * u, as lmc_silu then one product. */
+static __m256 swiglu_lanes(__m256 g, __m256 u) {
+    __m256 e = expf_lanes(_mm256_xor_ps(g, _mm256_set1_ps(-0.0f)));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+void lmc_swiglu_avx2(const float *gate, const float *up, int n, float *out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, swiglu_lanes(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) {
+        __m256i mask = lanes_below(n - i);
+        _mm256_maskstore_ps(out + i, mask,
+                            swiglu_lanes(_mm256_maskload_ps(gate + i, mask), _mm256_maskload_ps(up + i, mask)));
+    }
+}
+
+/* ---- Quantisation (the rule of qmat.c) ---- */
+
+static float max_abs(const float *x, int n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    int i = 0;
+    /* max_ps returns its second operand when the first is NaN: NaNs are skipped. */
+    for (; i + 8 <= n; i += 8)
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m);
+    if (i < n)
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_maskload_ps(x + i, lanes_below(n - i)), abs_mask), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+}
+
+/* round_half_away(clamp(x / scale, -127, 127)) as int32 lanes; NaN gives 0.
+ * trunc and v - trunc(v) are exact, so the +-1 step is exact rounding. */
+static __m256i quantize_lanes(__m256 x, __m256 scale) {
+    __m256 v = _mm256_div_ps(x, scale);
+    __m256 whole = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 fraction = _mm256_sub_ps(v, whole);
+    __m256 one = _mm256_set1_ps(1.0f);
+    whole = _mm256_add_ps(whole, _mm256_and_ps(_mm256_cmp_ps(fraction, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one));
+    whole = _mm256_sub_ps(whole, _mm256_and_ps(_mm256_cmp_ps(fraction, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), one));
+    whole = _mm256_min_ps(_mm256_max_ps(whole, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    whole = _mm256_and_ps(whole, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+    return _mm256_cvtps_epi32(whole);
+}
+
+float lmc_quantize_row_avx2(const float *x, int n, int8_t *q) {
+    float scale = max_abs(x, n) / 127.0f;
+    if (!(scale > 0.0f))
+        return lmc_quantize_row_scalar(x, n, q);
+    const __m256 scale_v = _mm256_set1_ps(scale);
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a = quantize_lanes(_mm256_loadu_ps(x + i), scale_v);
+        __m256i b = quantize_lanes(_mm256_loadu_ps(x + i + 8), scale_v);
+        __m256i c = quantize_lanes(_mm256_loadu_ps(x + i + 16), scale_v);
+        __m256i d = quantize_lanes(_mm256_loadu_ps(x + i + 24), scale_v);
+        /* The packs work per 128-bit half; the permute restores element order. */
+        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+        bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + i), bytes);
+    }
+    for (; i < n; i += 8) {
+        int32_t lanes[8];
+        __m256i mask = lanes_below(n - i);
+        _mm256_storeu_si256((__m256i *)lanes, quantize_lanes(_mm256_maskload_ps(x + i, mask), scale_v));
+        for (int j = 0; j < 8 && i + j < n; j++)
+            q[i + j] = (int8_t)lanes[j];
+    }
+    return scale;
+}

@@ -1,0 +1,690 @@
+/*
+ * Tests of the deterministic int8 transformer engine (src/nn): the int8
+ * matmul against an exact reference on every SIMD level, the attention
+ * kernels against the scalar order, and whole Llama forward passes on
+ * random in-memory models: batched, incremental and lockstep evaluation,
+ * thread counts and SIMD levels must give identical logits, and a float64
+ * reference forward must agree closely.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/detmath.h"
+#include "nn/kernels.h"
+#include "nn/nn.h"
+
+/* ---- Deterministic random numbers ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static float rng_float(void) {
+    return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+}
+
+static int rng_int(int n) {
+    return (int)(rng_next() % (uint64_t)n);
+}
+
+static void *checked_malloc(size_t size) {
+    void *p = malloc(size);
+    assert_non_null(p);
+    return p;
+}
+
+static lmc_simd_level best_level(void) {
+    lmc_simd_force(-1);
+    return lmc_simd_selected();
+}
+
+/* ---- Random int8 matrices ---- */
+
+typedef struct {
+    lmc_qmat m;
+    int8_t *q;
+    float *scale;
+} test_qmat;
+
+/* Weights with float magnitude about 1/sqrt(cols), so activations stay O(1). */
+static void test_qmat_init(test_qmat *t, int rows, int cols) {
+    t->q = checked_malloc((size_t)rows * (size_t)cols);
+    t->scale = checked_malloc((size_t)rows * sizeof(float));
+    for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+        t->q[i] = (int8_t)(rng_int(255) - 127);
+    for (int o = 0; o < rows; o++)
+        t->scale[o] = (1.5f + 0.5f * rng_float()) / (127.0f * sqrtf((float)cols));
+    t->m = (lmc_qmat){.q = t->q, .scale = t->scale, .rows = rows, .cols = cols};
+    assert_int_equal(lmc_qmat_prepare(&t->m), LMC_OK);
+}
+
+static void test_qmat_free(test_qmat *t) {
+    lmc_qmat_release(&t->m);
+    free(t->q);
+    free(t->scale);
+}
+
+/* ---- lmc_quantize_row ---- */
+
+static void test_quantize_zeros(void **unused) {
+    (void)unused;
+    float x[5] = {0.0f, -0.0f, 0.0f, 0.0f, 0.0f};
+    int8_t q[5] = {1, 1, 1, 1, 1};
+    assert_true(lmc_quantize_row(x, 5, q) == 0.0f);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(q[i], 0);
+    /* So small that max/127 underflows: treated as zeros. */
+    float tiny[2] = {1e-45f, -1e-45f};
+    assert_true(lmc_quantize_row(tiny, 2, q) == 0.0f);
+    assert_int_equal(q[0], 0);
+    assert_int_equal(q[1], 0);
+}
+
+static void test_quantize_huge_value(void **unused) {
+    (void)unused;
+    float x[4] = {1.0f, -3e38f, 2.0f, -1.0f};
+    int8_t q[4];
+    float scale = lmc_quantize_row(x, 4, q);
+    assert_true(scale == 3e38f / 127.0f);
+    assert_int_equal(q[0], 0);
+    assert_int_equal(q[1], -127);
+    assert_int_equal(q[2], 0);
+    assert_int_equal(q[3], 0);
+}
+
+static void test_quantize_rounds_half_away(void **unused) {
+    (void)unused;
+    /* scale = 127 / 127 = 1 exactly, so x / scale = x. */
+    float x[9] = {127.0f, 0.5f, -0.5f, 1.5f, -2.5f, 126.5f, 0.49999997f, -126.49999f, NAN};
+    int8_t expected[9] = {127, 1, -1, 2, -3, 127, 0, -126, 0};
+    int8_t q[9];
+    assert_true(lmc_quantize_row(x, 9, q) == 1.0f);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(q[i], expected[i]);
+}
+
+static void test_quantize_matches_roundf(void **unused) {
+    (void)unused;
+    rng_state = 11;
+    float x[333];
+    int8_t q[333];
+    for (int i = 0; i < 333; i++)
+        x[i] = rng_float() * 7.0f;
+    float scale = lmc_quantize_row(x, 333, q);
+    for (int i = 0; i < 333; i++) {
+        float v = fminf(fmaxf(x[i] / scale, -127.0f), 127.0f);
+        assert_int_equal(q[i], (int)roundf(v));
+    }
+}
+
+/* ---- int8 matmul ---- */
+
+/* The contract's expression, with the dot product in int64. */
+static void reference_matmul(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                             const float *bias, float *y) {
+    for (int t = 0; t < n_rows; t++)
+        for (int o = 0; o < w->rows; o++) {
+            int64_t acc = 0;
+            for (int k = 0; k < w->cols; k++)
+                acc += (int64_t)xq[(size_t)t * (size_t)w->cols + (size_t)k] *
+                       (int64_t)w->q[(size_t)o * (size_t)w->cols + (size_t)k];
+            float value = (float)(int32_t)acc * (xscale[t] * w->scale[o]);
+            y[(size_t)t * (size_t)w->rows + (size_t)o] = bias ? value + bias[o] : value;
+        }
+}
+
+static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lmc_pool *pools[3]) {
+    test_qmat w;
+    test_qmat_init(&w, rows, cols);
+    int8_t *xq = checked_malloc((size_t)n_rows * (size_t)cols);
+    float *xscale = checked_malloc((size_t)n_rows * sizeof(float));
+    float *bias = checked_malloc((size_t)rows * sizeof(float));
+    size_t out_size = (size_t)n_rows * (size_t)rows * sizeof(float);
+    float *expected = checked_malloc(out_size), *got = checked_malloc(out_size);
+    for (size_t i = 0; i < (size_t)n_rows * (size_t)cols; i++)
+        xq[i] = (int8_t)(rng_int(255) - 127);
+    /* Saturated rows too: every product at its extreme. */
+    if (n_rows > 1)
+        memset(xq, 127, (size_t)cols);
+    for (int t = 0; t < n_rows; t++)
+        xscale[t] = 0.01f + 0.01f * rng_float();
+    for (int o = 0; o < rows; o++)
+        bias[o] = rng_float();
+    const float *b = with_bias ? bias : NULL;
+    reference_matmul(&w.m, xq, xscale, n_rows, b, expected);
+
+    const lmc_q8_kernel kernels[3] = {lmc_q8_kernel_scalar, lmc_q8_kernel_avx2, lmc_q8_kernel_avx512};
+    for (int level = 0; level <= (int)best_level(); level++) {
+        memset(got, 0xff, out_size);
+        kernels[level](&w.m, xq, xscale, n_rows, b, got, 0, rows);
+        assert_memory_equal(got, expected, out_size);
+        /* A sub-range writes exactly its rows. */
+        if (rows > 5) {
+            memset(got, 0, out_size);
+            kernels[level](&w.m, xq, xscale, n_rows, b, got, 2, rows - 3);
+            for (int t = 0; t < n_rows; t++)
+                for (int o = 0; o < rows; o++) {
+                    float want = (o >= 2 && o < rows - 3) ? expected[(size_t)t * (size_t)rows + (size_t)o] : 0.0f;
+                    assert_true(got[(size_t)t * (size_t)rows + (size_t)o] == want);
+                }
+        }
+        lmc_simd_force(level);
+        for (int p = 0; p < 3; p++) {
+            memset(got, 0xff, out_size);
+            lmc_matmul_q8(pools[p], &w.m, xq, xscale, n_rows, b, got);
+            assert_memory_equal(got, expected, out_size);
+        }
+        lmc_simd_force(-1);
+    }
+    free(xq);
+    free(xscale);
+    free(bias);
+    free(expected);
+    free(got);
+    test_qmat_free(&w);
+}
+
+static void test_matmul_all_levels_exact(void **unused) {
+    (void)unused;
+    rng_state = 1;
+    lmc_pool *pools[3] = {lmc_pool_create(1), lmc_pool_create(2), lmc_pool_create(8)};
+    for (int p = 0; p < 3; p++)
+        assert_non_null(pools[p]);
+    static const int cols_list[] = {1, 7, 31, 32, 33, 63, 64, 65, 100, 172, 256, 300, 1000};
+    static const int rows_list[] = {1, 3, 4, 5, 8, 13, 37, 300};
+    static const int n_rows_list[] = {1, 2, 3, 4, 5, 9, 17, 70};
+    for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++)
+        for (size_t r = 0; r < sizeof rows_list / sizeof rows_list[0]; r++) {
+            int n_rows = n_rows_list[(c + r) % (sizeof n_rows_list / sizeof n_rows_list[0])];
+            check_matmul_shape(rows_list[r], cols_list[c], n_rows, (int)((c + r) & 1), pools);
+        }
+    /* Large enough that the pool really splits the work. */
+    check_matmul_shape(1000, 256, 130, 1, pools);
+    for (int p = 0; p < 3; p++)
+        lmc_pool_free(pools[p]);
+}
+
+static void test_matmul_unprepared_matrix(void **unused) {
+    (void)unused;
+    rng_state = 2;
+    test_qmat w;
+    test_qmat_init(&w, 9, 80);
+    int8_t xq[3 * 80];
+    float xscale[3] = {0.5f, 0.25f, 1.0f}, expected[27], got[27];
+    for (int i = 0; i < 3 * 80; i++)
+        xq[i] = (int8_t)(rng_int(255) - 127);
+    reference_matmul(&w.m, xq, xscale, 3, NULL, expected);
+    lmc_qmat unprepared = w.m;
+    unprepared.row_sum = NULL;
+    lmc_matmul_q8(NULL, &unprepared, xq, xscale, 3, NULL, got);
+    assert_memory_equal(got, expected, sizeof got);
+    test_qmat_free(&w);
+}
+
+/* ---- Attention kernels ---- */
+
+static void test_attention_kernels_match_scalar(void **unused) {
+    (void)unused;
+    rng_state = 3;
+    if (best_level() < LMC_SIMD_AVX2)
+        skip();
+    static const int head_dims[] = {2, 4, 8, 12, 24, 32, 40, 64, 72, 128, 136};
+    enum { MAX_KEYS = 37, MAX_HD = 136 };
+    float *keys = checked_malloc(MAX_KEYS * MAX_HD * sizeof(float));
+    float q[MAX_HD], weights[MAX_KEYS];
+    float want[MAX_KEYS > MAX_HD ? MAX_KEYS : MAX_HD], got[MAX_KEYS > MAX_HD ? MAX_KEYS : MAX_HD];
+    for (size_t h = 0; h < sizeof head_dims / sizeof head_dims[0]; h++) {
+        int hd = head_dims[h];
+        for (int n = 1; n <= MAX_KEYS; n += 3) {
+            for (int i = 0; i < n * hd; i++)
+                keys[i] = rng_float() * 3.0f;
+            for (int i = 0; i < hd; i++)
+                q[i] = rng_float() * 3.0f;
+            for (int t = 0; t < n; t++)
+                weights[t] = rng_float() + 1.0f;
+            lmc_attn_scores_scalar(q, keys, hd, n, 0.125f, want);
+            lmc_attn_scores_avx2(q, keys, hd, n, 0.125f, got);
+            assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            for (int t = 0; t < n; t++)
+                assert_true(want[t] == lmc_dot8(q, keys + (size_t)t * (size_t)hd, hd) * 0.125f);
+            lmc_attn_mix_scalar(weights, keys, hd, n, 3.0f, want);
+            lmc_attn_mix_avx2(weights, keys, hd, n, 3.0f, got);
+            assert_memory_equal(got, want, (size_t)hd * sizeof(float));
+        }
+    }
+    free(keys);
+}
+
+/* ---- Per-row float operations ---- */
+
+/* Values that reach every branch of lmc_expf: normal, subnormal results,
+ * underflow to 0, overflow, the exact limits, NaN and infinities. */
+static const float special_values[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, -87.0f, -87.5f, -88.0f, -100.0f,
+                                       -103.9f, -104.0f, -104.1f, -150.0f, 88.0f, 88.5f, 88.7f, 88.75f,
+                                       89.0f, 89.1f, -88.5f, -88.9f, 1e30f, -1e30f, 1e-40f, INFINITY, -INFINITY, NAN};
+
+static float wide_random(void) {
+    int n_special = (int)(sizeof special_values / sizeof special_values[0]);
+    int pick = rng_int(4 * n_special);
+    return pick < n_special ? special_values[pick] : rng_float() * 110.0f;
+}
+
+/* Bit for bit, except that any two NaNs match: the x86 hadd instruction
+ * adds its pair in the other order, which only shows in which NaN payload
+ * survives (and a NaN never reaches a valid CDF anyway). */
+static void assert_same_floats(const float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++) {
+        if (a[i] != a[i] && b[i] != b[i])
+            continue;
+        assert_memory_equal(&a[i], &b[i], sizeof(float));
+    }
+}
+
+static void test_rowops_match_scalar(void **unused) {
+    (void)unused;
+    rng_state = 4;
+    if (best_level() < LMC_SIMD_AVX2)
+        skip();
+    enum { N = 300 };
+    float x[N], a[N], b[N], up[N];
+    int8_t qa[N], qb[N];
+    for (int round = 0; round < 400; round++) {
+        int n = 1 + rng_int(round < 200 ? 40 : N);
+        for (int i = 0; i < n; i++) {
+            x[i] = wide_random();
+            up[i] = rng_float() * 4.0f;
+        }
+        /* Softmax with max 0: outputs are lmc_expf of the inputs themselves. */
+        if (round % 2 == 0) {
+            x[0] = 0.0f;
+            for (int i = 1; i < n; i++)
+                if (x[i] > 0.0f || x[i] != x[i])
+                    x[i] = -x[i] == -x[i] ? -x[i] : -1.0f;
+        }
+        memcpy(a, x, sizeof x);
+        memcpy(b, x, sizeof x);
+        float sum_a = lmc_softmax_scalar(a, n), sum_b = lmc_softmax_avx2(b, n);
+        assert_same_floats(&sum_a, &sum_b, 1);
+        assert_same_floats(a, b, n);
+        if (round % 2 == 0)
+            for (int i = 0; i < n; i++) {
+                float e = lmc_expf(x[i]);
+                assert_same_floats(&b[i], &e, 1);
+            }
+
+        lmc_swiglu_scalar(x, up, n, a);
+        lmc_swiglu_avx2(x, up, n, b);
+        assert_same_floats(a, b, n);
+
+        for (int i = 0; i < n; i++)
+            x[i] = round % 3 == 0 ? wide_random() : rng_float() * (float)(1 + round);
+        float scale_a = lmc_quantize_row_scalar(x, n, qa), scale_b = lmc_quantize_row_avx2(x, n, qb);
+        assert_memory_equal(&scale_a, &scale_b, sizeof scale_a);
+        assert_memory_equal(qa, qb, (size_t)n);
+    }
+}
+
+/* ---- Random Llama models ---- */
+
+typedef struct {
+    int dim, hidden, layers, heads, kv_heads, vocab, neox, biases;
+} model_config;
+
+typedef struct {
+    lmc_llama llama;
+    lmc_llama_layer *layers;
+    test_qmat *mats; /* 7 per layer, then the output */
+    float **floats;  /* every float buffer, to free */
+    int n_floats;
+} test_model;
+
+static float *model_floats(test_model *tm, size_t n, float center, float spread) {
+    float *p = checked_malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = center + spread * rng_float();
+    tm->floats[tm->n_floats++] = p;
+    return p;
+}
+
+static void test_model_init(test_model *tm, const model_config *cfg, uint64_t seed) {
+    rng_state = seed;
+    memset(tm, 0, sizeof *tm);
+    const int hd = cfg->dim / cfg->heads, q_dim = cfg->heads * hd, kv_dim = cfg->kv_heads * hd;
+    tm->layers = calloc((size_t)cfg->layers, sizeof *tm->layers);
+    tm->mats = calloc((size_t)cfg->layers * 7 + 1, sizeof *tm->mats);
+    tm->floats = calloc((size_t)cfg->layers * 5 + 2, sizeof *tm->floats);
+    assert_non_null(tm->layers);
+    assert_non_null(tm->mats);
+    assert_non_null(tm->floats);
+    lmc_llama *m = &tm->llama;
+    *m = (lmc_llama){.dim = cfg->dim, .hidden_dim = cfg->hidden, .n_layers = cfg->layers,
+                     .n_heads = cfg->heads, .n_kv_heads = cfg->kv_heads, .head_dim = hd,
+                     .vocab = cfg->vocab, .context_length = 512, .rope_base = 10000.0f,
+                     .rope_neox = cfg->neox, .norm_eps = 1e-5f, .layers = tm->layers};
+    m->tok_embd = model_floats(tm, (size_t)cfg->vocab * (size_t)cfg->dim, 0.0f, 1.0f);
+    for (int i = 0; i < cfg->layers; i++) {
+        lmc_llama_layer *l = &tm->layers[i];
+        test_qmat *w = &tm->mats[i * 7];
+        test_qmat_init(&w[0], q_dim, cfg->dim);
+        test_qmat_init(&w[1], kv_dim, cfg->dim);
+        test_qmat_init(&w[2], kv_dim, cfg->dim);
+        test_qmat_init(&w[3], cfg->dim, q_dim);
+        test_qmat_init(&w[4], cfg->hidden, cfg->dim);
+        test_qmat_init(&w[5], cfg->hidden, cfg->dim);
+        test_qmat_init(&w[6], cfg->dim, cfg->hidden);
+        l->wq = w[0].m, l->wk = w[1].m, l->wv = w[2].m, l->wo = w[3].m;
+        l->w_gate = w[4].m, l->w_up = w[5].m, l->w_down = w[6].m;
+        l->attn_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
+        l->ffn_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
+        if (cfg->biases) {
+            l->bq = model_floats(tm, (size_t)q_dim, 0.0f, 0.3f);
+            l->bk = model_floats(tm, (size_t)kv_dim, 0.0f, 0.3f);
+            l->bv = model_floats(tm, (size_t)kv_dim, 0.0f, 0.3f);
+        }
+    }
+    m->out_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
+    test_qmat_init(&tm->mats[cfg->layers * 7], cfg->vocab, cfg->dim);
+    m->output = tm->mats[cfg->layers * 7].m;
+}
+
+static void test_model_free(test_model *tm) {
+    for (int i = 0; i < tm->llama.n_layers * 7 + 1; i++)
+        test_qmat_free(&tm->mats[i]);
+    for (int i = 0; i < tm->n_floats; i++)
+        free(tm->floats[i]);
+    free(tm->mats);
+    free(tm->floats);
+    free(tm->layers);
+}
+
+/* ---- Evaluation schedules ---- */
+
+enum { N_POS = 72, N_SEQS = 3, MAX_POS = 80 };
+
+/* Logits of sequence 0 (tokens[0]), all positions in one call. */
+static void run_batched(const lmc_llama *m, lmc_pool *pool, int max_rows, int32_t tokens[N_SEQS][N_POS],
+                        float *logits) {
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(m, 1, MAX_POS, max_rows, &s), LMC_OK);
+    int seqs[N_POS], positions[N_POS];
+    for (int i = 0; i < N_POS; i++)
+        seqs[i] = 0, positions[i] = i;
+    lmc_llama_forward(s, pool, seqs, tokens[0], positions, N_POS, logits);
+    lmc_llama_state_free(s);
+}
+
+/* One call per position. */
+static void run_incremental(const lmc_llama *m, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS], float *logits) {
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(m, 1, MAX_POS, 1, &s), LMC_OK);
+    for (int i = 0; i < N_POS; i++) {
+        int seq = 0;
+        lmc_llama_forward(s, pool, &seq, &tokens[0][i], &i, 1, logits + (size_t)i * (size_t)m->vocab);
+    }
+    lmc_llama_state_free(s);
+}
+
+/* Sequence 0 one position per call together with the other sequences
+ * (stored in slots 2, 0, 1 so that slot numbers differ too); sequence 1 is
+ * first prefilled 9 positions at once together with sequence 2's first
+ * position, then goes on in lockstep at a different offset. */
+static void run_lockstep(const lmc_llama *m, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS], float *logits) {
+    lmc_llama_state *s;
+    const int slot[N_SEQS] = {2, 0, 1};
+    const int vocab = m->vocab;
+    assert_int_equal(lmc_llama_state_create(m, N_SEQS, MAX_POS, 16, &s), LMC_OK);
+    float *scratch = checked_malloc(16 * (size_t)vocab * sizeof(float));
+    int seqs[16], positions[16];
+    int32_t toks[16];
+    int n = 0;
+    for (int i = 0; i < 9; i++)
+        seqs[n] = slot[1], positions[n] = i, toks[n++] = tokens[1][i];
+    seqs[n] = slot[2], positions[n] = 0, toks[n++] = tokens[2][0];
+    lmc_llama_forward(s, pool, seqs, toks, positions, n, scratch);
+    for (int step = 0; step < N_POS; step++) {
+        n = 0;
+        if (step + 1 < N_POS)
+            seqs[n] = slot[2], positions[n] = step + 1, toks[n++] = tokens[2][step + 1];
+        seqs[n] = slot[0], positions[n] = step, toks[n++] = tokens[0][step];
+        if (step + 9 < N_POS)
+            seqs[n] = slot[1], positions[n] = step + 9, toks[n++] = tokens[1][step + 9];
+        lmc_llama_forward(s, pool, seqs, toks, positions, n, scratch);
+        int own = step + 1 < N_POS ? 1 : 0;
+        memcpy(logits + (size_t)step * (size_t)vocab, scratch + (size_t)own * (size_t)vocab,
+               (size_t)vocab * sizeof(float));
+    }
+    free(scratch);
+    lmc_llama_state_free(s);
+}
+
+/* ---- float64 reference forward ---- */
+
+static double round_half_away(double v) {
+    return v < 0 ? -floor(-v + 0.5) : floor(v + 0.5);
+}
+
+/* The engine's recipe in double: quantised activations, dequantised weights. */
+static void ref_matmul(const lmc_qmat *w, const double *x, const float *bias, double *y) {
+    double max_abs = 0;
+    for (int k = 0; k < w->cols; k++)
+        max_abs = fmax(max_abs, fabs(x[k]));
+    double scale = max_abs / 127.0;
+    for (int o = 0; o < w->rows; o++) {
+        double acc = 0;
+        for (int k = 0; k < w->cols; k++) {
+            double q = scale > 0 ? round_half_away(x[k] / scale) : 0.0;
+            acc += q * (double)w->q[(size_t)o * (size_t)w->cols + (size_t)k];
+        }
+        y[o] = acc * scale * (double)w->scale[o] + (bias ? (double)bias[o] : 0.0);
+    }
+}
+
+static void ref_rms_norm(const double *x, const float *w, int dim, double eps, double *out) {
+    double ss = 0;
+    for (int i = 0; i < dim; i++)
+        ss += x[i] * x[i];
+    double r = 1.0 / sqrt(ss / dim + eps);
+    for (int i = 0; i < dim; i++)
+        out[i] = x[i] * r * (double)w[i];
+}
+
+static void ref_rope(double *v, int hd, int pos, double base, int neox) {
+    for (int i = 0; i < hd / 2; i++) {
+        double angle = pos * pow(base, -2.0 * i / hd);
+        int a = neox ? i : 2 * i, b = neox ? i + hd / 2 : 2 * i + 1;
+        double x0 = v[a], x1 = v[b];
+        v[a] = x0 * cos(angle) - x1 * sin(angle);
+        v[b] = x0 * sin(angle) + x1 * cos(angle);
+    }
+}
+
+/* Logits of every position of one sequence. */
+static void reference_forward(const lmc_llama *m, const int32_t *tokens, int n, double *logits) {
+    const int dim = m->dim, hd = m->head_dim, q_dim = m->n_heads * hd, kv_dim = m->n_kv_heads * hd;
+    const int hidden = m->hidden_dim, group = m->n_heads / m->n_kv_heads;
+    size_t big = (size_t)LMC_MAX(LMC_MAX(dim, q_dim), hidden);
+    double *x = checked_malloc(dim * sizeof(double)), *xb = checked_malloc(big * sizeof(double));
+    double *q = checked_malloc(q_dim * sizeof(double)), *att = checked_malloc(q_dim * sizeof(double));
+    double *gate = checked_malloc(hidden * sizeof(double)), *up = checked_malloc(hidden * sizeof(double));
+    double *proj = checked_malloc(dim * sizeof(double)), *scores = checked_malloc(n * sizeof(double));
+    double *kc = checked_malloc((size_t)m->n_layers * n * kv_dim * sizeof(double));
+    double *vc = checked_malloc((size_t)m->n_layers * n * kv_dim * sizeof(double));
+    for (int pos = 0; pos < n; pos++) {
+        for (int i = 0; i < dim; i++)
+            x[i] = m->tok_embd[(size_t)tokens[pos] * dim + i];
+        for (int layer = 0; layer < m->n_layers; layer++) {
+            const lmc_llama_layer *l = &m->layers[layer];
+            double *k = kc + ((size_t)layer * n + pos) * kv_dim, *v = vc + ((size_t)layer * n + pos) * kv_dim;
+            ref_rms_norm(x, l->attn_norm, dim, m->norm_eps, xb);
+            ref_matmul(&l->wq, xb, l->bq, q);
+            ref_matmul(&l->wk, xb, l->bk, k);
+            ref_matmul(&l->wv, xb, l->bv, v);
+            for (int h = 0; h < m->n_heads; h++)
+                ref_rope(q + h * hd, hd, pos, m->rope_base, m->rope_neox);
+            for (int h = 0; h < m->n_kv_heads; h++)
+                ref_rope(k + h * hd, hd, pos, m->rope_base, m->rope_neox);
+            for (int h = 0; h < m->n_heads; h++) {
+                int g = h / group;
+                double max = -INFINITY, sum = 0;
+                for (int t = 0; t <= pos; t++) {
+                    const double *kt = kc + ((size_t)layer * n + t) * kv_dim + g * hd;
+                    double dot = 0;
+                    for (int d = 0; d < hd; d++)
+                        dot += q[h * hd + d] * kt[d];
+                    scores[t] = dot / sqrt((double)hd);
+                    max = fmax(max, scores[t]);
+                }
+                for (int t = 0; t <= pos; t++)
+                    sum += scores[t] = exp(scores[t] - max);
+                for (int d = 0; d < hd; d++) {
+                    double acc = 0;
+                    for (int t = 0; t <= pos; t++)
+                        acc += scores[t] * vc[((size_t)layer * n + t) * kv_dim + g * hd + d];
+                    att[h * hd + d] = acc / sum;
+                }
+            }
+            ref_matmul(&l->wo, att, NULL, proj);
+            for (int i = 0; i < dim; i++)
+                x[i] += proj[i];
+            ref_rms_norm(x, l->ffn_norm, dim, m->norm_eps, xb);
+            ref_matmul(&l->w_gate, xb, NULL, gate);
+            ref_matmul(&l->w_up, xb, NULL, up);
+            for (int i = 0; i < hidden; i++)
+                xb[i] = gate[i] / (1.0 + exp(-gate[i])) * up[i];
+            ref_matmul(&l->w_down, xb, NULL, proj);
+            for (int i = 0; i < dim; i++)
+                x[i] += proj[i];
+        }
+        ref_rms_norm(x, m->out_norm, dim, m->norm_eps, xb);
+        ref_matmul(&m->output, xb, NULL, logits + (size_t)pos * m->vocab);
+    }
+    free(x), free(xb), free(q), free(att), free(gate), free(up), free(proj), free(scores), free(kc), free(vc);
+}
+
+/* ---- Forward-pass tests ---- */
+
+static void check_model(const model_config *cfg, uint64_t seed) {
+    test_model tm;
+    test_model_init(&tm, cfg, seed);
+    const lmc_llama *m = &tm.llama;
+    int32_t tokens[N_SEQS][N_POS];
+    for (int s = 0; s < N_SEQS; s++)
+        for (int i = 0; i < N_POS; i++)
+            tokens[s][i] = rng_int(cfg->vocab);
+    const size_t size = (size_t)N_POS * (size_t)cfg->vocab * sizeof(float);
+    float *expected = checked_malloc(size), *got = checked_malloc(size);
+    lmc_pool *pools[3] = {lmc_pool_create(1), lmc_pool_create(2), lmc_pool_create(8)};
+    for (int p = 0; p < 3; p++)
+        assert_non_null(pools[p]);
+
+    lmc_simd_force(-1);
+    run_batched(m, pools[0], N_POS, tokens, expected);
+    for (int level = 0; level <= (int)best_level(); level++) {
+        lmc_simd_force(level);
+        for (int p = 0; p < 3; p++) {
+            memset(got, 0, size);
+            run_batched(m, pools[p], N_POS, tokens, got);
+            assert_memory_equal(got, expected, size);
+        }
+        memset(got, 0, size);
+        run_batched(m, pools[1], 7, tokens, got); /* chunks of max_rows = 7 */
+        assert_memory_equal(got, expected, size);
+        memset(got, 0, size);
+        run_incremental(m, pools[level % 3], tokens, got);
+        assert_memory_equal(got, expected, size);
+        memset(got, 0, size);
+        run_lockstep(m, pools[(level + 1) % 3], tokens, got);
+        assert_memory_equal(got, expected, size);
+    }
+    lmc_simd_force(-1);
+
+    double *ref = checked_malloc((size_t)N_POS * (size_t)cfg->vocab * sizeof(double));
+    reference_forward(m, tokens[0], N_POS, ref);
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < (size_t)N_POS * (size_t)cfg->vocab; i++) {
+        max_diff = fmax(max_diff, fabs((double)expected[i] - ref[i]));
+        max_ref = fmax(max_ref, fabs(ref[i]));
+    }
+    print_message("model dim %d hd %d: max |logit - float64 reference| / max |logit| = %.3g\n", cfg->dim,
+                  m->head_dim, max_diff / max_ref);
+    assert_true(max_ref > 0.1);
+    assert_true(max_diff / max_ref < 1e-3);
+
+    free(ref);
+    for (int p = 0; p < 3; p++)
+        lmc_pool_free(pools[p]);
+    free(expected);
+    free(got);
+    test_model_free(&tm);
+}
+
+static void test_llama_rope_pairs(void **unused) {
+    (void)unused;
+    const model_config cfg = {.dim = 64, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 256};
+    check_model(&cfg, 100);
+}
+
+static void test_qwen2_biases_neox(void **unused) {
+    (void)unused;
+    const model_config cfg = {.dim = 96, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 300,
+                              .neox = 1, .biases = 1};
+    check_model(&cfg, 200);
+}
+
+/* head_dim 12: attention kernels with partial lane groups; no GQA sharing. */
+static void test_odd_head_dim(void **unused) {
+    (void)unused;
+    const model_config cfg = {.dim = 96, .hidden = 100, .layers = 1, .heads = 8, .kv_heads = 8, .vocab = 77};
+    check_model(&cfg, 300);
+}
+
+static void test_state_rejects_bad_shapes(void **unused) {
+    (void)unused;
+    const model_config cfg = {.dim = 64, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 50};
+    test_model tm;
+    test_model_init(&tm, &cfg, 400);
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(&tm.llama, 0, 16, 4, &s), LMC_ERR_PARAM);
+    assert_null(s);
+    lmc_llama bad = tm.llama;
+    bad.n_kv_heads = 3;
+    assert_int_equal(lmc_llama_state_create(&bad, 1, 16, 4, &s), LMC_ERR_PARAM);
+    bad = tm.llama;
+    bad.hidden_dim = 171;
+    assert_int_equal(lmc_llama_state_create(&bad, 1, 16, 4, &s), LMC_ERR_PARAM);
+    assert_true(lmc_llama_state_bytes(&tm.llama, 2, 16, 4) > 2ull * 2 * 16 * 32 * sizeof(float));
+    assert_int_equal(lmc_llama_state_create(&tm.llama, 2, 16, 4, &s), LMC_OK);
+    lmc_llama_state_free(s);
+    test_model_free(&tm);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quantize_zeros),
+        cmocka_unit_test(test_quantize_huge_value),
+        cmocka_unit_test(test_quantize_rounds_half_away),
+        cmocka_unit_test(test_quantize_matches_roundf),
+        cmocka_unit_test(test_matmul_all_levels_exact),
+        cmocka_unit_test(test_matmul_unprepared_matrix),
+        cmocka_unit_test(test_attention_kernels_match_scalar),
+        cmocka_unit_test(test_rowops_match_scalar),
+        cmocka_unit_test(test_llama_rope_pairs),
+        cmocka_unit_test(test_qwen2_biases_neox),
+        cmocka_unit_test(test_odd_head_dim),
+        cmocka_unit_test(test_state_rejects_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,237 @@
+/*
+ * lmc_bench_nn: tokens per second of the int8 Llama engine on a random
+ * byte-level model, in the two shapes the coder uses:
+ *   batched   one sequence, --rows positions per call (compression)
+ *   lockstep  --seqs sequences, one position of each per call (decompression)
+ *   matmul    lmc_matmul_q8 alone: a [hidden][dim] matrix times --rows rows
+ * Each run fills the whole context (--ctx positions per sequence), so the
+ * attention cost is the average over a window.
+ *
+ * usage: lmc_bench_nn [--mode batched|lockstep|matmul] [--rows N] [--seqs B] [--ctx N]
+ *                     [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K]
+ *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/nn.h"
+
+typedef struct {
+    const char *mode;
+    int rows, seqs, ctx, dim, hidden, layers, heads, kv_heads, vocab, threads;
+    const char *simd;
+} options;
+
+static uint64_t rng_state = 1;
+
+static uint64_t rng_next(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static float rng_float(void) {
+    return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+}
+
+/* The random model lives until the process exits. */
+static void *bench_alloc(size_t size) {
+    void *p = malloc(size);
+    if (!p) {
+        fprintf(stderr, "lmc_bench_nn: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static float *random_floats(size_t n, float center, float spread) {
+    float *p = bench_alloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = center + spread * rng_float();
+    return p;
+}
+
+static lmc_qmat random_qmat(int rows, int cols) {
+    int8_t *q = bench_alloc((size_t)rows * (size_t)cols);
+    for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+        q[i] = (int8_t)((int)(rng_next() % 255) - 127);
+    lmc_qmat m = {.q = q, .scale = random_floats((size_t)rows, 1.5f / (127.0f * sqrtf((float)cols)), 0.001f),
+                  .rows = rows, .cols = cols};
+    if (lmc_qmat_prepare(&m) != LMC_OK) {
+        fprintf(stderr, "lmc_bench_nn: lmc_qmat_prepare failed\n");
+        exit(1);
+    }
+    return m;
+}
+
+static lmc_llama random_model(const options *o) {
+    const int hd = o->dim / o->heads;
+    lmc_llama m = {.dim = o->dim, .hidden_dim = o->hidden, .n_layers = o->layers, .n_heads = o->heads,
+                   .n_kv_heads = o->kv_heads, .head_dim = hd, .vocab = o->vocab, .context_length = o->ctx,
+                   .rope_base = 10000.0f, .norm_eps = 1e-5f};
+    m.tok_embd = random_floats((size_t)o->vocab * (size_t)o->dim, 0.0f, 1.0f);
+    lmc_llama_layer *layers = bench_alloc((size_t)o->layers * sizeof *layers);
+    for (int i = 0; i < o->layers; i++) {
+        layers[i] = (lmc_llama_layer){
+            .attn_norm = random_floats((size_t)o->dim, 1.0f, 0.1f),
+            .wq = random_qmat(o->heads * hd, o->dim),
+            .wk = random_qmat(o->kv_heads * hd, o->dim),
+            .wv = random_qmat(o->kv_heads * hd, o->dim),
+            .wo = random_qmat(o->dim, o->heads * hd),
+            .ffn_norm = random_floats((size_t)o->dim, 1.0f, 0.1f),
+            .w_gate = random_qmat(o->hidden, o->dim),
+            .w_up = random_qmat(o->hidden, o->dim),
+            .w_down = random_qmat(o->dim, o->hidden),
+        };
+    }
+    m.layers = layers;
+    m.out_norm = random_floats((size_t)o->dim, 1.0f, 0.1f);
+    m.output = random_qmat(o->vocab, o->dim);
+    return m;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_int(const char *name, const char *value) {
+    char *end;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || *end || v <= 0 || v > 1 << 20) {
+        fprintf(stderr, "lmc_bench_nn: %s needs a positive integer\n", name);
+        exit(2);
+    }
+    return (int)v;
+}
+
+static options parse_options(int argc, char **argv) {
+    options o = {.mode = "batched", .rows = 256, .seqs = 16, .ctx = 512, .dim = 256, .hidden = 688,
+                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .simd = NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--mode") && v) o.mode = v;
+        else if (!strcmp(a, "--simd") && v) o.simd = v;
+        else if (!strcmp(a, "--rows")) o.rows = parse_int(a, v);
+        else if (!strcmp(a, "--seqs")) o.seqs = parse_int(a, v);
+        else if (!strcmp(a, "--ctx")) o.ctx = parse_int(a, v);
+        else if (!strcmp(a, "--dim")) o.dim = parse_int(a, v);
+        else if (!strcmp(a, "--hidden")) o.hidden = parse_int(a, v);
+        else if (!strcmp(a, "--layers")) o.layers = parse_int(a, v);
+        else if (!strcmp(a, "--heads")) o.heads = parse_int(a, v);
+        else if (!strcmp(a, "--kv-heads")) o.kv_heads = parse_int(a, v);
+        else if (!strcmp(a, "--vocab")) o.vocab = parse_int(a, v);
+        else if (!strcmp(a, "--threads")) o.threads = parse_int(a, v);
+        else {
+            fprintf(stderr, "lmc_bench_nn: unknown or incomplete option %s (see the source header)\n", a);
+            exit(2);
+        }
+        i++;
+    }
+    if (strcmp(o.mode, "batched") && strcmp(o.mode, "lockstep") && strcmp(o.mode, "matmul")) {
+        fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep or matmul\n");
+        exit(2);
+    }
+    return o;
+}
+
+static void force_simd(const char *name) {
+    if (!name)
+        return;
+    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    for (int level = 0; level < 3; level++)
+        if (!strcmp(name, names[level])) {
+            lmc_simd_force(level);
+            return;
+        }
+    fprintf(stderr, "lmc_bench_nn: --simd is scalar, avx2 or avx512\n");
+    exit(2);
+}
+
+/* Evaluates every position of every sequence; returns the seconds taken. */
+static double run(const options *o, lmc_llama_state *state, lmc_pool *pool, int n_seqs, int rows_per_call,
+                  float *logits) {
+    int *seqs = bench_alloc((size_t)rows_per_call * sizeof *seqs);
+    int *positions = bench_alloc((size_t)rows_per_call * sizeof *positions);
+    int32_t *tokens = bench_alloc((size_t)rows_per_call * sizeof *tokens);
+    const int batched = n_seqs == 1;
+    double start = now_seconds();
+    for (int step = 0; step < o->ctx; step += batched ? rows_per_call : 1) {
+        int n = batched ? LMC_MIN(rows_per_call, o->ctx - step) : n_seqs;
+        for (int i = 0; i < n; i++) {
+            seqs[i] = batched ? 0 : i;
+            positions[i] = batched ? step + i : step;
+            tokens[i] = (int32_t)(rng_next() % (uint64_t)o->vocab);
+        }
+        lmc_llama_forward(state, pool, seqs, tokens, positions, n, logits);
+    }
+    double seconds = now_seconds() - start;
+    free(seqs);
+    free(positions);
+    free(tokens);
+    return seconds;
+}
+
+/* Multiply-adds per second of one matmul shape, repeated for ~0.5 s. */
+static void bench_matmul(const options *o, lmc_pool *pool) {
+    lmc_qmat w = random_qmat(o->hidden, o->dim);
+    int8_t *xq = bench_alloc((size_t)o->rows * (size_t)o->dim);
+    float *xscale = random_floats((size_t)o->rows, 0.01f, 0.001f);
+    float *y = bench_alloc((size_t)o->rows * (size_t)o->hidden * sizeof(float));
+    for (size_t i = 0; i < (size_t)o->rows * (size_t)o->dim; i++)
+        xq[i] = (int8_t)((int)(rng_next() % 255) - 127);
+    long calls = 0;
+    double start = now_seconds(), seconds;
+    do {
+        lmc_matmul_q8(pool, &w, xq, xscale, o->rows, NULL, y);
+        calls++;
+    } while ((seconds = now_seconds() - start) < 0.5);
+    double macs = (double)calls * o->rows * (double)o->hidden * o->dim;
+    printf("mode=matmul simd=%s threads=%d out=%d cols=%d rows=%d: %.1f GMAC/s, %.1f us per call\n",
+           lmc_simd_name(lmc_simd_selected()), o->threads, o->hidden, o->dim, o->rows, macs / seconds * 1e-9,
+           seconds / (double)calls * 1e6);
+    free(xq);
+    free(y);
+}
+
+int main(int argc, char **argv) {
+    options o = parse_options(argc, argv);
+    force_simd(o.simd);
+    if (!strcmp(o.mode, "matmul")) {
+        lmc_pool *pool = lmc_pool_create(o.threads);
+        if (!pool)
+            return 1;
+        bench_matmul(&o, pool);
+        lmc_pool_free(pool);
+        return 0;
+    }
+    lmc_llama model = random_model(&o);
+    const int lockstep = !strcmp(o.mode, "lockstep");
+    const int n_seqs = lockstep ? o.seqs : 1, rows_per_call = lockstep ? o.seqs : o.rows;
+    lmc_llama_state *state;
+    if (lmc_llama_state_create(&model, n_seqs, o.ctx, rows_per_call, &state) != LMC_OK) {
+        fprintf(stderr, "lmc_bench_nn: cannot create the state (check the shapes)\n");
+        return 1;
+    }
+    lmc_pool *pool = lmc_pool_create(o.threads);
+    float *logits = bench_alloc((size_t)rows_per_call * (size_t)o.vocab * sizeof(float));
+    if (!pool) {
+        fprintf(stderr, "lmc_bench_nn: cannot create the thread pool\n");
+        return 1;
+    }
+    double seconds = run(&o, state, pool, n_seqs, rows_per_call, logits);
+    double tokens = (double)n_seqs * (double)o.ctx;
+    printf("mode=%s simd=%s threads=%d dim=%d hidden=%d layers=%d heads=%d/%d vocab=%d ctx=%d %s=%d: "
+           "%.0f tokens/s (%.3f s)\n",
+           o.mode, lmc_simd_name(lmc_simd_selected()), o.threads, o.dim, o.hidden, o.layers, o.heads, o.kv_heads,
+           o.vocab, o.ctx, lockstep ? "seqs" : "rows", rows_per_call, tokens / seconds, seconds);
+    lmc_pool_free(pool);
+    lmc_llama_state_free(state);
+    free(logits);
+    return 0;
+}
