@@ -163,6 +163,18 @@ typedef struct {
 typedef void (*lmc_model_visit_fn)(void *user, const lmc_model_entry *entry);
 LMC_API int lmc_models_list(lmc_model_visit_fn fn, void *user);
 
+/* Tokenizes text with a model's tokenizer exactly as llama.cpp does
+ * (llama_tokenize with add_special and parse_special false: no BOS/EOS).
+ * On success *ids holds *count ids; release it with lmc_free(). */
+LMC_API lmc_status lmc_tokenize(const char *model, const void *text, size_t size, int32_t **ids, size_t *count,
+                                char *message, size_t message_size);
+
+/* A text description of a model file (architecture, sizes, tokenizer,
+ * tensor types), one "key: value" per line; release it with lmc_free(). */
+LMC_API lmc_status lmc_model_describe(const char *model, char **text, char *message, size_t message_size);
+
+LMC_API void lmc_free(void *pointer);
+
 /* Formats a hash as 32 lowercase hex digits plus NUL. */
 LMC_API void lmc_hash_hex(const uint8_t hash[16], char out[33]);
 

@@ -251,7 +251,6 @@ typedef struct {
     int32_t *x;         /* model input so far: [BOS] + decoded tokens */
     uint64_t length;    /* tokens in x */
     uint64_t outputs;   /* outputs this block needs: x's final length - 1 */
-    int failed;
 } block_state;
 
 typedef struct {
@@ -325,7 +324,7 @@ static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_sta
 }
 
 static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
-    if (lmc_rc_decoder_failed(&b->rc))
+    if (!lmc_rc_decoder_end_ok(&b->rc))
         return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: entropy-coded data inconsistent");
     lmc_buf bytes;
     lmc_buf_init(&bytes);

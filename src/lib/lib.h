@@ -40,6 +40,9 @@ lmc_status lmc_neural_decode_blocks(lmc_neural_coder *coder, lmc_block_job *jobs
 
 /* ---- Model search (models.c) ---- */
 
+/* Resolves a model name or path to an existing file; LMC_ERR_MODEL_NOT_FOUND
+ * with the folders searched otherwise. */
+lmc_status lmc_resolve_model_path(const char *name_or_path, char *path, size_t size, lmc_message *message);
 /* Loads a model given by name or path for compression. */
 lmc_status lmc_find_model_for_encoding(const char *name_or_path, lmc_kind kind, uint64_t memlimit,
                                        lmc_model **out, lmc_message *message);

@@ -95,6 +95,16 @@ static const char *const *default_models(lmc_kind kind) {
     }
 }
 
+lmc_status lmc_resolve_model_path(const char *arg, char *path, size_t size, lmc_message *message) {
+    search_path sp;
+    search_path_init(&sp);
+    if (resolve_model(&sp, arg, path, size))
+        return LMC_OK;
+    char dirs[2048];
+    describe_search_path(&sp, dirs, sizeof dirs);
+    return lmc_fail(message, LMC_ERR_MODEL_NOT_FOUND, "model '%s' not found (searched %s)", arg, dirs);
+}
+
 lmc_status lmc_find_model_for_encoding(const char *arg, lmc_kind kind, uint64_t memlimit, lmc_model **out,
                                        lmc_message *message) {
     search_path sp;
