@@ -82,6 +82,8 @@ typedef struct {
     int threads;            /* 0: all cores */
     uint64_t memlimit;      /* bytes; 0: no limit */
     uint32_t block_size;    /* bytes per block; 0: the model's default */
+    uint32_t context_window;/* model tokens of context per block; 0: the model's default */
+    uint32_t window_stride; /* tokens the window advances when full; 0: the model's default */
     lmc_progress_fn progress;
     void *progress_user;
 } lmc_options;

@@ -24,3 +24,5 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== clang build: unit tests, and archives exchanged with the gcc build"
 LMC_OTHER_BUILD="$root/build-test/lmc" \
   run_suite "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -- -L "unit|exchange"
+echo "== libFuzzer targets (clang, ASan+UBSan), each for a bounded time"
+run_suite "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMC_FUZZ=ON -DCMAKE_C_COMPILER=clang -- -L fuzz

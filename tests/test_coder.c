@@ -508,7 +508,8 @@ static void assert_valid_cdf(const uint32_t *cum, int n) {
 }
 
 /* Computes the CDF, checks its invariants and that it matches the
- * reference and a second computation with dirty scratch bit for bit. */
+ * reference, a second computation with dirty scratch and the scalar code
+ * path (LMC_SIMD=scalar) bit for bit. */
 static void check_logits(const float *logits, int n) {
     float *scratch = xmalloc((size_t)n * sizeof *scratch);
     uint32_t *cum = xmalloc(((size_t)n + 1) * sizeof *cum);
@@ -519,7 +520,9 @@ static void check_logits(const float *logits, int n) {
     assert_valid_cdf(cum, n);
     memset(scratch, 0x7F, (size_t)n * sizeof *scratch);
     memset(again, 0x5A, ((size_t)n + 1) * sizeof *again);
+    lmc_simd_force(LMC_SIMD_SCALAR);
     lmc_cdf_from_logits(logits, n, scratch, again);
+    lmc_simd_force(-1);
     assert_memory_equal(cum, again, ((size_t)n + 1) * sizeof *cum);
     reference_cdf(logits, n, want);
     assert_memory_equal(cum, want, ((size_t)n + 1) * sizeof *cum);

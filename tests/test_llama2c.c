@@ -8,6 +8,8 @@
  * that a disagreement of the int8 engine is measured against a known-good
  * model, not mistaken for a conversion error.
  */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model/model.h"
 #include "test_util.h"
@@ -173,44 +174,20 @@ static void test_llama_cpp_vectors(void **state) {
 
 /* ---------------------------------------------------------------- llama2.c */
 
-/* tok512.bin (llama2.c's format) as a SentencePiece GGUF: a space in
- * llama2.c's token texts is "▁" in SentencePiece's. */
+/* The tokenizer of the GGUF that lmc_llama2c_convert makes of
+ * stories260K.bin and tok512.bin. */
 static lmc_tokenizer *llama2c_tokenizer(void) {
-    lmc_buf file;
-    lmc_buf_init(&file);
-    assert_true(read_file(LLAMA2C_DIR "/tok512.bin", &file));
-    enum { N = 512 };
-    static char texts[N][64];
-    const char *tokens[N];
-    float scores[N];
-    int32_t types[N];
-    size_t pos = 4;
-    for (int i = 0; i < N; i++) {
-        int32_t length;
-        memcpy(&scores[i], file.data + pos, 4);
-        memcpy(&length, file.data + pos + 4, 4);
-        pos += 8;
-        size_t t = 0;
-        for (int32_t k = 0; k < length; k++) {
-            uint8_t c = file.data[pos + (size_t)k];
-            if (c == ' ') memcpy(texts[i] + t, "\xE2\x96\x81", 3), t += 3;
-            else texts[i][t++] = (char)c;
-        }
-        texts[i][t] = 0;
-        pos += (size_t)length;
-        tokens[i] = texts[i];
-        types[i] = i == 0 ? 2 : i <= 2 ? 3 : i <= 258 ? 6 : 1;
-    }
-    assert_int_equal(pos, file.size);
-    lmc_buf_free(&file);
-    lmc_gguf_writer *w = lmc_gguf_writer_create();
-    assert_int_equal(lmc_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama"), LMC_OK);
-    set_vocabulary(w, tokens, N, types);
-    assert_int_equal(lmc_gguf_writer_set_array(w, "tokenizer.ggml.scores", LMC_GGUF_FLOAT32, scores, N), LMC_OK);
-    assert_int_equal(lmc_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1), LMC_OK);
-    lmc_tokenizer *tok;
+    char path[] = "/tmp/lmc_test_tokenizer_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
     lmc_message message;
-    assert_int_equal(tokenizer_from_writer(w, &tok, &message), LMC_OK);
+    lmc_status status = lmc_llama2c_convert(LLAMA2C_DIR "/stories260K.bin", LLAMA2C_DIR "/tok512.bin", path, &message);
+    if (status != LMC_OK) fprintf(stderr, "llama2.c conversion: %s\n", message.text);
+    assert_int_equal(status, LMC_OK);
+    lmc_tokenizer *tok = tokenizer_from_file(path);
+    unlink(path);
+    assert_non_null(tok);
     return tok;
 }
 
@@ -409,7 +386,7 @@ static void test_small_bpe(void **state) {
 static void test_small_spm(void **state) {
     (void)state;
     static const char *const tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "a", "b",
-                                         "ab",    "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab", "c", "bc"};
+                                         "ab",    ("\xE2\x96\x81" "a"), ("\xE2\x96\x81" "ab"), "c", "bc"};
     static const int32_t types[] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 1, 1, 1};
     static const float scores[] = {0, 0, 0, 0, -1, -2, -3, -4, -5, -6, -7, -0.5f};
     lmc_gguf_writer *w = lmc_gguf_writer_create();
@@ -541,7 +518,8 @@ static void test_speed_one_megabyte(void **state) {
     measure_speed("ggml-vocab-llama-bpe.gguf", &text);
     measure_speed("ggml-vocab-gpt-2.gguf", &text);
     measure_speed("ggml-vocab-llama-spm.gguf", &text);
-    /* Pathological pieces: one huge word and one huge run of spaces. */
+    /* Pathological pieces: one long word and one long run of spaces. */
+    text.size = 400000;
     memset(text.data, 'a', text.size / 2);
     memset(text.data + text.size / 2, ' ', text.size / 2);
     measure_speed("ggml-vocab-llama-bpe.gguf", &text);

@@ -94,10 +94,20 @@ static lmc_llama random_model(const options *o) {
     return m;
 }
 
-static double now_seconds(void) {
+static double clock_seconds(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now_seconds(void) {
+    return clock_seconds(CLOCK_MONOTONIC);
+}
+
+/* CPU time of all threads: on a shared machine, tokens per CPU-second is
+ * steadier than wall-clock speed. */
+static double cpu_seconds(void) {
+    return clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static int parse_int(const char *name, const char *value) {
@@ -113,7 +123,7 @@ static int parse_int(const char *name, const char *value) {
 static options parse_options(int argc, char **argv) {
     options o = {.mode = "batched", .rows = 256, .seqs = 16, .ctx = 512, .dim = 256, .hidden = 688,
                  .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .simd = NULL};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--mode") && v) o.mode = v;
         else if (!strcmp(a, "--simd") && v) o.simd = v;
@@ -131,7 +141,6 @@ static options parse_options(int argc, char **argv) {
             fprintf(stderr, "lmc_bench_nn: unknown or incomplete option %s (see the source header)\n", a);
             exit(2);
         }
-        i++;
     }
     if (strcmp(o.mode, "batched") && strcmp(o.mode, "lockstep") && strcmp(o.mode, "matmul")) {
         fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep or matmul\n");
@@ -153,14 +162,15 @@ static void force_simd(const char *name) {
     exit(2);
 }
 
-/* Evaluates every position of every sequence; returns the seconds taken. */
+/* Evaluates every position of every sequence; returns the wall seconds
+ * taken and sets *cpu to the CPU seconds. */
 static double run(const options *o, lmc_llama_state *state, lmc_pool *pool, int n_seqs, int rows_per_call,
-                  float *logits) {
+                  float *logits, double *cpu) {
     int *seqs = bench_alloc((size_t)rows_per_call * sizeof *seqs);
     int *positions = bench_alloc((size_t)rows_per_call * sizeof *positions);
     int32_t *tokens = bench_alloc((size_t)rows_per_call * sizeof *tokens);
     const int batched = n_seqs == 1;
-    double start = now_seconds();
+    double start = now_seconds(), cpu_start = cpu_seconds();
     for (int step = 0; step < o->ctx; step += batched ? rows_per_call : 1) {
         int n = batched ? LMC_MIN(rows_per_call, o->ctx - step) : n_seqs;
         for (int i = 0; i < n; i++) {
@@ -171,6 +181,7 @@ static double run(const options *o, lmc_llama_state *state, lmc_pool *pool, int 
         lmc_llama_forward(state, pool, seqs, tokens, positions, n, logits);
     }
     double seconds = now_seconds() - start;
+    *cpu = cpu_seconds() - cpu_start;
     free(seqs);
     free(positions);
     free(tokens);
@@ -224,12 +235,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "lmc_bench_nn: cannot create the thread pool\n");
         return 1;
     }
-    double seconds = run(&o, state, pool, n_seqs, rows_per_call, logits);
+    double cpu;
+    double seconds = run(&o, state, pool, n_seqs, rows_per_call, logits, &cpu);
     double tokens = (double)n_seqs * (double)o.ctx;
     printf("mode=%s simd=%s threads=%d dim=%d hidden=%d layers=%d heads=%d/%d vocab=%d ctx=%d %s=%d: "
-           "%.0f tokens/s (%.3f s)\n",
+           "%.0f tokens/s (%.3f s), %.0f tokens per CPU-second\n",
            o.mode, lmc_simd_name(lmc_simd_selected()), o.threads, o.dim, o.hidden, o.layers, o.heads, o.kv_heads,
-           o.vocab, o.ctx, lockstep ? "seqs" : "rows", rows_per_call, tokens / seconds, seconds);
+           o.vocab, o.ctx, lockstep ? "seqs" : "rows", rows_per_call, tokens / seconds, seconds, tokens / cpu);
     lmc_pool_free(pool);
     lmc_llama_state_free(state);
     free(logits);

@@ -193,8 +193,10 @@ def split_paragraph_groups(text, target=TEXT_CHUNK):
     """Cuts a large text into groups of whole paragraphs of about target bytes."""
     out, start, n = [], 0, len(text)
     while start < n:
-        cut = text.find(b"\n\n", start + target)
-        end = n if cut < 0 else cut + 2
+        cut = text.find(b"\n\n", start + target, start + 4 * target)
+        end = cut + 2 if cut >= 0 else text.find(b"\n", start + target) + 1
+        if end <= 0:
+            end = n
         out.append(text[start:end])
         start = end
     return out
@@ -285,8 +287,8 @@ def build_sources():
     text = os.path.join(SHARED, "train", "text")
     text_caps = {  # bytes per shared text file; None = all
         "books_gutenberg_english.txt.xz": None,
-        "books_gutenberg_sampled.txt.xz": 30 * MB,
-        "encyclopedic_wikipedia_2018.txt.xz": None,
+        "books_gutenberg_sampled.txt.xz": 24 * MB,
+        "encyclopedic_wikipedia_2018.txt.xz": 42 * MB,
         "legal_scotus_OT2010_all_opinions.txt.xz": None,
         "legal_us_code_titles.txt.xz": None,
         "medical_hallmarks_of_cancer_abstracts.txt.xz": None,
@@ -309,7 +311,7 @@ def build_sources():
         ("code/python", files_source(
             walk_files(["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"], suffixes=(".py",),
                        exclude=("gensim",)),
-            25 * MB, "python", max_file=256 * 1024)),
+            20 * MB, "python", max_file=256 * 1024)),
         ("code/perl", files_source(
             walk_files(["/usr/share/perl", "/usr/share/perl5", "/usr/lib/x86_64-linux-gnu/perl",
                         "/usr/lib/x86_64-linux-gnu/perl5", "/usr/lib/x86_64-linux-gnu/perl-base"],
@@ -335,7 +337,7 @@ def build_sources():
             walk_files(["/usr/share/xml", "/usr/share/mime/packages", "/usr/share/metainfo",
                         "/usr/share/gnome", "/usr/share/glib-2.0"], suffixes=(".xml", ".xsl", ".dtd")),
             2 * MB, "xml", max_file=2 * 1024 * 1024)),
-        ("binary/elf", elf_source(11 * MB, "elf")),
+        ("binary/elf", elf_source(9 * MB, "elf")),
         ("binary/gzip", gz_raw_source(1500 * 1000, "gz")),
     ]
     return sources
@@ -373,14 +375,16 @@ def dedup_paragraphs(data, seen):
     return b"\n\n".join(kept)
 
 
-def is_val(doc_id):
-    return zlib.crc32(("%d/%s" % (SEED, doc_id)).encode()) % 100 < VAL_PERCENT
+def is_val(index_in_source):
+    """Every (100/VAL_PERCENT)-th kept document of each source (sources come in
+    a seeded random order, so this is a random 1% with the same share everywhere)."""
+    return index_in_source % (100 // VAL_PERCENT) == 100 // VAL_PERCENT // 2
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(REPO, "train", "data"))
-    ap.add_argument("--xz-level", default="-6")
+    ap.add_argument("--xz-level", default="-9")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -417,7 +421,8 @@ def main():
                 data = dedup_paragraphs(data, seen_paras)
             if not data:
                 continue
-            if is_val(source + ":" + doc_id):
+            st["kept_docs"] = st.get("kept_docs", 0) + 1
+            if is_val(st["kept_docs"] - 1):
                 val_docs.append((source, data))
                 st["val"] += len(data)
             else:

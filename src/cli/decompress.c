@@ -33,8 +33,9 @@ static int choose_target(const cli_config *config, const cli_input *input, char 
 static int decode(const cli_config *config, cli_input *input, const cli_sink *sink, cli_pump_result *result) {
     cli_progress progress;
     cli_progress_start(&progress, input->name, 0, 1);
-    /* The total costs one extra read of the archive: only worth it for a display. */
-    if (progress.enabled && input->is_regular) progress.total = cli_archive_original_size(input);
+    /* The total costs one extra read of the archive: only worth it for a
+     * display, and only for a named file, which starts at offset 0. */
+    if (progress.enabled && input->is_regular && input->path != NULL) progress.total = cli_archive_original_size(input);
     lmc_decoder *decoder = cli_open_decoder(config, &progress, input->name);
     if (decoder == NULL) return -1;
     cli_stream stream = cli_stream_of_decoder(decoder);

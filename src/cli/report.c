@@ -43,7 +43,7 @@ void cli_usage_error(const char *format, ...) {
 
 static const char *hint_for(lmc_status status) {
     switch (status) {
-    case LMC_ERR_MODEL_NOT_FOUND: return " (give it with -m, or list its folder in LMC_MODELS)";
+    case LMC_ERR_MODEL_NOT_FOUND: return " (see lmc models; LMC_MODELS names more model folders)";
     case LMC_ERR_MEMLIMIT: return " (raise --memlimit, or use fewer threads with -T)";
     default: return "";
     }

@@ -37,47 +37,40 @@
  *
  * Floors lose less than one count per symbol, so F < T is the usual case
  * and the deficit (< n + rounding of S) goes to the most probable symbol,
- * where it costs least. F > T needs S to be underestimated by float
- * rounding; the sweep in step 7 exists so that every input, however
+ * where it costs least. F > T comes only from rounding ((float)(T - n)
+ * rounded up, or S rounded below the exact sum) and is then usually
+ * absorbed by f[a]; the sweep in step 7 exists so that every input, however
  * pathological, still yields a valid CDF.
  */
 #include "coder/coder.h"
 
 #include <math.h>
 
-#include "common/detmath.h"
 #include "nn/kernels.h"
 
 #define CDF_TOTAL (1u << LMC_CDF_BITS)
 
-/* Step 1: the largest logit, NaN counting as -inf. */
-static float max_logit(const float *logits, int n) {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (logits[i] > m) m = logits[i];
-    return m;
-}
-
 /*
- * Steps 2 and 3. The logits are first mapped to values v with the same
+ * Steps 1 to 3. The logits are first mapped to values v that give the same
  * weights under the plain rule e = lmc_expf(v - max v):
- *   m = -inf:  v = 0 everywhere            (e = 1, uniform);
- *   m = +inf:  v = 0 for +inf, else -inf   (e = 1 or 0);
- *   otherwise: v = l, NaN -> -inf          (e = lmc_expf(l - m); l = m gives
- *                                           lmc_expf(0) = 1, -inf gives 0).
+ *   NaN -> -inf, then if m = -inf:  v = 0 everywhere          (e = 1, uniform);
+ *                     if m = +inf:  v = 0 for +inf, else -inf (e = 1 or 0);
+ *                     otherwise:    v = l  (l = m gives lmc_expf(0) = 1,
+ *                                           -inf gives lmc_expf(-inf) = 0).
  * That rule and the 8-lane sum are exactly the nn stage's softmax kernel,
  * which has a bit-identical AVX2 version. Returns S; weight[] gets e.
  */
 static float logit_weights(const float *logits, int n, float *weight) {
-    float m = max_logit(logits, n);
+    float m = -INFINITY;
     for (int i = 0; i < n; i++) {
-        float l = logits[i];
-        if (m == -INFINITY)
-            weight[i] = 0.0f;
-        else if (m == INFINITY)
-            weight[i] = l == INFINITY ? 0.0f : -INFINITY;
-        else
-            weight[i] = l == l ? l : -INFINITY;
+        float v = logits[i] == logits[i] ? logits[i] : -INFINITY;
+        weight[i] = v;
+        m = v > m ? v : m;
+    }
+    if (m == -INFINITY) {
+        for (int i = 0; i < n; i++) weight[i] = 0.0f;
+    } else if (m == INFINITY) {
+        for (int i = 0; i < n; i++) weight[i] = weight[i] == INFINITY ? 0.0f : -INFINITY;
     }
     lmc_softmax_fn softmax = lmc_simd_selected() >= LMC_SIMD_AVX2 ? lmc_softmax_avx2 : lmc_softmax_scalar;
     return softmax(weight, n);
@@ -104,11 +97,16 @@ void lmc_cdf_from_logits(const float *logits, int n, float *scratch, uint32_t *c
     /* Frequencies are built in cum[1..n] and turned into sums at the end. */
     uint32_t *freq = cum + 1;
     uint64_t total = 0;
+    uint32_t largest = 0;
     int argmax = 0;
     for (int i = 0; i < n; i++) {
-        freq[i] = 1 + (uint32_t)(weight[i] * scale);
-        total += freq[i];
-        if (freq[i] > freq[argmax]) argmax = i;
+        uint32_t f = 1 + (uint32_t)(weight[i] * scale);
+        freq[i] = f;
+        total += f;
+        if (f > largest) {
+            largest = f;
+            argmax = i;
+        }
     }
     if (total < CDF_TOTAL)
         freq[argmax] += (uint32_t)(CDF_TOTAL - total);
@@ -119,16 +117,19 @@ void lmc_cdf_from_logits(const float *logits, int n, float *scratch, uint32_t *c
     for (int i = 0; i < n; i++) cum[i + 1] += cum[i];
 }
 
+/* Branch-free binary search: the answer stays in [base, base + len) with
+ * cum[base] <= target; each step keeps the upper or lower part (the two may
+ * overlap by one), which compiles to a conditional move instead of an
+ * unpredictable branch. */
 int lmc_cdf_find(const uint32_t *cum, int n, uint32_t target) {
-    int lo = 0, hi = n; /* invariant: cum[lo] <= target < cum[hi] */
-    while (hi - lo > 1) {
-        int mid = lo + (hi - lo) / 2;
-        if (cum[mid] <= target)
-            lo = mid;
-        else
-            hi = mid;
+    const uint32_t *base = cum;
+    int len = n;
+    while (len > 1) {
+        int half = len / 2;
+        base = base[half] <= target ? base + half : base;
+        len -= half;
     }
-    return lo;
+    return (int)(base - cum);
 }
 
 void lmc_rc_encode_symbol(lmc_rc_encoder *enc, const uint32_t *cum, int s) {

@@ -66,6 +66,8 @@ void lmc_buf_consume(lmc_buf *buf, size_t count) {
 
 size_t lmc_buf_read(lmc_buf *buf, size_t *pos, void *out, size_t capacity) {
     size_t n = LMC_MIN(capacity, buf->size - *pos);
+    if (n == 0)
+        return 0;
     memcpy(out, buf->data + *pos, n);
     *pos += n;
     if (*pos == buf->size)

@@ -136,10 +136,14 @@ static lmc_status check_header_fields(const lmc_header *h, lmc_message *message)
 }
 
 static lmc_status parse_header(reader *r, lmc_header *h, lmc_message *message) {
-    uint8_t magic[4], kind, codec, name_length;
-    TRY(read_bytes(r, magic, 4));
-    if (memcmp(magic, archive_magic, 4) != 0)
+    uint8_t kind, codec, name_length;
+    /* A wrong first byte is reported at once, before the whole magic arrives. */
+    size_t available = LMC_MIN(r->size - r->pos, sizeof archive_magic);
+    if (memcmp(r->data + r->pos, archive_magic, available) != 0)
         return lmc_fail(message, LMC_ERR_NOT_ARCHIVE, "not an lmc archive (wrong magic)");
+    if (available < sizeof archive_magic)
+        return LMC_ERR_TRUNCATED;
+    r->pos += sizeof archive_magic;
     TRY(read_u8(r, &h->format_version));
     TRY(read_u8(r, &h->numerics_version));
     if (h->format_version != LMC_FORMAT_VERSION)

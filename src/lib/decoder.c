@@ -32,15 +32,17 @@ struct lmc_decoder {
     lmc_neural_coder *coder;
     lmc_buf input;
     size_t parsed;            /* input bytes parsed so far */
-    int have_header, ended;
+    int have_header;
     lmc_header header;
     lmc_end_record end;
     pending_block pending[MAX_BATCH];
     int pending_count, batch_blocks;
     lmc_buf output;
     size_t output_read;      /* bytes of output already pulled */
-    uint64_t blocks, total_out, total_in;
-    XXH3_state_t *total_hash;
+    uint64_t members;        /* complete archives seen (they may be concatenated) */
+    uint64_t blocks, member_out; /* of the current archive */
+    uint64_t total_out, total_in;
+    XXH3_state_t *total_hash; /* of the current archive */
 };
 
 static lmc_status fail(lmc_decoder *d, lmc_status status) {
@@ -106,8 +108,23 @@ static lmc_status check_memory(lmc_decoder *d, uint64_t working) {
     return LMC_OK;
 }
 
+/* Keeps the loaded model when a concatenated archive uses it again. */
+static int model_reusable(const lmc_decoder *d) {
+    return d->coder && !memcmp(d->model->hash, d->header.model_hash, 16);
+}
+
+static void release_model(lmc_decoder *d) {
+    lmc_neural_coder_free(d->coder);
+    lmc_model_free(d->model);
+    d->coder = NULL;
+    d->model = NULL;
+}
+
 static lmc_status prepare_model(lmc_decoder *d) {
     lmc_header *h = &d->header;
+    if (h->codec == LMC_CODEC_MODEL && model_reusable(d))
+        return LMC_OK;
+    release_model(d);
     if (h->codec == LMC_CODEC_FAST) {
         d->batch_blocks = LMC_MIN(lmc_pool_threads(d->pool), MAX_BATCH);
         return check_memory(d, 0);
@@ -116,6 +133,9 @@ static lmc_status prepare_model(lmc_decoder *d) {
                                                d->options.memlimit, &d->model, &d->message);
     if (status != LMC_OK)
         return status;
+    if (h->context_window > (uint32_t)d->model->llama.context_length)
+        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
+                        h->context_window, d->model->llama.context_length);
     d->batch_blocks = NEURAL_BATCH;
     /* Fewer blocks in lockstep if that is what fits under the memory limit. */
     while (d->batch_blocks > 1 &&
@@ -192,6 +212,7 @@ static lmc_status decode_batch(lmc_decoder *d) {
     XXH3_64bits_update(d->total_hash, d->output.data + base, total);
     d->output.size = base + total;
     d->blocks += (uint64_t)d->pending_count;
+    d->member_out += total;
     d->total_out += total;
     d->pending_count = 0;
     /* The batch's payloads are no longer needed. */
@@ -202,10 +223,37 @@ static lmc_status decode_batch(lmc_decoder *d) {
     return LMC_OK;
 }
 
+static lmc_status check_end(lmc_decoder *d) {
+    if (d->end.blocks != d->blocks || d->end.total_size != d->member_out)
+        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "archive is damaged: end record expects %llu blocks, %llu bytes",
+                        (unsigned long long)d->end.blocks, (unsigned long long)d->end.total_size);
+    if (d->end.total_checksum != XXH3_64bits_digest(d->total_hash))
+        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "archive is damaged: whole-data checksum mismatch");
+    return LMC_OK;
+}
+
+/* Decodes what is left of an archive, checks its end record, and gets
+ * ready for a concatenated one. */
+static lmc_status end_member(lmc_decoder *d) {
+    lmc_status status = d->pending_count > 0 ? decode_batch(d) : LMC_OK;
+    if (status == LMC_OK)
+        status = check_end(d);
+    if (status != LMC_OK)
+        return status;
+    d->members++;
+    d->have_header = 0;
+    d->blocks = 0;
+    d->member_out = 0;
+    XXH3_64bits_reset(d->total_hash);
+    return LMC_OK;
+}
+
 /* ---- Parsing ---- */
 
 static lmc_status parse_header(lmc_decoder *d) {
     lmc_status status = lmc_header_read(d->input.data, d->input.size, &d->parsed, &d->header, &d->message);
+    if (status == LMC_ERR_NOT_ARCHIVE && d->members > 0)
+        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "unexpected data after the end of the archive");
     if (status != LMC_OK)
         return status;
     d->have_header = 1;
@@ -236,19 +284,15 @@ static lmc_status parse_record(lmc_decoder *d) {
     if (type == LMC_RECORD_BLOCK)
         return accept_block(d, &block, pos);
     d->end = end;
-    d->ended = 1;
     d->parsed = pos;
-    return LMC_OK;
+    return end_member(d);
 }
 
-/* Parses as far as the buffered bytes allow; LMC_OK when it needs more. */
+/* Parses as far as the buffered bytes allow; LMC_OK when it needs more.
+ * Archives may be concatenated: a header may follow an end record. */
 static lmc_status parse_available(lmc_decoder *d) {
     for (;;) {
         lmc_status status;
-        if (d->ended)
-            return d->parsed < d->input.size
-                       ? lmc_fail(&d->message, LMC_ERR_CORRUPT, "unexpected data after the end of the archive")
-                       : LMC_OK;
         if (!d->have_header)
             status = parse_header(d);
         else
@@ -272,28 +316,16 @@ lmc_status lmc_decoder_push(lmc_decoder *d, const void *data, size_t size) {
     return status == LMC_OK ? LMC_OK : fail(d, status);
 }
 
-static lmc_status check_end(lmc_decoder *d) {
-    if (!d->have_header)
-        return lmc_fail(&d->message, LMC_ERR_TRUNCATED, "archive is truncated (incomplete header)");
-    if (!d->ended)
-        return lmc_fail(&d->message, LMC_ERR_TRUNCATED, "archive is truncated (no end record after %llu blocks)",
-                        (unsigned long long)(d->blocks + (uint64_t)d->pending_count));
-    if (d->end.blocks != d->blocks || d->end.total_size != d->total_out)
-        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "archive is damaged: end record expects %llu blocks, %llu bytes",
-                        (unsigned long long)d->end.blocks, (unsigned long long)d->end.total_size);
-    if (d->end.total_checksum != XXH3_64bits_digest(d->total_hash))
-        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "archive is damaged: whole-data checksum mismatch");
-    return LMC_OK;
-}
 
 lmc_status lmc_decoder_finish(lmc_decoder *d) {
     if (d->failed != LMC_OK)
         return d->failed;
     lmc_status status = LMC_OK;
-    if (d->pending_count > 0)
-        status = decode_batch(d);
-    if (status == LMC_OK)
-        status = check_end(d);
+    if (d->have_header)
+        status = lmc_fail(&d->message, LMC_ERR_TRUNCATED, "archive is truncated (no end record after %llu blocks)",
+                          (unsigned long long)(d->blocks + (uint64_t)d->pending_count));
+    else if (d->members == 0 || d->parsed < d->input.size)
+        status = lmc_fail(&d->message, LMC_ERR_TRUNCATED, "archive is truncated (incomplete header)");
     return status == LMC_OK ? LMC_OK : fail(d, status);
 }
 

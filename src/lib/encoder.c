@@ -110,13 +110,19 @@ static lmc_status start_model(lmc_encoder *e) {
     snprintf(e->header.model_name, sizeof e->header.model_name, "%s", m->name);
     memcpy(e->header.model_hash, m->hash, 16);
     e->header.block_size = e->options.block_size ? e->options.block_size : m->default_block_size;
-    e->header.context_window = m->context_window;
-    e->header.window_stride = m->window_stride;
+    uint32_t window = e->options.context_window ? e->options.context_window : m->context_window;
+    uint32_t stride = e->options.window_stride ? e->options.window_stride : LMC_MIN(m->window_stride, window);
+    if (window < 2 || stride == 0 || stride > window || window > (uint32_t)m->llama.context_length)
+        return lmc_fail(&e->message, LMC_ERR_PARAM,
+                        "context window %u / stride %u not usable with model '%s' (context length %d)", window, stride,
+                        m->name, m->llama.context_length);
+    e->header.context_window = window;
+    e->header.window_stride = stride;
     e->batch_blocks = 1;
-    status = check_memory(e, lmc_neural_coder_bytes(m, 1, m->context_window, m->window_stride));
+    status = check_memory(e, lmc_neural_coder_bytes(m, 1, window, stride));
     if (status != LMC_OK)
         return status;
-    return lmc_neural_coder_create(m, e->pool, 1, m->context_window, m->window_stride, &e->coder, &e->message);
+    return lmc_neural_coder_create(m, e->pool, 1, window, stride, &e->coder, &e->message);
 }
 
 static lmc_status start(lmc_encoder *e) {

@@ -12,6 +12,8 @@
  * the bytes that remain and against overflow before anything is allocated
  * or read, so a malformed file gives an error and never a crash.
  */
+#define _POSIX_C_SOURCE 200809L /* open flags, mmap */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -6,6 +6,8 @@
  * the tensor infos, and the tensor data with every tensor aligned to 32
  * bytes (GGUF's default alignment, so no general.alignment key is needed).
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

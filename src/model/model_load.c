@@ -195,6 +195,12 @@ static lmc_status matrix_rows_to_f32(loader *l, const lmc_gguf_tensor *t, const 
 
 static int float_aligned(const void *p) { return ((uintptr_t)p % _Alignof(float)) == 0; }
 
+/* The longest matrix row: the scratch one dequantised row needs. */
+static uint64_t max_row_length(const lmc_llama *m) {
+    uint64_t q_width = (uint64_t)m->n_heads * (uint64_t)m->head_dim;
+    return LMC_MAX(LMC_MAX((uint64_t)m->dim, (uint64_t)m->hidden_dim), q_width);
+}
+
 /* Rows [first_row, first_row + rows) of a matrix tensor as an engine matrix. */
 static lmc_status load_matrix(loader *l, const lmc_gguf_tensor *t, uint64_t first_row, uint64_t rows, lmc_qmat *out) {
     const lmc_gguf_tensor *scales;
@@ -207,9 +213,9 @@ static lmc_status load_matrix(loader *l, const lmc_gguf_tensor *t, uint64_t firs
     l->extra += rows * sizeof(int32_t);
     if (scales) {
         out->q = (const int8_t *)t->data + first_row * cols;
-        const float *in_file = (const float *)scales->data + first_row;
+        const uint8_t *in_file = (const uint8_t *)scales->data + first_row * sizeof(float);
         if (float_aligned(in_file)) {
-            out->scale = in_file;
+            out->scale = (const float *)(const void *)in_file;
             return LMC_OK;
         }
         float *copy = reserve(l, rows * sizeof(float));
@@ -331,7 +337,7 @@ static lmc_status load_embedding(loader *l, lmc_llama *m, const lmc_gguf_tensor 
 static lmc_status build_weights(loader *l, lmc_llama *m) {
     const lmc_gguf_tensor *embedding = NULL, *output = NULL;
     l->used = 0;
-    l->extra = (uint64_t)LMC_MAX(m->dim, m->hidden_dim) * sizeof(float); /* row scratch */
+    l->extra = max_row_length(m) * sizeof(float); /* row scratch */
     memset(l->consumed, 0, (size_t)LMC_MAX(lmc_gguf_n_tensors(l->gguf), 1));
     lmc_status status = load_embedding(l, m, &embedding);
     if (status != LMC_OK) return status;
@@ -410,7 +416,7 @@ static lmc_status load_llama(lmc_model *model, uint64_t memlimit, lmc_message *m
     if (status == LMC_OK) {
         size_t size = (l.used + ARENA_ALIGNMENT) / ARENA_ALIGNMENT * ARENA_ALIGNMENT;
         l.base = aligned_alloc(ARENA_ALIGNMENT, size);
-        l.row_scratch = malloc((size_t)LMC_MAX(m->dim, m->hidden_dim) * sizeof(float));
+        l.row_scratch = malloc((size_t)max_row_length(m) * sizeof(float));
         if (!l.base || !l.row_scratch) status = lmc_fail(message, LMC_ERR_NOMEM, "model: out of memory");
         model->owned = l.base;
     }

@@ -344,26 +344,32 @@ static lmc_status load_vocabulary(lmc_tokenizer *tok, const lmc_gguf *gguf, lmc_
     if (build_key_map(tok) != LMC_OK || collect_user_defined(tok) != LMC_OK)
         return lmc_fail(message, LMC_ERR_NOMEM, "tokenizer: out of memory");
     find_byte_tokens(tok);
+    /* llama.cpp's default BOS for SentencePiece is 1; lmc gives BPE none. */
     tok->bos = optional_token_id(tok, gguf, "tokenizer.ggml.bos_token_id", tok->kind == LMC_TOK_SPM ? 1 : -1);
-    tok->unknown = optional_token_id(tok, gguf, "tokenizer.ggml.unknown_token_id", tok->kind == LMC_TOK_SPM ? 0 : -1);
     return LMC_OK;
 }
 
 /* lmc's own byte tokenizer: id b is byte b; no tables in the file. */
 static lmc_status load_bytes(lmc_tokenizer *tok, const lmc_gguf *gguf) {
     tok->n_vocab = 256;
-    tok->types = malloc(256);
     tok->pieces = malloc(256 * sizeof *tok->pieces);
     tok->blob = malloc(256);
-    if (!tok->types || !tok->pieces || !tok->blob) return LMC_ERR_NOMEM;
+    if (!tok->pieces || !tok->blob) return LMC_ERR_NOMEM;
     for (int b = 0; b < 256; b++) {
-        tok->types[b] = LMC_TOKTYPE_BYTE;
         tok->pieces[b] = (lmc_tok_span){(uint32_t)b, 1};
         tok->blob[b] = (uint8_t)b;
         tok->byte_token[b] = b;
     }
     tok->bos = optional_token_id(tok, gguf, "tokenizer.ggml.bos_token_id", -1);
-    tok->unknown = -1;
+    return LMC_OK;
+}
+
+static lmc_status load_sentencepiece(lmc_tokenizer *tok, const lmc_gguf *gguf, lmc_message *message) {
+    int prefix;
+    lmc_status status = load_vocabulary(tok, gguf, message);
+    if (status != LMC_OK) return status;
+    tok->add_space_prefix = lmc_gguf_get_bool(gguf, "tokenizer.ggml.add_space_prefix", &prefix) == 0 ? prefix : 1;
+    if (lmc_tok_spm_init(tok) != LMC_OK) return lmc_fail(message, LMC_ERR_NOMEM, "tokenizer: out of memory");
     return LMC_OK;
 }
 
@@ -388,13 +394,8 @@ lmc_status lmc_tokenizer_from_gguf(const lmc_gguf *gguf, lmc_tokenizer **out, lm
         status = load_vocabulary(tok, gguf, message);
         if (status == LMC_OK) status = lmc_tok_bpe_init(tok, gguf, message);
     } else if (string_is(model, "llama")) {
-        int prefix = 1;
         tok->kind = LMC_TOK_SPM;
-        status = load_vocabulary(tok, gguf, message);
-        if (lmc_gguf_get_bool(gguf, "tokenizer.ggml.add_space_prefix", &prefix) == 0) tok->add_space_prefix = prefix;
-        else tok->add_space_prefix = 1;
-        if (status == LMC_OK && lmc_tok_spm_init(tok) != LMC_OK)
-            status = lmc_fail(message, LMC_ERR_NOMEM, "tokenizer: out of memory");
+        status = load_sentencepiece(tok, gguf, message);
     } else {
         int length = (int)LMC_MIN(model.size, 64);
         status = lmc_fail(message, LMC_ERR_MODEL_INVALID,

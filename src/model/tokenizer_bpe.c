@@ -50,20 +50,20 @@ typedef struct {
 static const char *const default_names[] = {"default", NULL};
 static const char *const default_regexes[] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_REGEX, "\\p{N}+", "[0-9][0-9][0-9]",
                                               NULL};
-static const char *const llama3_names[] = {"llama3",    "llama-v3", "llama-bpe", "falcon3",      "falcon-h1",
-                                           "pixtral",   "midm-2.0", "lfm2",      "jina-v5-nano", NULL};
+static const char *const llama3_names[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1",
+                                           "pixtral", "midm-2.0", "lfm2", "jina-v5-nano", NULL};
 static const char *const llama3_like_names[] = {"dbrx", "smaug-bpe", "glm4", "chatglm-bpe", NULL};
 static const char *const llama3_regexes[] = {LLAMA3_LIKE_REGEX("\\p{N}{1,3}"), NULL};
-static const char *const gpt2_names[] = {"gpt-2",      "phi-2",      "jina-es", "jina-de", "gigachat", "jina-v2-es",
-                                         "jina-v2-de", "a.x-4.0",    "mellum",  "modern-bert", "mpt", "olmo",
-                                         "jais",       "trillion",   "granite-docling", "exaone4", "jina-v1-en",
-                                         "jina-v2-code", "roberta-bpe", NULL};
+static const char *const gpt2_names[] = {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es",
+                                         "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "mpt", "olmo", "jais",
+                                         "trillion", "granite-docling", "exaone4", "jina-v1-en", "jina-v2-code",
+                                         "roberta-bpe", NULL};
 static const char *const gpt2_regexes[] = {GPT2_REGEX, NULL};
-static const char *const starcoder_names[] = {"starcoder", "refact",     "command-r", "smollm",
-                                              "codeshell", "exaone",     "minerva-7b", "mellum2", NULL};
+static const char *const starcoder_names[] = {"starcoder", "refact", "command-r", "smollm", "codeshell",
+                                              "exaone", "minerva-7b", "mellum2", NULL};
 static const char *const starcoder_regexes[] = {"\\p{N}", GPT2_REGEX, NULL};
-static const char *const qwen2_names[] = {"qwen2",  "deepseek-r1-qwen", "kormo",    "f2llmv2",
-                                          "megrez", "stablelm2",        "hunyuan",  "solar-open", NULL};
+static const char *const qwen2_names[] = {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2",
+                                          "hunyuan", "solar-open", NULL};
 static const char *const qwen2_regexes[] = {LLAMA3_LIKE_REGEX("\\p{N}"), NULL};
 static const char *const falcon_names[] = {"falcon", NULL};
 static const char *const falcon_regexes[] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_REGEX, "[0-9][0-9][0-9]", NULL};
@@ -94,11 +94,17 @@ static const char *const deepseek_coder_names[] = {"deepseek-coder", NULL};
 static const char *const deepseek_coder_regexes[] = {"[\\r\\n]", SPACE "?\\p{L}+", SPACE "?\\p{P}+", CJK_REGEX,
                                                      "\\p{N}", NULL};
 
+/* Names as llama.cpp's llama-vocab.cpp maps them; "default" is also what a
+ * missing tokenizer.ggml.pre means. */
 static const pre_tokenizer pre_tokenizers[] = {
-    {default_names, default_regexes, 0},           {llama3_names, llama3_regexes, 1},
-    {llama3_like_names, llama3_regexes, 0},        {gpt2_names, gpt2_regexes, 0},
-    {starcoder_names, starcoder_regexes, 0},       {qwen2_names, qwen2_regexes, 0},
-    {falcon_names, falcon_regexes, 0},             {deepseek_llm_names, deepseek_llm_regexes, 0},
+    {default_names, default_regexes, 0},
+    {llama3_names, llama3_regexes, 1},
+    {llama3_like_names, llama3_regexes, 0},
+    {gpt2_names, gpt2_regexes, 0},
+    {starcoder_names, starcoder_regexes, 0},
+    {qwen2_names, qwen2_regexes, 0},
+    {falcon_names, falcon_regexes, 0},
+    {deepseek_llm_names, deepseek_llm_regexes, 0},
     {deepseek_coder_names, deepseek_coder_regexes, 0},
 };
 
@@ -205,15 +211,9 @@ static uint64_t pair_key(int32_t left, int32_t right) {
     return (uint64_t)(uint32_t)(left + 1) << 32 | (uint32_t)(right + 1);
 }
 
-static uint64_t pair_hash(uint64_t key) {
-    key ^= key >> 31;
-    key *= 0x9E3779B97F4A7C15ull;
-    return key ^ key >> 29;
-}
-
 static const lmc_tok_pair_slot *pair_find(const lmc_tok_pair_map *map, int32_t left, int32_t right) {
     uint64_t key = pair_key(left, right);
-    for (uint64_t i = pair_hash(key) & map->mask;; i = (i + 1) & map->mask) {
+    for (uint64_t i = lmc_tok_mix(key) & map->mask;; i = (i + 1) & map->mask) {
         const lmc_tok_pair_slot *slot = &map->slots[i];
         if (slot->key == key) return slot;
         if (slot->key == 0) return NULL;
@@ -223,7 +223,7 @@ static const lmc_tok_pair_slot *pair_find(const lmc_tok_pair_map *map, int32_t l
 /* The first merge of a pair wins, as in llama.cpp's bpe_ranks.emplace. */
 static void pair_insert(lmc_tok_pair_map *map, int32_t left, int32_t right, int32_t rank, int32_t merged) {
     uint64_t key = pair_key(left, right);
-    uint64_t i = pair_hash(key) & map->mask;
+    uint64_t i = lmc_tok_mix(key) & map->mask;
     for (; map->slots[i].key; i = (i + 1) & map->mask)
         if (map->slots[i].key == key) return;
     map->slots[i] = (lmc_tok_pair_slot){key, rank, merged};

@@ -52,6 +52,13 @@ typedef struct {
     uint64_t mask;
 } lmc_tok_pair_map;
 
+/* Scrambles an integer key into a hash (for the maps of integer keys). */
+static inline uint64_t lmc_tok_mix(uint64_t key) {
+    key ^= key >> 31;
+    key *= 0x9E3779B97F4A7C15ull;
+    return key ^ key >> 29;
+}
+
 /* Open-addressing set of non-zero 64-bit keys. */
 typedef struct {
     uint64_t *slots;
@@ -64,8 +71,7 @@ struct lmc_tokenizer {
     lmc_tok_kind kind;
     int32_t n_vocab;
     int32_t bos;
-    int32_t unknown;            /* tokenizer.ggml.unknown_token_id, else -1 */
-    uint8_t *types;             /* LMC_TOKTYPE_* per token */
+    uint8_t *types;             /* LMC_TOKTYPE_* per token (not for lmc-bytes) */
     float *scores;              /* SentencePiece merge scores (NULL for other kinds) */
     lmc_tok_span *keys;         /* what a token matches in text; length 0: never matches */
     lmc_tok_span *pieces;       /* the bytes a token decodes to */

@@ -106,21 +106,15 @@ lmc_status lmc_tok_spm_keys(lmc_tokenizer *tok, const lmc_gguf *gguf, lmc_buf *b
 /* Two characters side by side, as a set key (never 0). */
 static uint64_t char_pair_key(uint32_t first, uint32_t second) { return ((uint64_t)first << 21 | second) + 1; }
 
-static uint64_t mix(uint64_t key) {
-    key ^= key >> 31;
-    key *= 0x9E3779B97F4A7C15ull;
-    return key ^ key >> 29;
-}
-
 static int set_contains(const lmc_tok_set *set, uint64_t key) {
-    for (uint64_t i = mix(key) & set->mask;; i = (i + 1) & set->mask) {
+    for (uint64_t i = lmc_tok_mix(key) & set->mask;; i = (i + 1) & set->mask) {
         if (set->slots[i] == key) return 1;
         if (set->slots[i] == 0) return 0;
     }
 }
 
 static void set_insert(lmc_tok_set *set, uint64_t key) {
-    uint64_t i = mix(key) & set->mask;
+    uint64_t i = lmc_tok_mix(key) & set->mask;
     while (set->slots[i] && set->slots[i] != key) i = (i + 1) & set->mask;
     set->slots[i] = key;
 }
@@ -279,6 +273,7 @@ static lmc_status emit_symbol(const lmc_tokenizer *tok, const spm_work *w, const
         return lmc_tok_emit_bytes(tok, src, s->src_length, out);
     }
     if (s->id >= 0) return lmc_tok_ids_push(out, s->id);
+    /* Where llama.cpp finds no byte token it throws; lmc escapes the byte. */
     for (uint32_t i = 0; i < s->length && status == LMC_OK; i++) {
         uint8_t byte = w->text.data[s->offset + i];
         int32_t id = llama_byte_token(tok, byte);

@@ -6,8 +6,7 @@ source "$(dirname "$0")/helpers.bash" "$@"
 
 model=$(first_model)
 if [ -z "$model" ]; then
-    echo "SKIP: lmc models lists no model"
-    exit 0
+    skip "lmc models lists no model"
 fi
 make_text text 40
 

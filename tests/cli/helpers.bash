@@ -2,7 +2,8 @@
 # file's suffix keeps ctest from running it as a test of its own).
 # Usage in a test: source "$(dirname "$0")/helpers.bash" "$@"
 # Then: $LMC is the binary, the current folder is an empty scratch folder,
-# check with the expect_* functions and end with finish.
+# check with the expect_* functions and end with finish (or skip, which
+# exits with 77, the status ctest counts as skipped).
 
 LMC=${1:?usage: TEST.sh PATH-TO-LMC REPO-ROOT}
 ROOT=${2:-}
@@ -98,6 +99,11 @@ file_size() {
 # The first model `lmc models` lists, or nothing.
 first_model() {
     "$LMC" models -q 2>/dev/null | head -n 1
+}
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
 }
 
 finish() {

@@ -31,7 +31,7 @@ static __m256 pow2_lanes(__m256i k) {
  *   k1 = k + 126, k2 = -126     for k < -126,
  * which are exactly detmath.c's three cases.
  */
-static __m256 expf_lanes(__m256 x) {
+static inline __attribute__((always_inline)) __m256 expf_lanes(__m256 x) {
     const __m256 magic = _mm256_set1_ps(0x1.8p23f);
     __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(0x1.715476p+0f));
     __m256 kf = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
