@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "lmc.h"
 
@@ -21,6 +22,8 @@ typedef enum {
     CLI_CMD_INFO,
     CLI_CMD_TEST,
     CLI_CMD_MODELS,
+    CLI_CMD_TOKENIZE,
+    CLI_CMD_BENCH,
     CLI_CMD_HELP,
     CLI_CMD_VERSION
 } cli_command;
@@ -40,6 +43,12 @@ typedef struct {
     int threads;
     uint64_t memlimit;
     uint32_t block_size;
+    uint32_t context_window; /* --window; 0: the model's default */
+    uint32_t window_stride;  /* --stride; 0: the model's default */
+    const char *inspect;     /* models --inspect MODEL */
+    const char *csv_path;    /* bench --csv */
+    const char *svg_path;    /* bench --svg */
+    int no_others;           /* bench --no-others: lmc only */
     char **files;
     int file_count;
     const char *help_topic; /* for CLI_CMD_HELP: a command name or NULL */
@@ -82,6 +91,15 @@ void cli_signals_install(void);
  * The string must stay valid until cli_signals_forget_temp(). */
 void cli_signals_guard_temp(const char *path);
 void cli_signals_forget_temp(void);
+/* Registers a NULL-terminated list of files, then folders, that a
+ * terminating signal must remove (lmc bench's scratch folder). The list must
+ * stay valid until cli_signals_forget_paths(). */
+void cli_signals_guard_paths(char *const *paths);
+void cli_signals_forget_paths(void);
+/* Registers the child process (a codec lmc bench runs) that a terminating
+ * signal must stop. */
+void cli_signals_guard_child(pid_t child);
+void cli_signals_forget_child(void);
 /* Tells the handler whether a progress line needs ending before its message. */
 void cli_signals_progress_shown(int shown);
 
@@ -204,6 +222,12 @@ int cli_decompress_file(const cli_config *config, const char *path);
 int cli_test_file(const cli_config *config, const char *path);
 int cli_info_file(const cli_config *config, const char *path);
 int cli_list_models(void);
+/* lmc models --inspect: the library's description of one model file. */
+int cli_describe_model(const char *model);
+/* lmc tokenize: standard input's token ids on one line. */
+int cli_tokenize(const cli_config *config);
+/* lmc bench: lmc against the usual compressors on config->files (bench.c). */
+int cli_bench(const cli_config *config);
 /* The original size an archive records, for the progress of decoding it;
  * 0 when unknown. Reads the whole regular input once, then rewinds it. */
 uint64_t cli_archive_original_size(cli_input *input);

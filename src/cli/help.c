@@ -15,7 +15,9 @@ static const char general_help[] =
     "  decompress  FILE.lmc -> FILE\n"
     "  test        decode archives fully and check them; write nothing\n"
     "  info        show an archive's kind, model, sizes, ratio and blocks\n"
-    "  models      list the models found\n"
+    "  models      list the models found, or describe one (--inspect MODEL)\n"
+    "  tokenize    print the token ids of standard input under a model (-m)\n"
+    "  bench       measure lmc against gzip, bzip2, xz, zstd and zpaq\n"
     "  help [CMD]  this text, or a command's options\n"
     "\n"
     "Instead of the command word: -z compress, -d decompress, -t test, -l info.\n"
@@ -45,6 +47,8 @@ static const char compress_help[] =
     "      --kind KIND     auto, bytes, text, image, audio or video (default: auto)\n"
     "      --fast          classical context model, no neural network\n"
     "      --block-size SIZE  bytes per block (default: the model's)\n"
+    "      --window N      model tokens of context per block (0: the model's)\n"
+    "      --stride N      tokens the full window slides by (0: the model's)\n"
     "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
     "  -c, --stdout        write to standard output\n"
     "  -f, --force         overwrite outputs, write to a terminal, recompress .lmc files\n"
@@ -92,11 +96,38 @@ static const char info_help[] =
 
 static const char models_help[] =
     "Usage: lmc models [-v|-q]\n"
+    "       lmc models --inspect MODEL\n"
     "Lists the models found in the folders of LMC_MODELS (colon-separated) and\n"
     "the installed model folder: name, kind, size, hash and description.\n"
     "\n"
+    "      --inspect MODEL describe one model (a name or a .gguf path): file size,\n"
+    "                      hash, metadata, tokenizer, tensor counts and types\n"
     "  -v, --verbose       also each model's path\n"
     "  -q, --quiet         names only\n";
+
+static const char tokenize_help[] =
+    "Usage: lmc tokenize -m MODEL\n"
+    "Prints the token ids of all of standard input on one line, separated by\n"
+    "spaces, without BOS/EOS, as llama.cpp's tokenizer gives them.\n"
+    "\n"
+    "  -m, --model MODEL   model name or .gguf path (a vocabulary-only file will do)\n";
+
+static const char bench_help[] =
+    "Usage: lmc bench [OPTION]... FILE|DIR...\n"
+    "Compresses each file (the files directly in each DIR, by name) with lmc and\n"
+    "with gzip -9, bzip2 -9, xz -9e, zstd --ultra -22 and zpaq -m5, verifying every\n"
+    "round trip; prints sizes, ratios, bits per byte and speeds (KB/s, 1000 bytes\n"
+    "a second) per file and in total. Exit status 1 if any lmc round trip failed.\n"
+    "\n"
+    "  -m, --model MODEL   lmc's model (default: by kind)\n"
+    "      --fast          lmc's classical context model, no neural network\n"
+    "      --kind KIND     the data's kind (default: detected per file)\n"
+    "      --block-size SIZE, --window N, --stride N  as for compress\n"
+    "  -T, --threads N     lmc's worker threads (0: all cores)\n"
+    "      --memlimit SIZE lmc's memory limit\n"
+    "      --csv FILE      also write one CSV row per file and codec\n"
+    "      --svg FILE      also draw the compression ratios as an SVG bar chart\n"
+    "      --no-others     measure lmc only\n";
 
 static const char help_help[] =
     "Usage: lmc help [COMMAND]\n"
@@ -107,7 +138,8 @@ static const struct {
     const char *text;
 } topics[] = {
     {"compress", compress_help}, {"decompress", decompress_help}, {"test", test_help},
-    {"info", info_help},         {"models", models_help},         {"help", help_help},
+    {"info", info_help},         {"models", models_help},         {"tokenize", tokenize_help},
+    {"bench", bench_help},       {"help", help_help},
 };
 
 int cli_print_help(const char *topic) {

@@ -1,6 +1,7 @@
 /*
  * lmc info: an archive's headers, read without decoding payloads;
- * lmc models: the models found in the search folders.
+ * lmc models: the models found in the search folders, or one model's
+ * description (--inspect).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -110,6 +111,19 @@ static void print_model_entry(void *user, const lmc_model_entry *entry) {
     cli_format_bytes(entry->file_size, size, sizeof size);
     printf("%-24s %-6s %10s  %s  %s\n", entry->name, lmc_kind_name(entry->kind), size, hash, entry->description);
     if (cli_verbosity >= CLI_VERBOSE) printf("%-24s path: %s\n", "", entry->path);
+}
+
+int cli_describe_model(const char *model) {
+    char *text = NULL;
+    char message[512] = "";
+    lmc_status status = lmc_model_describe(model, &text, message, sizeof message);
+    if (status != LMC_OK) {
+        cli_library_error(model, status, message);
+        return CLI_EXIT_ERROR;
+    }
+    fputs(text, stdout);
+    lmc_free(text);
+    return CLI_EXIT_OK;
 }
 
 int cli_list_models(void) {

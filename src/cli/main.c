@@ -37,11 +37,17 @@ static int show_help(const char *topic) {
     return CLI_EXIT_USAGE;
 }
 
+static int list_or_describe_models(const cli_config *config) {
+    return config->inspect ? cli_describe_model(config->inspect) : cli_list_models();
+}
+
 static int run(const cli_config *config) {
     switch (config->command) {
     case CLI_CMD_HELP: return show_help(config->help_topic);
     case CLI_CMD_VERSION: cli_print_version(); return CLI_EXIT_OK;
-    case CLI_CMD_MODELS: return cli_list_models();
+    case CLI_CMD_MODELS: return list_or_describe_models(config);
+    case CLI_CMD_TOKENIZE: return cli_tokenize(config);
+    case CLI_CMD_BENCH: return cli_bench(config);
     default: return run_on_files(config, command_for(config->command));
     }
 }

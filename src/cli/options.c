@@ -15,12 +15,21 @@ enum {
     OPT_RM,
     OPT_MEMLIMIT,
     OPT_BLOCK_SIZE,
+    OPT_WINDOW,
+    OPT_STRIDE,
+    OPT_INSPECT,
+    OPT_CSV,
+    OPT_SVG,
+    OPT_NO_OTHERS,
 };
 
 #define FOR(command) (1u << (command))
 #define CODING (FOR(CLI_CMD_COMPRESS) | FOR(CLI_CMD_DECOMPRESS))
 #define DECODING (CODING | FOR(CLI_CMD_TEST))
 #define READING (DECODING | FOR(CLI_CMD_INFO))
+/* bench measures compression as `lmc compress` would do it. */
+#define ENCODING (FOR(CLI_CMD_COMPRESS) | FOR(CLI_CMD_BENCH))
+#define RUNNING_MODELS (DECODING | FOR(CLI_CMD_BENCH))
 #define EVERY_COMMAND (~0u)
 
 typedef struct {
@@ -31,17 +40,23 @@ typedef struct {
 } option_spec;
 
 static const option_spec option_specs[] = {
-    {"model", 1, 'm', DECODING},
-    {"kind", 1, OPT_KIND, FOR(CLI_CMD_COMPRESS)},
-    {"fast", 0, OPT_FAST, FOR(CLI_CMD_COMPRESS)},
-    {"block-size", 1, OPT_BLOCK_SIZE, FOR(CLI_CMD_COMPRESS)},
+    {"model", 1, 'm', RUNNING_MODELS | FOR(CLI_CMD_TOKENIZE)},
+    {"kind", 1, OPT_KIND, ENCODING},
+    {"fast", 0, OPT_FAST, ENCODING},
+    {"block-size", 1, OPT_BLOCK_SIZE, ENCODING},
+    {"window", 1, OPT_WINDOW, ENCODING},
+    {"stride", 1, OPT_STRIDE, ENCODING},
+    {"inspect", 1, OPT_INSPECT, FOR(CLI_CMD_MODELS)},
+    {"csv", 1, OPT_CSV, FOR(CLI_CMD_BENCH)},
+    {"svg", 1, OPT_SVG, FOR(CLI_CMD_BENCH)},
+    {"no-others", 0, OPT_NO_OTHERS, FOR(CLI_CMD_BENCH)},
     {"output", 1, 'o', CODING},
     {"stdout", 0, 'c', CODING},
     {"force", 0, 'f', READING},
     {"keep", 0, 'k', CODING},
     {"rm", 0, OPT_RM, CODING},
-    {"threads", 1, 'T', DECODING},
-    {"memlimit", 1, OPT_MEMLIMIT, DECODING},
+    {"threads", 1, 'T', RUNNING_MODELS},
+    {"memlimit", 1, OPT_MEMLIMIT, RUNNING_MODELS},
     {"verbose", 0, 'v', EVERY_COMMAND},
     {"quiet", 0, 'q', EVERY_COMMAND},
     {"help", 0, 'h', EVERY_COMMAND},
@@ -59,7 +74,8 @@ static const struct {
 } command_names[] = {
     {"compress", CLI_CMD_COMPRESS}, {"decompress", CLI_CMD_DECOMPRESS},
     {"info", CLI_CMD_INFO},         {"test", CLI_CMD_TEST},
-    {"models", CLI_CMD_MODELS},     {"help", CLI_CMD_HELP},
+    {"models", CLI_CMD_MODELS},     {"tokenize", CLI_CMD_TOKENIZE},
+    {"bench", CLI_CMD_BENCH},       {"help", CLI_CMD_HELP},
 };
 
 /* What parsing has seen, before it is checked against the command. */
@@ -148,6 +164,18 @@ static int parse_block_size(const char *text, cli_config *config) {
     return 0;
 }
 
+/* --window and --stride: model tokens; 0 keeps the model's default. */
+static int parse_tokens(const char *text, const char *option, uint32_t *value) {
+    long tokens;
+    if (cli_parse_count(text, INT32_MAX, &tokens) != 0) {
+        cli_usage_error("invalid token count '%s' for --%s (expected a number, 0 for the model's default)", text,
+                        option);
+        return -1;
+    }
+    *value = (uint32_t)tokens;
+    return 0;
+}
+
 static int parse_kind(const char *text, cli_config *config) {
     if (lmc_kind_parse(text, &config->kind) != LMC_OK) {
         cli_usage_error("unknown kind '%s' (auto, bytes, text, image, audio or video)", text);
@@ -168,6 +196,12 @@ static int apply_option(int id, const char *argument, cli_config *config, parse_
     case OPT_KIND: return parse_kind(argument, config);
     case OPT_FAST: config->fast = 1; return 0;
     case OPT_BLOCK_SIZE: return parse_block_size(argument, config);
+    case OPT_WINDOW: return parse_tokens(argument, "window", &config->context_window);
+    case OPT_STRIDE: return parse_tokens(argument, "stride", &config->window_stride);
+    case OPT_INSPECT: config->inspect = argument; return 0;
+    case OPT_CSV: config->csv_path = argument; return 0;
+    case OPT_SVG: config->svg_path = argument; return 0;
+    case OPT_NO_OTHERS: config->no_others = 1; return 0;
     case 'o': set_output(argument, config); return 0;
     case 'c': config->to_stdout = 1; return 0;
     case 'f': config->force = 1; return 0;
@@ -252,11 +286,25 @@ static int check_applicable(const cli_config *config, const parse_state *state) 
     return 0;
 }
 
-static int check_combinations(const cli_config *config) {
-    if (config->command == CLI_CMD_MODELS && config->file_count > 0) {
-        cli_usage_error("'models' takes no files");
+/* tokenize reads standard input and needs a model; bench needs inputs. */
+static int check_operands(const cli_config *config) {
+    if ((config->command == CLI_CMD_MODELS || config->command == CLI_CMD_TOKENIZE) && config->file_count > 0) {
+        cli_usage_error("'%s' takes no files", command_name(config->command));
         return -1;
     }
+    if (config->command == CLI_CMD_TOKENIZE && config->model == NULL) {
+        cli_usage_error("'tokenize' needs a model (-m MODEL)");
+        return -1;
+    }
+    if (config->command == CLI_CMD_BENCH && config->file_count == 0) {
+        cli_usage_error("'bench' needs files or folders to measure");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_combinations(const cli_config *config) {
+    if (check_operands(config) != 0) return -1;
     if (config->output && !config->to_stdout && config->file_count > 1) {
         cli_usage_error("-o takes one input file, %d given", config->file_count);
         return -1;

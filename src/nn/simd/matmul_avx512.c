@@ -7,7 +7,7 @@
  * offset to x + 128 (a sign-bit flip) and the excess 128 * sum(w) is taken
  * back with the precomputed row_sum. The int32 sums wrap like the exact
  * ones and equal them whenever the true dot product fits (always, for
- * |x|, |w| <= 127 and fewer than 133144 columns).
+ * |x|, |w| <= 127 and at most 133144 columns).
  *
  * A tile is 4 weight rows x 4 tokens: 16 accumulators, reduced to one
  * vector whose lane t*4+r holds the dot product of token t with row r.
