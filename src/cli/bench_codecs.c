@@ -3,7 +3,7 @@
  * table's columns. A codec with a kind other than LMC_KIND_AUTO runs only on
  * files of that kind (image, audio and video codecs beside the general ones).
  */
-#define _POSIX_C_SOURCE 200809L /* strdup under strict C11 */
+#define _XOPEN_SOURCE 700 /* realpath under strict C11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +38,20 @@ static char *program_in(const char *folder, size_t length, const char *name) {
     char *candidate = malloc(size);
     if (candidate == NULL) return NULL;
     snprintf(candidate, size, "%.*s/%s", (int)length, folder, name);
-    if (access(candidate, X_OK) == 0) return candidate;
+    if (access(candidate, X_OK) != 0) {
+        free(candidate);
+        return NULL;
+    }
+    if (candidate[0] == '/') return candidate;
+    /* The codecs run inside the scratch folder, where a relative path fails. */
+    char *absolute = realpath(candidate, NULL);
     free(candidate);
-    return NULL;
+    return absolute;
 }
 
-/* The executable that execvp would run for name, as a new string; NULL if
- * there is none. */
+/* The executable that execvp would run for a bare name, as a new string;
+ * NULL if there is none. */
 static char *find_program(const char *name) {
-    if (strchr(name, '/') != NULL) return access(name, X_OK) == 0 ? strdup(name) : NULL;
     const char *folders = getenv("PATH");
     if (folders == NULL) folders = "/usr/bin:/bin";
     char *found = NULL;

@@ -65,7 +65,7 @@ static int codec_width(const bench_run *run) {
 
 static void print_row(const bench_run *run, const char *file, const char *kind, const char *bytes, const char *codec,
                       const row_numbers *numbers, const char *check) {
-    printf("%-*s  %-5s %12s  %-*s %12s %8s %7s %10s %12s  %s\n", file_width(run), file, kind, bytes, codec_width(run),
+    printf("%-*s  %-5s %12s  %-*s %12s %8s %8s %10s %12s  %s\n", file_width(run), file, kind, bytes, codec_width(run),
            codec, numbers->compressed, numbers->ratio, numbers->bits_per_byte, numbers->compress_speed,
            numbers->decompress_speed, check);
 }

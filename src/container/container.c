@@ -139,7 +139,7 @@ static lmc_status parse_header(reader *r, lmc_header *h, lmc_message *message) {
     uint8_t kind, codec, name_length;
     /* A wrong first byte is reported at once, before the whole magic arrives. */
     size_t available = LMC_MIN(r->size - r->pos, sizeof archive_magic);
-    if (memcmp(r->data + r->pos, archive_magic, available) != 0)
+    if (available > 0 && memcmp(r->data + r->pos, archive_magic, available) != 0)
         return lmc_fail(message, LMC_ERR_NOT_ARCHIVE, "not an lmc archive (wrong magic)");
     if (available < sizeof archive_magic)
         return LMC_ERR_TRUNCATED;
