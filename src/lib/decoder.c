@@ -127,7 +127,7 @@ static lmc_status prepare_model(lmc_decoder *d) {
     release_model(d);
     if (h->codec == LMC_CODEC_FAST) {
         d->batch_blocks = LMC_MIN(lmc_pool_threads(d->pool), MAX_BATCH);
-        return check_memory(d, 0);
+        return check_memory(d, (uint64_t)d->batch_blocks * lmc_cm_memory(h->block_size));
     }
     lmc_status status = lmc_find_model_by_hash(d->options.model, h->model_name, h->model_hash,
                                                d->options.memlimit, &d->model, &d->message);

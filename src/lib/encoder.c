@@ -138,7 +138,7 @@ static lmc_status start(lmc_encoder *e) {
         snprintf(e->header.model_name, sizeof e->header.model_name, "fast-cm1");
         e->header.block_size = e->options.block_size ? e->options.block_size : FAST_BLOCK_SIZE;
         e->batch_blocks = LMC_MIN(lmc_pool_threads(e->pool), MAX_FAST_BATCH);
-        status = check_memory(e, 0);
+        status = check_memory(e, (uint64_t)e->batch_blocks * lmc_cm_memory(e->header.block_size));
     } else {
         e->header.codec = LMC_CODEC_MODEL;
         status = start_model(e);

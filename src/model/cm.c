@@ -5,24 +5,29 @@
  * Each bit of a block is predicted by
  *   - context models of order 1, 2, 3, 4 and 6 and a word model: each maps
  *     its context (and the bits of the current byte seen so far) to a
- *     one-byte bit history, and an adaptive state map learns what each
- *     history means as a probability;
+ *     one-byte bit history, and an adaptive state map per model learns what
+ *     each history means as a probability;
  *   - a match model that follows the latest earlier occurrence of the last
  *     MATCH_MIN bytes and predicts the bit that followed it;
- * mixed in the logistic domain by a gated linear mixer, refined by two
- * adaptive probability maps (APM/SSE), and coded with the project's binary
- * range coder (lmc_rc_encode_bit / lmc_rc_decode_bit).
+ * mixed in the logistic domain by two gated linear mixers (weights chosen
+ * by the partial byte and the match length, and by the previous byte and
+ * the bit position), refined by two adaptive probability maps (APM/SSE),
+ * and coded with the project's binary range coder.
  *
  * Determinism: only integer arithmetic reaches a probability; the
  * logistic tables are built at start from an integer series, so an archive
  * decodes identically on every machine and compiler. Every call starts a
  * fresh model, so blocks are independent.
  *
- * Memory: the hashed contexts live in one table of 16-byte buckets sized
- * from the block (CM_TABLE_BYTES_PER_BYTE per input byte, 64 KiB to
- * CM_TABLE_MAX_BYTES = 64 MiB); the match model's index holds one 32-bit
- * position per 2 input bytes up to 16 MiB; fixed tables add under 1 MiB.
- * Tables are allocated zeroed (calloc), so a small block touches little.
+ * Memory per call (lmc_cm_memory): the hashed contexts take 32 bytes per
+ * input byte (64 KiB to 64 MiB), the match index 2 bytes per input byte
+ * (16 KiB to 16 MiB), the order-1 APM 4.3 MiB and fixed tables 0.2 MiB:
+ * 40 MiB for a 1 MiB block, 78 MiB for --fast's default 4 MiB blocks and
+ * at most 87 MiB. All large tables are allocated zeroed and need no
+ * initialisation pass, so a small block only touches the pages it uses.
+ *
+ * Payload: the range coder's bytes alone; the block's size comes from the
+ * container.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,46 +36,57 @@
 #include "coder/coder.h"
 #include "model/model.h"
 
-/* EXPERIMENT */
-#include <stdio.h>
-static int X(int i) { static int v[16]; static int init; if (!init) { const char *e = getenv("CMX"); if (e) sscanf(e, "%d,%d,%d,%d,%d,%d,%d,%d", &v[0],&v[1],&v[2],&v[3],&v[4],&v[5],&v[6],&v[7]); init = 1; } return v[i]; }
+/* Mixer and map updates shift negative values right; C leaves that to the
+ * implementation, and the format needs the arithmetic (flooring) shift. */
+_Static_assert((-3 >> 1) == -2, "the --fast model needs an arithmetic right shift");
+
+/* The per-bit loops run over a handful of models or mixer inputs; fully
+ * unrolled they run 15-30% faster (GCC unrolls them only at -O3). */
+#define UNROLLED _Pragma("GCC unroll 8")
 
 /* ---- Dimensions and tuning constants ---- */
 
-#define LOGISTIC_LIMIT 2047     /* logistic domain: x / 256, clamped to +-8 */
-#ifndef CM_TABLE_BYTES_PER_BYTE
-#define CM_TABLE_BYTES_PER_BYTE 16
-#endif
-#define CM_TABLE_MIN_BYTES ((size_t)1 << 16)
-#define CM_TABLE_MAX_BYTES ((size_t)1 << 26)
+#define LOGISTIC_LIMIT 2047     /* logistic domain x / 256, clamped to about +-8 */
+#define TABLE_BYTES_PER_BYTE 32
+#define TABLE_MIN_BYTES ((size_t)1 << 16)
+#define TABLE_MAX_BYTES ((size_t)1 << 26)
+#define HUGE_PAGE_BYTES ((size_t)1 << 21)
 #define MATCH_INDEX_MIN_ENTRIES ((size_t)1 << 12)
 #define MATCH_INDEX_MAX_ENTRIES ((size_t)1 << 22)
-#define MATCH_MIN 6             /* bytes that must agree before a match is followed */
+#define MATCH_MIN 6             /* context bytes that must agree before a match is followed */
 #define MATCH_MAX_LENGTH 65535
 #define MATCH_VERIFY_LIMIT 32   /* bytes compared backwards when a match starts */
 
 enum {
-    HASHED_MODELS = 5,                  /* orders 2, 3, 4, 6 and the word context */
+    HASHED_MODELS = 5,                  /* orders 2, 3, 4, 6 and the word */
     CONTEXT_MODELS = HASHED_MODELS + 1, /* plus the direct order-1 table */
     MATCH_INPUT = CONTEXT_MODELS,
     BIAS_INPUT = MATCH_INPUT + 1,
     MIXER_INPUTS = BIAS_INPUT + 1,
     MATCH_CONTEXTS = 64,                /* length bucket (32) x expected bit */
-    MIXER_SETS = 256 * 4,               /* partial byte x match-length class */
+    MIXER1_SETS = 4 * 256,              /* match-length class x partial byte */
+    MIXER2_SETS = 256 * 8,              /* previous byte x bit position */
+    MIXER_LEARNING_RATE = 24,           /* error scale, 16 = 1.0 */
+    MIXER_WEIGHT_LIMIT = 1 << 22,       /* weights are 16.16 fixed point: +-64 */
+    MIXER_INITIAL_WEIGHT = 1 << 14,     /* 0.25 */
     APM_CELLS = 33,                     /* interpolation points over the logistic domain */
-    APM2_CONTEXTS = 1 << 16,            /* partial byte x previous byte */
-    STATE_MAP_LIMIT = 1023,
-    BUCKET_BYTES = 16,                  /* check byte + the 15 nodes of a nibble's bit tree */
+    APM1_CONTEXTS = 256,                /* partial byte */
+    APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
+    APM_RATE = 6,                       /* cells move 1/64 of the error */
+    STATE_MAP_LIMIT = 1023,             /* state maps average over up to this many hits */
+    LINE_BYTES = 64,                    /* one context's slot: a cache line */
+    NIBBLE_BYTES = 16,                  /* check or tag byte + the 15 nodes of a nibble's bit tree */
+    NIBBLE_WAYS = 3,                    /* second-nibble trees per line */
 };
 
 /* ---- Logistic tables ---- */
 
 typedef struct {
-    int16_t stretch[4096];  /* ln(p / (1 - p)) * 256 for p = (i + 0.5) / 4096 */
-    uint16_t squash[4096];  /* 65536 / (1 + e^(-x / 256)) for x = i - 2048 */
+    int16_t stretch[4096];  /* ln(p / (1 - p)) * 256 at p = i / 4096 */
+    uint16_t squash[4096];  /* 65536 / (1 + e^(-x / 256)) at x = i - 2048 */
 } logistic_tables;
 
-/* e^(-1/256) in Q62 from its Taylor series, using integers only. */
+/* e^(-1/256) in Q62 from its Taylor series, with integers only. */
 static uint64_t exp_minus_1_256_q62(void) {
     uint64_t term = (uint64_t)1 << 62, sum = term;
     for (unsigned k = 1; term != 0; k++) {
@@ -81,15 +97,15 @@ static uint64_t exp_minus_1_256_q62(void) {
 }
 
 /* squash(x) for x >= 0 from e^(-x/256) in Q32, built by repeated
- * multiplication (the error after 2048 steps stays below 2^-20). */
+ * multiplication (after 2048 steps the error is still below 2^-20), and
+ * mirrored for x < 0. */
 static void build_squash(logistic_tables *t) {
-    const uint64_t step = exp_minus_1_256_q62() >> 30; /* Q32 */
-    uint64_t e = (uint64_t)1 << 32;                   /* e^(-x/256), Q32 */
+    const uint64_t step = exp_minus_1_256_q62() >> 30;
+    uint64_t e = (uint64_t)1 << 32;
     for (int x = 0; x < 2048; x++) {
         uint64_t denominator = ((uint64_t)1 << 32) + e;
         uint64_t p = (((uint64_t)1 << 48) + denominator / 2) / denominator;
-        if (p > 65535)
-            p = 65535;
+        p = LMC_MIN(p, 65535u);
         t->squash[2048 + x] = (uint16_t)p;
         t->squash[2048 - x] = (uint16_t)(65536 - p);
         e = (e * step) >> 32;
@@ -97,7 +113,7 @@ static void build_squash(logistic_tables *t) {
     t->squash[0] = t->squash[1];
 }
 
-/* stretch = inverse of squash on the 12-bit probability grid. */
+/* stretch = the inverse of squash on the 12-bit probability grid. */
 static void build_stretch(logistic_tables *t) {
     int next = 0;
     for (int x = -LOGISTIC_LIMIT; x <= LOGISTIC_LIMIT; x++) {
@@ -109,68 +125,67 @@ static void build_stretch(logistic_tables *t) {
         t->stretch[next] = LOGISTIC_LIMIT;
 }
 
+static inline int clamp_logistic(int x) {
+    return LMC_MAX(-LOGISTIC_LIMIT, LMC_MIN(x, LOGISTIC_LIMIT));
+}
+
 static inline int stretch(const logistic_tables *t, uint32_t p16) {
     return t->stretch[p16 >> 4];
 }
 
+/* x must already be clamped. */
 static inline uint32_t squash(const logistic_tables *t, int x) {
-    if (x > LOGISTIC_LIMIT)
-        x = LOGISTIC_LIMIT;
-    if (x < -LOGISTIC_LIMIT)
-        x = -LOGISTIC_LIMIT;
     return t->squash[x + 2048];
 }
 
 /* ---- Bit histories ----
  *
  * A state byte stands for (n0, n1, last bit): how often 0 and 1 followed a
- * context, with the count of the bit not seen discounted (halved) when the
- * other one arrives, so recent behaviour dominates. Counts are bounded so
- * that all states fit in a byte; the set is generated at start.
+ * context, where a bit halves the count of the other bit beyond 2, so
+ * recent behaviour dominates. Counts are bounded so that every state fits
+ * in a byte; the set and its transitions are generated at start.
  */
 
 #define HISTORY_COUNT_MAX 40
 
 typedef struct {
     uint8_t next[256][2];   /* state after a 0 or a 1 */
-    uint8_t total[256];     /* n0 + n1, the replacement priority */
-    uint16_t initial[256];  /* a first guess of P(1) before the state maps learn */
+    uint8_t total[256];     /* n0 + n1: the replacement priority */
+    uint16_t initial[256];  /* P(1) before the state maps learn */
 } history_tables;
 
-/* The largest count allowed beside a smaller count of `smaller`. */
+/* The largest count allowed beside a smaller count of `smaller`, or -1. */
 static int history_larger_limit(int smaller) {
     static const int8_t limit[] = {HISTORY_COUNT_MAX, 20, 10, 6, 5, 5};
     return smaller < (int)sizeof limit ? limit[smaller] : -1;
 }
 
 static int history_valid(int n0, int n1) {
-    int smaller = LMC_MIN(n0, n1), larger = LMC_MAX(n0, n1);
-    return larger <= history_larger_limit(smaller);
+    return LMC_MAX(n0, n1) <= history_larger_limit(LMC_MIN(n0, n1));
 }
 
-/* The last bit is remembered only where both counts are nonzero. */
+/* The last bit is worth remembering only where both counts are nonzero. */
 static int history_has_last(int n0, int n1) {
     return n0 > 0 && n1 > 0;
 }
 
-/* Counts after `bit`; `grow` is the count of `bit`, `other` the other one. */
-static void history_step(int *grow, int *other) {
-    (*grow)++;
+/* Counts after a bit: `seen` counts that bit, `other` the other one. */
+static void history_step(int *seen, int *other) {
+    (*seen)++;
     if (*other > 2)
         *other = *other / 2 + 1;
-    while (!history_valid(*grow, *other)) {
-        if (*grow >= *other)
-            (*grow)--;
+    while (!history_valid(*seen, *other)) {
+        if (*seen >= *other)
+            (*seen)--;
         else
             (*other)--;
     }
 }
 
 static void build_histories(history_tables *h) {
-    static int16_t index[HISTORY_COUNT_MAX + 1][HISTORY_COUNT_MAX + 1][2];
+    int16_t index[HISTORY_COUNT_MAX + 1][HISTORY_COUNT_MAX + 1][2];
     uint8_t n0_of[256], n1_of[256], last_of[256];
     int states = 0;
-    memset(index, 0xff, sizeof index);
     for (int total = 0; total <= 2 * HISTORY_COUNT_MAX; total++) {
         for (int n1 = 0; n1 <= total; n1++) {
             int n0 = total - n1;
@@ -197,17 +212,17 @@ static void build_histories(history_tables *h) {
             h->next[s][bit] = (uint8_t)index[a][b][history_has_last(a, b) ? bit : 0];
         }
         h->total[s] = (uint8_t)(n0 + n1);
-        /* (n1 + 1/2) / (n0 + n1 + 1), nudged toward the last bit. */
-        uint32_t p = (uint32_t)((2u * n1 + 1) * 65536u / (2u * (n0 + n1) + 2));
+        /* (n1 + 1/2) / (n0 + n1 + 1), moved a quarter toward the last bit. */
+        uint32_t p = (2u * n1 + 1) * 65536u / (2u * (n0 + n1) + 2);
         if (history_has_last(n0, n1))
             p = last_of[s] ? (p * 3 + 65535) / 4 : p * 3 / 4;
         h->initial[s] = (uint16_t)LMC_MAX(64u, LMC_MIN(p, 65472u));
     }
 }
 
-/* ---- Adaptive state maps: context -> probability, learning rate 1/n ---- */
+/* ---- State maps: context -> probability, learning rate 1/n ---- */
 
-/* Entries hold P(1) in the top 22 bits and a hit count in the low 10. */
+/* An entry holds P(1) in its top 22 bits and a hit count in the low 10. */
 static inline uint32_t state_map_p16(uint32_t entry) {
     return entry >> 16;
 }
@@ -217,40 +232,39 @@ static inline void state_map_update(uint32_t *entry, int bit, const uint16_t *re
     int32_t p22 = (int32_t)(*entry >> 10);
     int32_t target = bit ? (1 << 22) - 1 : 0;
     p22 += (int32_t)(((int64_t)(target - p22) * reciprocal[count]) >> 16);
-    if (count < STATE_MAP_LIMIT)
-        count++;
+    count += count < STATE_MAP_LIMIT;
     *entry = (uint32_t)p22 << 10 | count;
 }
 
 /* ---- Adaptive probability maps (SSE) ----
  *
- * A context selects 33 cells over the logistic domain; the input
- * probability interpolates between two cells. Cells are stored as the
- * difference (mod 2^16) from the identity curve, so a zeroed table starts
- * as the identity and large tables need no initialisation pass.
+ * A context selects 33 cells spread over the logistic domain; the input
+ * interpolates between two of them. Cells are stored as their difference
+ * (mod 2^16) from the identity curve, so a zeroed table starts as the
+ * identity and a large one needs no initialisation pass.
  */
 typedef struct {
     uint16_t *cells;
     uint32_t index;         /* the cell nearer the last input, for the update */
+    uint32_t cell;          /* its position among its context's cells */
 } apm;
 
-static inline uint32_t apm_predict(apm *a, const uint16_t *identity, const logistic_tables *t,
-                                   uint32_t context, uint32_t p16) {
-    int s = stretch(t, p16) + 2048;     /* 1 .. 4095 */
+/* x: the input in the logistic domain (clamped). */
+static inline uint32_t apm_predict(apm *a, const uint16_t *identity, uint32_t context, int x) {
+    int s = x + 2048;       /* 1 .. 4095 */
     int low = s >> 7, weight = s & 127;
     uint32_t base = context * APM_CELLS + (uint32_t)low;
-    uint32_t a0 = (uint16_t)(a->cells[base] + identity[low]);
-    uint32_t a1 = (uint16_t)(a->cells[base + 1] + identity[low + 1]);
-    a->index = base + (weight >> 6);
-    return (a0 * (uint32_t)(128 - weight) + a1 * (uint32_t)weight) >> 7;
+    uint32_t v0 = (uint16_t)(a->cells[base] + identity[low]);
+    uint32_t v1 = (uint16_t)(a->cells[base + 1] + identity[low + 1]);
+    a->cell = (uint32_t)(low + (weight >> 6));
+    a->index = base + (uint32_t)(weight >> 6);
+    return (v0 * (uint32_t)(128 - weight) + v1 * (uint32_t)weight) >> 7;
 }
 
-static inline void apm_update(apm *a, const uint16_t *identity, int bit, int rate) {
-    uint32_t cell = a->index % APM_CELLS;
-    int32_t value = (uint16_t)(a->cells[a->index] + identity[cell]);
-    int32_t target = bit ? 65535 : 0;
-    value += (target - value) >> rate;
-    a->cells[a->index] = (uint16_t)((uint32_t)value - identity[cell]);
+static inline void apm_update(apm *a, const uint16_t *identity, int bit) {
+    int32_t value = (uint16_t)(a->cells[a->index] + identity[a->cell]);
+    value += ((bit ? 65535 : 0) - value) >> APM_RATE;
+    a->cells[a->index] = (uint16_t)((uint32_t)value - identity[a->cell]);
 }
 
 /* ---- The model ---- */
@@ -261,29 +275,33 @@ typedef struct {
     uint16_t reciprocal[STATE_MAP_LIMIT + 1]; /* 65536 / (n + 1.5) */
     uint16_t apm_identity[APM_CELLS];
 
-    /* Context models: order 1 direct, the others hashed into buckets. */
+    /* Context models: order 1 direct, the others hashed into lines. */
     uint8_t order1[256 * 256];
-    uint8_t *table;             /* aligned to 64 bytes inside table_block */
+    uint8_t *table;             /* the lines, inside table_block */
     void *table_block;
-    size_t bucket_mask;         /* buckets - 1 */
+    size_t line_mask;           /* lines - 1 */
     uint32_t context_hash[HASHED_MODELS];
-    uint8_t *bucket[HASHED_MODELS];
-    uint8_t *slot[CONTEXT_MODELS]; /* the bit history of the current bit */
+    uint8_t *line[HASHED_MODELS];
+    uint8_t *tree[HASHED_MODELS];       /* the current nibble's bit tree */
+    uint8_t *slot[CONTEXT_MODELS];      /* the bit history of the current bit */
     uint32_t state_map[CONTEXT_MODELS][256];
+    uint32_t *entry[CONTEXT_MODELS];    /* the state-map entries of the current bit */
 
     /* Match model. */
     uint32_t *match_index;
     size_t match_mask;
+    size_t match_entry;         /* index entry of the MATCH_MIN bytes before the newest */
     size_t match_ptr;           /* history position of the predicted byte */
     uint32_t match_length;      /* 0: no match */
     uint32_t match_context;
     uint32_t match_map[MATCH_CONTEXTS];
 
-    /* Mixer. */
+    /* Mixers. */
     int32_t inputs[MIXER_INPUTS];
-    int32_t weights[MIXER_SETS][MIXER_INPUTS];
-    uint32_t mixer_set;
-    uint32_t mixer_p16;
+    int32_t weights1[MIXER1_SETS][MIXER_INPUTS];
+    int32_t weights2[MIXER2_SETS][MIXER_INPUTS];
+    int32_t *active1, *active2;  /* the weight sets of the current bit */
+    uint32_t mixer1_p16, mixer2_p16;
 
     apm apm1, apm2;
 
@@ -293,10 +311,10 @@ typedef struct {
     uint32_t c0;                /* 1 followed by the bits of the current byte */
     int bit_count;
     uint32_t c4, c8;            /* the last 8 bytes, newest lowest */
-    uint32_t word, previous_word;
+    uint32_t word;              /* hash of the current word, 0 between words */
 } cm_model;
 
-/* ---- Hashing and the bucket table ---- */
+/* ---- Hashing and the line table ---- */
 
 static inline uint32_t hash2(uint32_t a, uint32_t b) {
     uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u;
@@ -306,51 +324,75 @@ static inline uint32_t hash2(uint32_t a, uint32_t b) {
     return h;
 }
 
-static inline uint8_t *bucket_line(cm_model *m, uint32_t hash) {
-    return m->table + (size_t)(hash & m->bucket_mask) * BUCKET_BYTES;
+/*
+ * Each hashed context owns one 64-byte line, so each model costs one cache
+ * miss per byte: a check byte and the 15 nodes of the first nibble's bit
+ * tree, then three ways, each a tag (first nibble + 1) and the 15 nodes of
+ * a second-nibble tree. Few contexts are often followed by more than three
+ * different first nibbles; when one is, its least used way is recycled
+ * (three ways cost 0.4% of size against seven, and take half the cache
+ * misses of separate 16-byte buckets per nibble).
+ */
+static inline uint8_t *line_at(const cm_model *m, uint32_t hash) {
+    return m->table + (size_t)(hash & m->line_mask) * LINE_BYTES;
 }
 
-/* The bucket of `hash` among three neighbours in one cache line: the one
- * whose check byte matches, else the least used one, cleared. */
-static uint8_t *bucket_find(cm_model *m, uint32_t hash) {
+static inline uint32_t tree_priority(const cm_model *m, const uint8_t *tree) {
+    return m->histories.total[tree[1]];
+}
+
+/* The line of `hash` among two neighbours: the one whose check byte
+ * matches, else the less used one, cleared. */
+static uint8_t *line_find(cm_model *m, uint32_t hash) {
     uint8_t check = (uint8_t)(hash >> 24);
-    size_t index = hash & m->bucket_mask;
-    uint8_t *candidate[3];
-    for (int i = 0; i < 3; i++) {
-        candidate[i] = m->table + (index ^ (size_t)i) * BUCKET_BYTES;
-        if (candidate[i][0] == check)
-            return candidate[i];
-    }
-    uint8_t *victim = candidate[0];
-    for (int i = 1; i < 3; i++)
-        if (m->histories.total[candidate[i][1]] < m->histories.total[victim[1]])
-            victim = candidate[i];
-    memset(victim, 0, BUCKET_BYTES);
+    uint8_t *first = line_at(m, hash);
+    uint8_t *second = line_at(m, hash ^ 1u);
+    if (first[0] == check)
+        return first;
+    if (second[0] == check)
+        return second;
+    uint8_t *victim = tree_priority(m, second) < tree_priority(m, first) ? second : first;
+    memset(victim, 0, LINE_BYTES);
     victim[0] = check;
     return victim;
 }
 
-/* New buckets for the nibble that starts now (c0 holds the bits before it).
- * All lines are requested before the first is searched, so the cache
- * misses overlap instead of following one another. */
-static void select_buckets(cm_model *m) {
-    uint32_t hash[HASHED_MODELS];
-    for (int i = 0; i < HASHED_MODELS; i++) {
-        hash[i] = hash2(m->context_hash[i], m->c0);
-        __builtin_prefetch(bucket_line(m, hash[i]));
+/* The second-nibble tree of `line` after the first nibble `nibble`. */
+static uint8_t *way_find(const cm_model *m, uint8_t *line, uint32_t nibble) {
+    uint8_t tag = (uint8_t)(nibble + 1);
+    uint8_t *victim = line + NIBBLE_BYTES;
+    UNROLLED
+    for (int i = 1; i <= NIBBLE_WAYS; i++) {
+        uint8_t *way = line + i * NIBBLE_BYTES;
+        if (way[0] == tag)
+            return way;
+        if (tree_priority(m, way) < tree_priority(m, victim))
+            victim = way;
     }
-    for (int i = 0; i < HASHED_MODELS; i++)
-        m->bucket[i] = bucket_find(m, hash[i]);
+    memset(victim, 0, NIBBLE_BYTES);
+    victim[0] = tag;
+    return victim;
 }
 
-/* Two bits before a nibble boundary, requests the lines of the four
- * possible next nibbles' buckets. */
-static void prefetch_next_buckets(cm_model *m) {
-    for (uint32_t next = 0; next < 4; next++) {
-        uint32_t c0 = m->c0 << 2 | next;
-        for (int i = 0; i < HASHED_MODELS; i++)
-            __builtin_prefetch(bucket_line(m, hash2(m->context_hash[i], c0)));
+/* The lines of the byte that starts now. All are requested before the
+ * first is searched, so the cache misses overlap. */
+static void select_lines(cm_model *m) {
+    UNROLLED
+    for (int i = 0; i < HASHED_MODELS; i++) {
+        __builtin_prefetch(line_at(m, m->context_hash[i]));
+        __builtin_prefetch(line_at(m, m->context_hash[i] ^ 1u));
     }
+    UNROLLED
+    for (int i = 0; i < HASHED_MODELS; i++) {
+        m->line[i] = line_find(m, m->context_hash[i]);
+        m->tree[i] = m->line[i];
+    }
+}
+
+static void select_second_nibble(cm_model *m) {
+    UNROLLED
+    for (int i = 0; i < HASHED_MODELS; i++)
+        m->tree[i] = way_find(m, m->line[i], m->c0 & 15u);
 }
 
 /* ---- Per-bit prediction and update ---- */
@@ -364,29 +406,53 @@ static void point_slots(cm_model *m) {
         node = (m->c0 & (seen - 1)) | seen;
     }
     m->slot[0] = &m->order1[(m->c4 & 255u) << 8 | m->c0];
+    UNROLLED
     for (int i = 0; i < HASHED_MODELS; i++)
-        m->slot[i + 1] = m->bucket[i] + node;
+        m->slot[i + 1] = m->tree[i] + node;
 }
 
 static uint32_t match_length_class(uint32_t length) {
     if (length == 0)
         return 0;
-    if (length < 16)
-        return length < 8 ? 1 : 2;
-    return 3;
+    return length < 16 ? 1 : length < 32 ? 2 : 3;
 }
 
 static uint32_t match_length_bucket(uint32_t length) {
     if (length < 16)
         return length;
-    return LMC_MIN(31u, 12u + (length >> 2) / 4);
+    return 16 + LMC_MIN(15u, (length - 16) >> 3);
 }
 
+/* Both mixers' outputs in the logistic domain (clamped). */
+static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
+                       const int32_t *restrict inputs, int *x1, int *x2) {
+    int64_t dot1 = 0, dot2 = 0;
+    UNROLLED
+    for (int i = 0; i < MIXER_INPUTS; i++) {
+        dot1 += (int64_t)w1[i] * inputs[i];
+        dot2 += (int64_t)w2[i] * inputs[i];
+    }
+    *x1 = clamp_logistic((int)(dot1 >> 16));
+    *x2 = clamp_logistic((int)(dot2 >> 16));
+}
+
+static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
+    UNROLLED
+    for (int i = 0; i < MIXER_INPUTS; i++) {
+        int32_t updated = weights[i] + ((inputs[i] * error + (1 << 15)) >> 16);
+        weights[i] = LMC_MAX(-MIXER_WEIGHT_LIMIT, LMC_MIN(updated, MIXER_WEIGHT_LIMIT));
+    }
+}
+
+/* P(next bit = 1) * 65536, in [1, 65535]. */
 static uint32_t cm_predict(cm_model *m) {
     const logistic_tables *t = &m->logistic;
     point_slots(m);
-    for (int i = 0; i < CONTEXT_MODELS; i++)
-        m->inputs[i] = stretch(t, state_map_p16(m->state_map[i][*m->slot[i]]));
+    UNROLLED
+    for (int i = 0; i < CONTEXT_MODELS; i++) {
+        m->entry[i] = &m->state_map[i][*m->slot[i]];
+        m->inputs[i] = stretch(t, state_map_p16(*m->entry[i]));
+    }
 
     uint32_t expected_bit = 0;
     if (m->match_length > 0)
@@ -395,44 +461,31 @@ static uint32_t cm_predict(cm_model *m) {
     m->inputs[MATCH_INPUT] = stretch(t, state_map_p16(m->match_map[m->match_context]));
     m->inputs[BIAS_INPUT] = 256;
 
-    m->mixer_set = match_length_class(m->match_length) << 8 | m->c0;
-    const int32_t *w = m->weights[m->mixer_set];
-    int64_t dot = 0;
-    for (int i = 0; i < MIXER_INPUTS; i++)
-        dot += (int64_t)w[i] * m->inputs[i];
-    m->mixer_p16 = squash(t, (int)(dot >> 16));
+    uint32_t c1 = m->c4 & 255u;
+    m->active1 = m->weights1[match_length_class(m->match_length) << 8 | m->c0];
+    m->active2 = m->weights2[c1 << 3 | (uint32_t)m->bit_count];
+    int x1, x2;
+    mixer_dots(m->active1, m->active2, m->inputs, &x1, &x2);
+    m->mixer1_p16 = squash(t, x1);
+    m->mixer2_p16 = squash(t, x2);
 
-    uint32_t p1 = apm_predict(&m->apm1, m->apm_identity, t, m->c0, m->mixer_p16);
-    uint32_t p2 = apm_predict(&m->apm2, m->apm_identity, t, (m->c4 & 255u) << 8 | m->c0, m->mixer_p16);
-    uint32_t p;
-    switch (X(0)) {
-    case 1: p = m->mixer_p16; break;
-    case 2: p = (m->mixer_p16 + p1) / 2; break;
-    case 3: p = (m->mixer_p16 + p2) / 2; break;
-    case 4: p = (m->mixer_p16 + p1 + 2 * p2) / 4; break;
-    case 5: p = (p1 + p2) / 2; break;
-    default: p = (2 * m->mixer_p16 + p1 + p2 * 1) / 4;
-    }
+    int x = (x1 + x2) >> 1;
+    uint32_t p_mix = squash(t, x);
+    uint32_t p_apm1 = apm_predict(&m->apm1, m->apm_identity, m->c0, x);
+    uint32_t p_apm2 = apm_predict(&m->apm2, m->apm_identity, c1 << 8 | m->c0, x);
+    uint32_t p = (p_mix + p_apm1 + 2 * p_apm2) >> 2;
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
-static void mixer_update(cm_model *m, int bit) {
-    int32_t error = ((bit << 16) - (int32_t)m->mixer_p16) * 7 >> 4;
-    int32_t *w = m->weights[m->mixer_set];
-    for (int i = 0; i < MIXER_INPUTS; i++) {
-        int32_t updated = w[i] + ((m->inputs[i] * error + (1 << 15)) >> 16);
-        w[i] = LMC_MAX(-(1 << 22), LMC_MIN(updated, 1 << 22));
-    }
-}
-
 static void cm_update(cm_model *m, int bit) {
-    mixer_update(m, bit);
-    apm_update(&m->apm1, m->apm_identity, bit, 7);
-    apm_update(&m->apm2, m->apm_identity, bit, 7);
+    mixer_train(m->active1, m->inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * MIXER_LEARNING_RATE >> 4);
+    mixer_train(m->active2, m->inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * MIXER_LEARNING_RATE >> 4);
+    apm_update(&m->apm1, m->apm_identity, bit);
+    apm_update(&m->apm2, m->apm_identity, bit);
+    UNROLLED
     for (int i = 0; i < CONTEXT_MODELS; i++) {
-        uint8_t *slot = m->slot[i];
-        state_map_update(&m->state_map[i][*slot], bit, m->reciprocal);
-        *slot = m->histories.next[*slot][bit];
+        state_map_update(m->entry[i], bit, m->reciprocal);
+        *m->slot[i] = m->histories.next[*m->slot[i]][bit];
     }
     state_map_update(&m->match_map[m->match_context], bit, m->reciprocal);
     if (m->match_length > 0 && (int)(m->match_context & 1u) != bit)
@@ -440,15 +493,14 @@ static void cm_update(cm_model *m, int bit) {
 
     m->c0 = m->c0 << 1 | (uint32_t)bit;
     m->bit_count++;
-    if (X(3)) {
-        const uint16_t *row = m->apm2.cells + ((m->c4 & 255u) << 8 | m->c0) * APM_CELLS;
-        __builtin_prefetch(row);
-        __builtin_prefetch(row + 32);
-    }
+    /* The next bit's order-1 APM row is far from this one's: request it now
+     * (after the last bit, the row of the next byte's first bit). */
+    uint32_t next_context = m->bit_count < 8 ? (m->c4 & 255u) << 8 | m->c0 : (m->c0 & 255u) << 8 | 1u;
+    const uint16_t *row = m->apm2.cells + next_context * APM_CELLS;
+    __builtin_prefetch(row);
+    __builtin_prefetch(row + 32);
     if (m->bit_count == 4)
-        select_buckets(m);
-    else if (m->bit_count == 2 && X(1))
-        prefetch_next_buckets(m);
+        select_second_nibble(m);
 }
 
 /* ---- Per-byte context updates ---- */
@@ -461,35 +513,39 @@ static void update_word(cm_model *m, uint32_t byte) {
     if (is_word_byte(byte)) {
         uint32_t lower = (byte >= 'A' && byte <= 'Z') ? byte + 32 : byte;
         m->word = (m->word + lower + 1) * 0x2E4C3B2Bu;
-    } else if (m->word != 0) {
-        m->previous_word = m->word;
+    } else {
         m->word = 0;
     }
 }
 
-/* Extends the current match or looks for a new one ending at pos; a
- * candidate is followed only if MATCH_MIN bytes before it really agree
- * (the index is a hash and may point anywhere earlier). */
+/* Extends the current match or looks for a new one. The index maps a hash
+ * of MATCH_MIN bytes to the position that followed them; it is read and
+ * written one byte late (the entry of the bytes before the newest one), so
+ * its cache line is requested a whole byte before it is needed. A
+ * candidate is followed only if the bytes before it really agree (the
+ * index is a hash and may point anywhere earlier). */
 static void update_match(cm_model *m) {
     if (m->match_length > 0) {
         m->match_length += m->match_length < MATCH_MAX_LENGTH;
         m->match_ptr++;
     }
-    if (m->pos < MATCH_MIN)
-        return;
-    size_t entry = hash2(m->c4 ^ 0x5BD1E995u, m->c8 & 0xFFFFu) & m->match_mask;
-    if (m->match_length == 0) {
-        size_t candidate = m->match_index[entry];
-        uint32_t length = 0;
-        while (length < MATCH_VERIFY_LIMIT && length < candidate &&
-               m->history[candidate - 1 - length] == m->history[m->pos - 1 - length])
-            length++;
-        if (length >= MATCH_MIN) {
-            m->match_length = length;
-            m->match_ptr = candidate;
+    size_t newest = m->pos - 1;
+    if (newest >= MATCH_MIN) {
+        if (m->match_length == 0) {
+            size_t candidate = m->match_index[m->match_entry]; /* < newest */
+            uint32_t length = 0;
+            while (length < MATCH_VERIFY_LIMIT && length <= candidate &&
+                   m->history[candidate - length] == m->history[newest - length])
+                length++;
+            if (length > MATCH_MIN) {
+                m->match_length = length;
+                m->match_ptr = candidate + 1;
+            }
         }
+        m->match_index[m->match_entry] = (uint32_t)newest;
     }
-    m->match_index[entry] = (uint32_t)m->pos;
+    m->match_entry = hash2(m->c4 ^ 0x5BD1E995u, m->c8 & 0xFFFFu) & m->match_mask;
+    __builtin_prefetch(&m->match_index[m->match_entry]);
 }
 
 static void update_context_hashes(cm_model *m) {
@@ -498,7 +554,8 @@ static void update_context_hashes(cm_model *m) {
     m->context_hash[1] = hash2(c4 & 0xFFFFFFu, 3);
     m->context_hash[2] = hash2(c4, 4);
     m->context_hash[3] = hash2(hash2(c4, m->c8 & 0xFFFFu), 6);
-    m->context_hash[4] = hash2(m->word ^ hash2(m->previous_word, 7), c4 & 0xFFu);
+    /* Between words this is an order-0 context. */
+    m->context_hash[4] = hash2(m->word, 0x776F7264u);
 }
 
 /* Called once the byte at pos is in history[pos]. */
@@ -511,14 +568,14 @@ static void cm_end_byte(cm_model *m, uint32_t byte) {
     update_context_hashes(m);
     m->c0 = 1;
     m->bit_count = 0;
-    select_buckets(m);
+    select_lines(m);
 }
 
 /* ---- Life cycle ---- */
 
 static size_t table_bytes_for(size_t size) {
-    size_t bytes = CM_TABLE_MIN_BYTES;
-    while (bytes < CM_TABLE_MAX_BYTES && bytes / CM_TABLE_BYTES_PER_BYTE < size)
+    size_t bytes = TABLE_MIN_BYTES;
+    while (bytes < TABLE_MAX_BYTES && bytes / TABLE_BYTES_PER_BYTE < size)
         bytes <<= 1;
     return bytes;
 }
@@ -528,6 +585,29 @@ static size_t match_entries_for(size_t size) {
     while (entries < MATCH_INDEX_MAX_ENTRIES && entries * 2 < size)
         entries <<= 1;
     return entries;
+}
+
+/* Large tables are aligned to a huge page: the lines are reached at
+ * random, and with 4 KiB pages nearly every access would also miss the TLB. */
+static size_t table_alignment(size_t bytes) {
+    return bytes >= 2 * HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : LINE_BYTES;
+}
+
+/* Zeroed, and marked for huge pages where large (a hint that changes speed
+ * only, never results). */
+static lmc_status allocate_table(cm_model *m, size_t bytes) {
+    size_t alignment = table_alignment(bytes);
+    m->table_block = calloc(bytes + alignment, 1);
+    if (!m->table_block)
+        return LMC_ERR_NOMEM;
+    uintptr_t start = ((uintptr_t)m->table_block + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    m->table = (uint8_t *)start;
+    m->line_mask = bytes / LINE_BYTES - 1;
+#ifdef MADV_HUGEPAGE
+    if (alignment == HUGE_PAGE_BYTES)
+        madvise(m->table, bytes, MADV_HUGEPAGE);
+#endif
+    return LMC_OK;
 }
 
 static void cm_free(cm_model *m) {
@@ -540,56 +620,59 @@ static void cm_free(cm_model *m) {
     free(m);
 }
 
-static void init_numeric_tables(cm_model *m) {
+static void init_tables(cm_model *m) {
     build_squash(&m->logistic);
     build_stretch(&m->logistic);
     build_histories(&m->histories);
     for (int n = 0; n <= STATE_MAP_LIMIT; n++)
         m->reciprocal[n] = (uint16_t)(131072 / (2 * n + 3));
     for (int i = 0; i < APM_CELLS; i++)
-        m->apm_identity[i] = (uint16_t)squash(&m->logistic, (i - 16) * 128);
-}
-
-static void init_adaptive_state(cm_model *m) {
+        m->apm_identity[i] = (uint16_t)squash(&m->logistic, clamp_logistic((i - 16) * 128));
     for (int i = 0; i < CONTEXT_MODELS; i++)
         for (int s = 0; s < 256; s++)
             m->state_map[i][s] = (uint32_t)m->histories.initial[s] << 16;
     for (int i = 0; i < MATCH_CONTEXTS; i++)
         m->match_map[i] = 1u << 31;
-    for (int s = 0; s < MIXER_SETS; s++)
+    for (int s = 0; s < MIXER1_SETS; s++)
         for (int i = 0; i < MIXER_INPUTS; i++)
-            m->weights[s][i] = 1 << 14;
+            m->weights1[s][i] = MIXER_INITIAL_WEIGHT;
+    for (int s = 0; s < MIXER2_SETS; s++)
+        for (int i = 0; i < MIXER_INPUTS; i++)
+            m->weights2[s][i] = MIXER_INITIAL_WEIGHT;
 }
 
+/* A fresh model for a block of `size` bytes whose bytes will appear in
+ * `history` as they are coded. */
 static lmc_status cm_create(size_t size, const uint8_t *history, cm_model **out) {
     cm_model *m = calloc(1, sizeof *m);
     if (!m)
         return LMC_ERR_NOMEM;
-    size_t table_bytes = table_bytes_for(size);
     size_t match_entries = match_entries_for(size);
-    m->table_block = calloc(table_bytes + 64, 1);
     m->match_index = calloc(match_entries, sizeof *m->match_index);
-    m->apm1.cells = calloc(256 * APM_CELLS, sizeof *m->apm1.cells);
+    m->apm1.cells = calloc((size_t)APM1_CONTEXTS * APM_CELLS, sizeof *m->apm1.cells);
     m->apm2.cells = calloc((size_t)APM2_CONTEXTS * APM_CELLS, sizeof *m->apm2.cells);
-    if (!m->table_block || !m->match_index || !m->apm1.cells || !m->apm2.cells) {
+    if (!m->match_index || !m->apm1.cells || !m->apm2.cells ||
+        allocate_table(m, table_bytes_for(size)) != LMC_OK) {
         cm_free(m);
         return LMC_ERR_NOMEM;
     }
-    m->table = (uint8_t *)(((uintptr_t)m->table_block + 63) & ~(uintptr_t)63);
-    if (X(2)) madvise((void*)(((uintptr_t)m->table + (1<<21)-1) & ~(uintptr_t)((1<<21)-1)), table_bytes - (1<<21), MADV_HUGEPAGE);
-    m->bucket_mask = table_bytes / BUCKET_BYTES - 1;
     m->match_mask = match_entries - 1;
     m->history = history;
-    init_numeric_tables(m);
-    init_adaptive_state(m);
+    init_tables(m);
     m->c0 = 1;
     update_context_hashes(m);
-    select_buckets(m);
+    select_lines(m);
     *out = m;
     return LMC_OK;
 }
 
 /* ---- Public entry points ---- */
+
+size_t lmc_cm_memory(size_t size) {
+    size_t table = table_bytes_for(size);
+    return sizeof(cm_model) + table + table_alignment(table) + match_entries_for(size) * sizeof(uint32_t) +
+           (size_t)(APM1_CONTEXTS + APM2_CONTEXTS) * APM_CELLS * sizeof(uint16_t);
+}
 
 lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
     if (!out || (!data && size > 0))
@@ -638,13 +721,16 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
         }
         out[i] = (uint8_t)byte;
         cm_end_byte(m, byte);
-        /* Garbage decodes to garbage quickly: stop at the first sign. */
+        /* Garbage decodes to garbage: stop at the first sign of it. */
         if (lmc_rc_decoder_failed(&decoder)) {
             memset(out + i + 1, 0, size - i - 1);
             status = LMC_ERR_CORRUPT;
             break;
         }
     }
+    /* A payload cut short or followed by extra bytes shows at its end. */
+    if (status == LMC_OK && !lmc_rc_decoder_end_ok(&decoder))
+        status = LMC_ERR_CORRUPT;
     cm_free(m);
     return status;
 }

@@ -184,5 +184,8 @@ lmc_status lmc_llama2c_convert(const char *checkpoint_path, const char *tokenize
 lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out);
 /* Decodes exactly `size` bytes; LMC_ERR_CORRUPT if the payload is inconsistent. */
 lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_t *out, size_t size);
+/* Bytes of working memory one compress or decompress call allocates for a
+ * block of `size` bytes (under 100 MiB for any size), for memory limits. */
+size_t lmc_cm_memory(size_t size);
 
 #endif /* LMC_MODEL_H */
