@@ -17,6 +17,7 @@ choice comes from a generator seeded with SEED and the source name.
 Run on the CPU machine: python3 train/prepare_bytes.py
 """
 import argparse
+import bisect
 import gzip
 import hashlib
 import json
@@ -353,7 +354,6 @@ def drop_leaking_paragraphs(data, hits):
         starts.append(pos + 2)
         pos = data.find(b"\n\n", pos + 2)
     starts.append(len(data))
-    import bisect
     for h in hits:
         first = bisect.bisect_right(starts, h) - 1
         last = bisect.bisect_right(starts, h + LEAK_WINDOW - 1) - 1
