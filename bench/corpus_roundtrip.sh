@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Round-trips whole files with lmc and reports size, ratio, bits per byte and
 # speed both ways; every output is compared byte for byte with its input.
-#   bench/corpus_roundtrip.sh LMC_BINARY "LMC OPTIONS" FILE...
+#   bench/corpus_roundtrip.sh LMC_BINARY "COMPRESS OPTIONS" FILE...
+# Decompression gets only the thread count (-T) of those options: it finds
+# the model from the archive.
 # Example:
 #   bench/corpus_roundtrip.sh build/lmc "--fast -T 2" ../shared/corpus/text/*
 set -euo pipefail
@@ -9,6 +11,7 @@ lmc=$1; shift
 options=$1; shift
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+threads=$(echo "$options" | grep -oE -- '-T ?[0-9]+' || true)
 printf '%-40s %12s %12s %7s %6s %10s %10s %s\n' file bytes compressed ratio bpb "comp_KB/s" "dec_KB/s" check
 total_in=0; total_out=0; failures=0
 now() { date +%s.%N; }
@@ -20,7 +23,7 @@ for file in "$@"; do
   "$lmc" compress -q -f $options -o "$work/a.lmc" "$file"
   t1=$(now)
   # shellcheck disable=SC2086
-  "$lmc" decompress -q -f $options -o "$work/out" "$work/a.lmc"
+  "$lmc" decompress -q -f $threads -o "$work/out" "$work/a.lmc"
   t2=$(now)
   csize=$(stat -c %s "$work/a.lmc")
   if cmp -s "$file" "$work/out"; then check=ok; else check=MISMATCH; failures=$((failures + 1)); fi
