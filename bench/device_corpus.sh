@@ -27,13 +27,15 @@ one() { # MODE FILE -> a TSV line
   t2=$(date +%s.%N)
   local check=ok
   cmp -s "$file" "$tmp/out" || check="MISMATCH $(head -c 200 "$tmp/err" | tr '\n\t' '  ')"
-  printf '%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\n' "$mode" "${file#"$stage"/}" "$(stat -c %s "$file")" \
-    "$(stat -c %s "$tmp/a.lmc" 2>/dev/null || echo 0)" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$check"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "${file#"$stage"/}" "$(stat -c %s "$file")" \
+    "$(stat -c %s "$tmp/a.lmc" 2>/dev/null || echo 0)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \
+    "$(awk -v a="$t1" -v b="$t2" 'BEGIN{printf "%.1f", b-a}')" "$check"
   rm -rf "$tmp"
 }
 export -f one
 export lmc stage
 for mode in "$@"; do
-  find "$stage/corpus" -type f | sort | while read -r f; do printf '%s\0%s\0' "$mode" "$f"; done
+  find "$stage/corpus" -type f -printf '%s %p\n' | sort -rn | cut -d' ' -f2- |
+    while read -r f; do printf '%s\0%s\0' "$mode" "$f"; done
 done | xargs -0 -n 2 -P "$jobs" bash -c 'one "$0" "$1"' >"$out/corpus.tsv"
 sort "$out/corpus.tsv"

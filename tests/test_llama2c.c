@@ -1,11 +1,11 @@
 /*
  * Conformance with llama2.c: the stories260K checkpoint converted to GGUF
- * and run by lmc's int8 engine must agree with the logits and the greedy
+ * and run by lmc's integer engine must agree with the logits and the greedy
  * text that llama2.c's own run.c produced (shared/peer/llama2c).
  *
  * A float32 forward pass written here from run.c's algorithm checks the
  * conversion itself (it must match the reference logits to rounding), so
- * that a disagreement of the int8 engine is measured against a known-good
+ * that a disagreement of the integer engine is measured against a known-good
  * model, not mistaken for a conversion error.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
@@ -293,6 +293,32 @@ static double kl_divergence(const float *p_logits, const float *q_logits, int n)
     return kl;
 }
 
+/* The story's logits with 2 threads on every SIMD level equal `expected`
+ * bit for bit (so the agreement figures below hold everywhere). */
+static void assert_same_on_every_level(const lmc_llama *m, const story *st, const float *expected) {
+    lmc_llama_state *engine;
+    assert_int_equal(lmc_llama_state_create(m, 1, st->n, st->n, &engine), LMC_OK);
+    lmc_pool *pool = lmc_pool_create(2);
+    int *seqs = calloc((size_t)st->n, sizeof *seqs), *positions = malloc((size_t)st->n * sizeof *positions);
+    for (int i = 0; i < st->n; i++) positions[i] = i;
+    size_t size = (size_t)st->n * (size_t)st->vocab * sizeof(float);
+    float *logits = malloc(size);
+    lmc_simd_force(-1);
+    lmc_simd_level best = lmc_simd_selected();
+    for (int level = 0; level <= (int)best; level++) {
+        lmc_simd_force(level);
+        memset(logits, 0, size);
+        lmc_llama_forward(engine, pool, seqs, st->tokens, positions, st->n, logits);
+        assert_memory_equal(logits, expected, size);
+    }
+    lmc_simd_force(-1);
+    free(seqs);
+    free(positions);
+    free(logits);
+    lmc_pool_free(pool);
+    lmc_llama_state_free(engine);
+}
+
 /* ==================================================================== tests */
 
 static void test_conversion(void **state) {
@@ -408,7 +434,8 @@ static void test_float_reference_matches(void **state) {
     lmc_model_free(model);
 }
 
-/* The int8 engine, all positions of the story in one batched call. */
+/* The integer engine (int8 weights, int16 activations), all positions of
+ * the story in one batched call. */
 static void test_engine_logits(void **state) {
     (void)state;
     skip_without_peer_files();
@@ -423,6 +450,7 @@ static void test_engine_logits(void **state) {
     for (int i = 0; i < st.n; i++) positions[i] = i;
     float *logits = malloc((size_t)st.n * (size_t)st.vocab * sizeof *logits);
     lmc_llama_forward(engine, pool, seqs, st.tokens, positions, st.n, logits);
+    assert_same_on_every_level(&model->llama, &st, logits);
     int agree = 0, decisive = 0, decisive_agree = 0;
     double kl_sum = 0.0, kl_max = 0.0;
     for (int pos = 0; pos < st.n; pos++) {
@@ -438,14 +466,20 @@ static void test_engine_logits(void **state) {
         kl_max = fmax(kl_max, kl);
     }
     double top1 = (double)agree / st.n, kl_mean = kl_sum / st.n;
-    print_message("int8 engine vs llama2.c over %d positions: top-1 agreement %.2f%% (%d), on the %d decisive "
+    print_message("integer engine vs llama2.c over %d positions: top-1 agreement %.2f%% (%d), on the %d decisive "
                   "positions %d, mean KL %.5f nats (max %.4f)\n", st.n, 100.0 * top1, agree, decisive,
                   decisive_agree, kl_mean, kl_max);
-    /* int8 noise flips near-ties only (stories260K is tiny: dim 64); where
-     * llama2.c's choice is clear the engine must make it too. */
-    assert_true(top1 >= 0.97);
+    /* Quantisation noise (now almost all from the int8 weights: the
+     * activations are int16) flips near-ties only (stories260K is tiny:
+     * dim 64, and 5 positions have a reference top-2 gap under 0.015);
+     * where llama2.c's choice is clear the engine must make it too. The
+     * engine is bit-identical on every SIMD level and thread count, so
+     * these numbers (98.70 %, 381 positions; KL 0.00054) are exact. */
+    assert_true(top1 >= 0.98);
+    assert_true(agree >= 381);
     assert_int_equal(decisive_agree, decisive);
     assert_true(kl_mean <= 0.01);
+    assert_true(kl_mean <= 0.001);
     free(seqs);
     free(positions);
     free(logits);
@@ -573,13 +607,14 @@ static void test_greedy_text(void **state) {
     reference_load(&r, &model->llama, model->gguf, steps);
     reference_ctx rc = {&r, e.logits};
     int float_tokens = greedy_agreement(model->gguf, reference_next, &rc, want, want_size, steps);
-    print_message("greedy decoding from BOS matches llama2.c's text for %d tokens (int8 engine), %d (float32 "
+    print_message("greedy decoding from BOS matches llama2.c's text for %d tokens (integer engine), %d (float32 "
                   "reference), of %d\n", int8_tokens, float_tokens, steps - 1);
     /* The float model of the converted weights reproduces the whole text.
-     * Greedy int8 decoding follows it until the first near-tie flips a
-     * choice (about 60 tokens); a broken engine would diverge at once. */
+     * Greedy integer decoding follows it until the first near-tie flips a
+     * choice: 61 tokens, the same on every SIMD level and thread count
+     * (bit-identical logits); a broken engine would diverge at once. */
     assert_int_equal(float_tokens, steps - 1);
-    assert_true(int8_tokens >= 20);
+    assert_true(int8_tokens >= 61);
     reference_free(&r);
     lmc_llama_state_free(e.engine);
     lmc_pool_free(e.pool);

@@ -4,12 +4,14 @@
  *   batched   one sequence, --rows positions per call (compression)
  *   lockstep  --seqs sequences, one position of each per call (decompression)
  *   matmul    lmc_matmul_q8 alone: a [hidden][dim] matrix times --rows rows
+ *   pool      one lmc_pool_for of 8 x 1 us of work, against the same work serially
  * Each run fills the whole context (--ctx positions per sequence), so the
- * attention cost is the average over a window.
+ * attention cost is the average over a window. --repeat N runs it N times
+ * and reports the fastest run (the machine may be shared) and the median.
  *
- * usage: lmc_bench_nn [--mode batched|lockstep|matmul] [--rows N] [--seqs B] [--ctx N]
+ * usage: lmc_bench_nn [--mode batched|lockstep|matmul|pool] [--rows N] [--seqs B] [--ctx N]
  *                     [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K]
- *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512]
+ *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512] [--repeat N]
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@
 
 typedef struct {
     const char *mode;
-    int rows, seqs, ctx, dim, hidden, layers, heads, kv_heads, vocab, threads;
+    int rows, seqs, ctx, dim, hidden, layers, heads, kv_heads, vocab, threads, repeat;
     const char *simd;
 } options;
 
@@ -122,7 +124,7 @@ static int parse_int(const char *name, const char *value) {
 
 static options parse_options(int argc, char **argv) {
     options o = {.mode = "batched", .rows = 256, .seqs = 16, .ctx = 512, .dim = 256, .hidden = 688,
-                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .simd = NULL};
+                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .repeat = 1, .simd = NULL};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--mode") && v) o.mode = v;
@@ -137,13 +139,15 @@ static options parse_options(int argc, char **argv) {
         else if (!strcmp(a, "--kv-heads")) o.kv_heads = parse_int(a, v);
         else if (!strcmp(a, "--vocab")) o.vocab = parse_int(a, v);
         else if (!strcmp(a, "--threads")) o.threads = parse_int(a, v);
+        else if (!strcmp(a, "--repeat")) o.repeat = parse_int(a, v);
         else {
             fprintf(stderr, "lmc_bench_nn: unknown or incomplete option %s (see the source header)\n", a);
             exit(2);
         }
     }
-    if (strcmp(o.mode, "batched") && strcmp(o.mode, "lockstep") && strcmp(o.mode, "matmul")) {
-        fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep or matmul\n");
+    if (strcmp(o.mode, "batched") && strcmp(o.mode, "lockstep") && strcmp(o.mode, "matmul") &&
+        strcmp(o.mode, "pool")) {
+        fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep, matmul or pool\n");
         exit(2);
     }
     return o;
@@ -188,13 +192,19 @@ static double run(const options *o, lmc_llama_state *state, lmc_pool *pool, int 
     return seconds;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Multiply-adds per second of one matmul shape, repeated for ~0.5 s. */
 static void bench_matmul(const options *o, lmc_pool *pool) {
     lmc_qmat w = random_qmat(o->hidden, o->dim);
-    int8_t *xq = bench_alloc((size_t)o->rows * (size_t)o->dim);
+    /* Activations: two int8 planes per row (nn.h). */
+    int8_t *xq = bench_alloc(2 * (size_t)o->rows * (size_t)o->dim);
     float *xscale = random_floats((size_t)o->rows, 0.01f, 0.001f);
     float *y = bench_alloc((size_t)o->rows * (size_t)o->hidden * sizeof(float));
-    for (size_t i = 0; i < (size_t)o->rows * (size_t)o->dim; i++)
+    for (size_t i = 0; i < 2 * (size_t)o->rows * (size_t)o->dim; i++)
         xq[i] = (int8_t)((int)(rng_next() % 255) - 127);
     long calls = 0;
     double start = now_seconds(), seconds;
@@ -210,14 +220,50 @@ static void bench_matmul(const options *o, lmc_pool *pool) {
     free(y);
 }
 
+/* About 1 us of work per index, which no compiler can remove. */
+static void busy_range(void *ctx, int begin, int end) {
+    volatile uint32_t *sink = ctx;
+    for (int i = begin; i < end; i++) {
+        uint32_t x = (uint32_t)i;
+        for (int k = 0; k < 1000; k++)
+            x = x * 1664525u + 1013904223u;
+        sink[i % 64] = x;
+    }
+}
+
+/* Microseconds per parallel loop of 8 x 1 us, back to back for ~0.5 s (the
+ * engine's parallel steps follow each other closely like this), against the
+ * same loop without the pool: what a parallel step gains or loses. */
+static void bench_pool(const options *o, lmc_pool *pool) {
+    static uint32_t sink[64];
+    const int n = 8;
+    double serial_start = now_seconds();
+    for (int i = 0; i < 1000; i++)
+        busy_range(sink, 0, n);
+    double serial = (now_seconds() - serial_start) / 1000.0;
+    long calls = 0;
+    double start = now_seconds(), cpu_start = cpu_seconds(), seconds;
+    do {
+        for (int i = 0; i < 100; i++)
+            lmc_pool_for(pool, n, busy_range, sink);
+        calls += 100;
+    } while ((seconds = now_seconds() - start) < 0.5);
+    printf("mode=pool threads=%d: %.2f us per lmc_pool_for of %d x 1 us (%.2f CPU-us); %.2f us without the pool\n",
+           o->threads, seconds / (double)calls * 1e6, n, (cpu_seconds() - cpu_start) / (double)calls * 1e6,
+           serial * 1e6);
+}
+
 int main(int argc, char **argv) {
     options o = parse_options(argc, argv);
     force_simd(o.simd);
-    if (!strcmp(o.mode, "matmul")) {
+    if (!strcmp(o.mode, "matmul") || !strcmp(o.mode, "pool")) {
         lmc_pool *pool = lmc_pool_create(o.threads);
         if (!pool)
             return 1;
-        bench_matmul(&o, pool);
+        if (!strcmp(o.mode, "pool"))
+            bench_pool(&o, pool);
+        else
+            bench_matmul(&o, pool);
         lmc_pool_free(pool);
         return 0;
     }
@@ -235,13 +281,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "lmc_bench_nn: cannot create the thread pool\n");
         return 1;
     }
-    double cpu;
-    double seconds = run(&o, state, pool, n_seqs, rows_per_call, logits, &cpu);
+    double *seconds = bench_alloc((size_t)o.repeat * sizeof *seconds), cpu_total = 0.0;
+    for (int i = 0; i < o.repeat; i++) {
+        double cpu;
+        seconds[i] = run(&o, state, pool, n_seqs, rows_per_call, logits, &cpu);
+        cpu_total += cpu;
+    }
+    qsort(seconds, (size_t)o.repeat, sizeof *seconds, compare_doubles);
     double tokens = (double)n_seqs * (double)o.ctx;
     printf("mode=%s simd=%s threads=%d dim=%d hidden=%d layers=%d heads=%d/%d vocab=%d ctx=%d %s=%d: "
-           "%.0f tokens/s (%.3f s), %.0f tokens per CPU-second\n",
+           "%.0f tokens/s (best of %d, %.3f s; median %.0f /s), %.0f tokens per CPU-second\n",
            o.mode, lmc_simd_name(lmc_simd_selected()), o.threads, o.dim, o.hidden, o.layers, o.heads, o.kv_heads,
-           o.vocab, o.ctx, lockstep ? "seqs" : "rows", rows_per_call, tokens / seconds, seconds, tokens / cpu);
+           o.vocab, o.ctx, lockstep ? "seqs" : "rows", rows_per_call, tokens / seconds[0], o.repeat, seconds[0],
+           tokens / seconds[o.repeat / 2], tokens * o.repeat / cpu_total);
+    free(seconds);
     lmc_pool_free(pool);
     lmc_llama_state_free(state);
     free(logits);

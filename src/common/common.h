@@ -84,9 +84,10 @@ typedef struct lmc_pool lmc_pool;
 lmc_pool *lmc_pool_create(int threads);
 void lmc_pool_free(lmc_pool *pool);
 int lmc_pool_threads(const lmc_pool *pool);
-/* Calls fn(ctx, begin, end) over [0, n) split into contiguous ranges, one per
- * thread, and waits. The split never changes results: each index's work is
- * independent (callers guarantee it). */
+/* Calls fn(ctx, begin, end) over [0, n) split into contiguous ranges (a few
+ * per thread, taken by whichever thread is free), and waits. Each index is
+ * in exactly one range. The split never changes results: each index's work
+ * is independent (callers guarantee it). */
 typedef void (*lmc_range_fn)(void *ctx, int begin, int end);
 void lmc_pool_for(lmc_pool *pool, int n, lmc_range_fn fn, void *ctx);
 

@@ -14,11 +14,14 @@
 
 #include "nn/nn.h"
 
-/* ---- int8 matmul ----
+/* ---- int16 x int8 matmul ----
  * Computes y[t][o] for every token t < n_rows and output o in
- * [row_begin, row_end); y has a row stride of w->rows floats:
- *   y[t][o] = (float)dot(xq[t], w->q[o]) * (xscale[t] * w->scale[o])  (+ bias[o])
- * with the int32 dot product exact. The AVX-512 kernel needs w->row_sum. */
+ * [row_begin, row_end); y has a row stride of w->rows floats. Row t of xq
+ * is two planes of w->cols int8 (hi at xq + 2t*cols, lo after it) and
+ *   y[t][o] = ((float)dot(hi, w->q[o]) * 256.0f + (float)dot(lo, w->q[o]))
+ *             * (xscale[t] * w->scale[o])  (+ bias[o])
+ * with both int32 dot products exact (products rounded, then added; the
+ * * 256 is exact). The AVX-512 kernel needs w->row_sum. */
 typedef void (*lmc_q8_kernel)(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                               const float *bias, float *y, int row_begin, int row_end);
 
@@ -75,9 +78,13 @@ float lmc_softmax_avx2(float *x, int n);
 void lmc_swiglu_scalar(const float *gate, const float *up, int n, float *out);
 void lmc_swiglu_avx2(const float *gate, const float *up, int n, float *out);
 
-/* lmc_quantize_row's rule (qmat.c) per SIMD level; lmc_quantize_row picks one. */
+/* The rules of qmat.c per SIMD level: lmc_quantize_row (weights, int8) and
+ * lmc_quantize_activation (int16 as two int8 planes); each public function
+ * picks one. */
 typedef float (*lmc_quantize_fn)(const float *x, int n, int8_t *q);
 float lmc_quantize_row_scalar(const float *x, int n, int8_t *q);
 float lmc_quantize_row_avx2(const float *x, int n, int8_t *q);
+float lmc_quantize_activation_scalar(const float *x, int n, int8_t *planes);
+float lmc_quantize_activation_avx2(const float *x, int n, int8_t *planes);
 
 #endif /* LMC_NN_KERNELS_H */

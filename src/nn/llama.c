@@ -8,8 +8,9 @@
  *   RMSNorm     ss = lmc_dot8(x, x, dim)                (lane order of detmath.h)
  *               r  = lmc_rsqrtf(ss / (float)dim + eps)
  *               y[i] = (x[i] * r) * w[i]
- *   matmuls     int8 x int8 -> exact int32 (matmul.c), activations quantised
- *               per row with lmc_quantize_row; then + bias (qwen2 q/k/v)
+ *   matmuls     activations quantised per row to int16 (two int8 planes) with
+ *               lmc_quantize_activation; int8 x int8 -> exact int32 per plane,
+ *               combined and scaled as in nn.h (matmul.c); then + bias (qwen2)
  *   RoPE        pair i (0 <= i < head_dim/2) is (v[2i], v[2i+1]) for llama,
  *               (v[i], v[i+head_dim/2]) for neox; with c, s from the tables:
  *               a' = a*c - b*s;  b' = a*s + b*c   (products rounded, then +/-)
@@ -25,6 +26,11 @@
  *   logits      output matmul of the final RMSNorm
  *
  * Tokens outside [0, vocab) embed as zeros.
+ *
+ * Threads: a call whose rows all belong to different sequences (lockstep
+ * decoding) gives each thread a part of the rows to run through the whole
+ * pass; any other call runs step by step, each step split across threads
+ * (output rows of a matmul, rows, or attention heads).
  */
 #include <assert.h>
 #include <math.h>
@@ -35,20 +41,23 @@
 #include "nn/kernels.h"
 
 /* Attention scratch buffers (one score row each): at most this many
- * threads work on attention at once. */
+ * threads or row groups work on attention at once. */
 #define ATTN_SLOTS 64
-/* Per-row work (norms, RoPE, quantisation: a few operations per element)
- * runs on the pool only for at least this many rows, and attention only
- * for at least this many (row, head, key) dot products: below that a
- * thread wake-up costs more than it saves. */
-#define ROWS_PARALLEL_MIN 64
-#define ATTN_PARALLEL_MIN_DOTS 2048
+/* Attention slots per thread: spare ones let a thread that is free take
+ * over from one the operating system has descheduled. */
+#define ATTN_SLOTS_PER_THREAD 4
+/* Per-row work (norms, RoPE, quantisation, SwiGLU: a few operations per
+ * element) runs on the pool only for at least this many elements, and
+ * attention only for at least this many (row, head, key) dot products:
+ * below that handing work to another thread costs more than it saves. */
+#define ROWS_PARALLEL_MIN_ELEMENTS 4096
+#define ATTN_PARALLEL_MIN_DOTS 512
 #define ALIGNMENT 64
 
 struct lmc_llama_state {
     const lmc_llama *model;
     int n_seqs, max_pos, max_rows;
-    int q_dim, kv_dim;
+    int q_dim, kv_dim, act_width;
     float attn_scale;
     void *memory;
     float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
@@ -59,16 +68,18 @@ struct lmc_llama_state {
     float *att;                 /* [max_rows][q_dim] attention output */
     float *proj;                /* [max_rows][dim] output of wo / w_down */
     float *gate, *up;           /* [max_rows][hidden_dim] */
-    int8_t *xq;                 /* [max_rows][act_width] quantised matmul input */
+    int8_t *xq;                 /* [max_rows][2][act_width] quantised matmul input (hi, lo planes) */
     float *xscale;              /* [max_rows] */
     float *scores;              /* [ATTN_SLOTS][max_pos] */
+    uint32_t *seq_mark;         /* [n_seqs] the last call (mark) that had a row of the sequence */
+    uint32_t mark;
 };
 
 /* ---- Memory layout: one aligned allocation ---- */
 
 /* Byte offsets of every buffer in the allocation, and its total size. */
 typedef struct {
-    uint64_t rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, xq, xscale, scores;
+    uint64_t rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, xq, xscale, scores, seq_mark;
     uint64_t total;
 } state_layout;
 
@@ -105,9 +116,10 @@ static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int m
     l.proj = reserve(&l.total, rows * (uint64_t)m->dim * f);
     l.gate = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
     l.up = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
-    l.xq = reserve(&l.total, rows * act_width);
+    l.xq = reserve(&l.total, rows * 2 * act_width);
     l.xscale = reserve(&l.total, rows * f);
     l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * pos * f);
+    l.seq_mark = reserve(&l.total, (uint64_t)n_seqs * sizeof(uint32_t));
     return l;
 }
 
@@ -182,6 +194,7 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
     s->max_rows = max_rows;
     s->q_dim = model->n_heads * model->head_dim;
     s->kv_dim = model->n_kv_heads * model->head_dim;
+    s->act_width = max3(model->dim, s->q_dim, model->hidden_dim);
     s->attn_scale = 1.0f / sqrtf((float)model->head_dim);
     s->rope_cos = (float *)(base + l.rope_cos);
     s->rope_sin = (float *)(base + l.rope_sin);
@@ -199,6 +212,7 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
     s->xq = (int8_t *)(base + l.xq);
     s->xscale = (float *)(base + l.xscale);
     s->scores = (float *)(base + l.scores);
+    s->seq_mark = (uint32_t *)(base + l.seq_mark);
     /* Positions are always written before they are read; zeroing keeps
      * tools like valgrind quiet about the never-read padding. */
     memset(s->memory, 0, (size_t)l.total);
@@ -219,15 +233,27 @@ void lmc_llama_state_free(lmc_llama_state *state) {
 typedef struct forward_ctx forward_ctx;
 typedef void (*row_fn)(const forward_ctx *c, int row);
 
-/* What one call (or one chunk of max_rows rows) works on. */
+/* The state's scratch rows one forward works on: row r of the forward is
+ * row first + r of the state's buffers (parts of a call running on
+ * different threads use disjoint rows). */
+typedef struct {
+    float *x, *act, *q, *k, *v, *att, *proj, *gate, *up, *xscale;
+    int8_t *xq;
+    float *scores; /* its first attention slot */
+} scratch_rows;
+
+/* What one forward (a call, a chunk of max_rows rows, or a part of one on
+ * its own thread) works on. */
 struct forward_ctx {
     lmc_llama_state *s;
     const lmc_llama *m;
-    lmc_pool *pool;
+    lmc_pool *pool;             /* NULL inside a part: the part runs on one thread */
     const int *seqs;
     const int32_t *tokens;
     const int *positions;
     int n;
+    float *logits;              /* [n][vocab] or NULL */
+    scratch_rows r;
     int layer;
     row_fn fn;
     const float *norm_weight;   /* RMSNorm weight of the current step */
@@ -240,23 +266,42 @@ struct forward_ctx {
     int attn_slots;
 };
 
+static scratch_rows scratch_at(const lmc_llama_state *s, int first, int slot) {
+    const size_t row = (size_t)first;
+    return (scratch_rows){
+        .x = s->x + row * (size_t)s->model->dim,
+        .act = s->act + row * (size_t)s->act_width,
+        .q = s->q + row * (size_t)s->q_dim,
+        .k = s->k + row * (size_t)s->kv_dim,
+        .v = s->v + row * (size_t)s->kv_dim,
+        .att = s->att + row * (size_t)s->q_dim,
+        .proj = s->proj + row * (size_t)s->model->dim,
+        .gate = s->gate + row * (size_t)s->model->hidden_dim,
+        .up = s->up + row * (size_t)s->model->hidden_dim,
+        .xscale = s->xscale + row,
+        .xq = s->xq + 2 * row * (size_t)s->act_width,
+        .scores = s->scores + (size_t)slot * (size_t)s->max_pos,
+    };
+}
+
 static void rows_range(void *ctx_, int begin, int end) {
     const forward_ctx *c = ctx_;
     for (int row = begin; row < end; row++)
         c->fn(c, row);
 }
 
-/* Runs fn on every row; rows are independent, so the split is free. */
-static void for_each_row(forward_ctx *c, row_fn fn) {
+/* Runs fn on every row of `width` elements; rows are independent, so the
+ * split is free. */
+static void for_each_row(forward_ctx *c, row_fn fn, int width) {
     c->fn = fn;
-    if (c->n < ROWS_PARALLEL_MIN)
+    if ((int64_t)c->n * width < ROWS_PARALLEL_MIN_ELEMENTS)
         rows_range(c, 0, c->n);
     else
         lmc_pool_for(c->pool, c->n, rows_range, c);
 }
 
 static void quantize_activation(const forward_ctx *c, int row, const float *values, int width) {
-    c->s->xscale[row] = c->quantize_fn(values, width, c->s->xq + (size_t)row * (size_t)width);
+    c->r.xscale[row] = c->quantize_fn(values, width, c->r.xq + 2 * (size_t)row * (size_t)width);
 }
 
 static void rms_norm(const float *x, const float *weight, int dim, float eps, float *out) {
@@ -268,7 +313,7 @@ static void rms_norm(const float *x, const float *weight, int dim, float eps, fl
 
 static void row_embed(const forward_ctx *c, int row) {
     const int dim = c->m->dim;
-    float *x = c->s->x + (size_t)row * (size_t)dim;
+    float *x = c->r.x + (size_t)row * (size_t)dim;
     int32_t token = c->tokens[row];
     if (token >= 0 && token < c->m->vocab)
         memcpy(x, c->m->tok_embd + (size_t)token * (size_t)dim, (size_t)dim * sizeof *x);
@@ -279,13 +324,13 @@ static void row_embed(const forward_ctx *c, int row) {
 /* x += residual (if any); act = RMSNorm(x); xq = quantise(act). */
 static void row_residual_norm(const forward_ctx *c, int row) {
     const int dim = c->m->dim;
-    float *x = c->s->x + (size_t)row * (size_t)dim;
+    float *x = c->r.x + (size_t)row * (size_t)dim;
     if (c->residual) {
         const float *r = c->residual + (size_t)row * (size_t)dim;
         for (int i = 0; i < dim; i++)
             x[i] = x[i] + r[i];
     }
-    float *act = c->s->act + (size_t)row * (size_t)dim;
+    float *act = c->r.act + (size_t)row * (size_t)dim;
     rms_norm(x, c->norm_weight, dim, c->m->norm_eps, act);
     quantize_activation(c, row, act, dim);
 }
@@ -313,11 +358,11 @@ static void row_rope_and_cache(const forward_ctx *c, int row) {
     const int hd = m->head_dim, pos = c->positions[row], seq = c->seqs[row];
     const float *cos_row = s->rope_cos + (size_t)pos * (size_t)(hd / 2);
     const float *sin_row = s->rope_sin + (size_t)pos * (size_t)(hd / 2);
-    float *q = s->q + (size_t)row * (size_t)s->q_dim;
+    float *q = c->r.q + (size_t)row * (size_t)s->q_dim;
     for (int h = 0; h < m->n_heads; h++)
         rope_rotate(q + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
-    float *k = s->k + (size_t)row * (size_t)s->kv_dim;
-    const float *v = s->v + (size_t)row * (size_t)s->kv_dim;
+    float *k = c->r.k + (size_t)row * (size_t)s->kv_dim;
+    const float *v = c->r.v + (size_t)row * (size_t)s->kv_dim;
     for (int h = 0; h < m->n_kv_heads; h++) {
         rope_rotate(k + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
         size_t at = cache_offset(s, seq, c->layer, h, pos);
@@ -332,11 +377,10 @@ static void attend(const forward_ctx *c, int row, int head, float *scores) {
     const int hd = c->m->head_dim, n_keys = c->positions[row] + 1;
     const int kv_head = head / (c->m->n_heads / c->m->n_kv_heads);
     const size_t at = cache_offset(s, c->seqs[row], c->layer, kv_head, 0);
-    const float *q = s->q + (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd;
-    c->scores_fn(q, s->k_cache + at, hd, n_keys, s->attn_scale, scores);
+    const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd;
+    c->scores_fn(c->r.q + q_at, s->k_cache + at, hd, n_keys, s->attn_scale, scores);
     float sum = c->softmax_fn(scores, n_keys);
-    c->mix_fn(scores, s->v_cache + at, hd, n_keys, sum,
-              s->att + (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd);
+    c->mix_fn(scores, s->v_cache + at, hd, n_keys, sum, c->r.att + q_at);
 }
 
 /* Slot i takes items i, i + slots, ... (interleaved, because later
@@ -345,70 +389,127 @@ static void attention_slots(void *ctx_, int begin, int end) {
     const forward_ctx *c = ctx_;
     const int items = c->n * c->m->n_heads;
     for (int slot = begin; slot < end; slot++) {
-        float *scores = c->s->scores + (size_t)slot * (size_t)c->s->max_pos;
+        float *scores = c->r.scores + (size_t)slot * (size_t)c->s->max_pos;
         for (int item = slot; item < items; item += c->attn_slots)
             attend(c, item / c->m->n_heads, item % c->m->n_heads, scores);
     }
 }
 
 static void row_quantize_attention(const forward_ctx *c, int row) {
-    quantize_activation(c, row, c->s->att + (size_t)row * (size_t)c->s->q_dim, c->s->q_dim);
+    quantize_activation(c, row, c->r.att + (size_t)row * (size_t)c->s->q_dim, c->s->q_dim);
 }
 
 /* act = silu(gate) * up; xq = quantise(act). */
 static void row_swiglu(const forward_ctx *c, int row) {
     const int hidden = c->m->hidden_dim;
-    const float *gate = c->s->gate + (size_t)row * (size_t)hidden;
-    const float *up = c->s->up + (size_t)row * (size_t)hidden;
-    float *act = c->s->act + (size_t)row * (size_t)hidden;
+    const float *gate = c->r.gate + (size_t)row * (size_t)hidden;
+    const float *up = c->r.up + (size_t)row * (size_t)hidden;
+    float *act = c->r.act + (size_t)row * (size_t)hidden;
     c->swiglu_fn(gate, up, hidden, act);
     quantize_activation(c, row, act, hidden);
 }
 
-static void attention_block(forward_ctx *c, const lmc_llama_layer *l) {
-    lmc_llama_state *s = c->s;
-    const lmc_matmul_job qkv[3] = {{&l->wq, l->bq, s->q}, {&l->wk, l->bk, s->k}, {&l->wv, l->bv, s->v}};
-    lmc_matmul_q8_multi(c->pool, qkv, 3, s->xq, s->xscale, c->n);
-    for_each_row(c, row_rope_and_cache);
+static void attention(forward_ctx *c) {
     int64_t dots = 0;
     for (int row = 0; row < c->n; row++)
         dots += (int64_t)(c->positions[row] + 1) * c->m->n_heads;
-    int items = c->n * c->m->n_heads;
-    c->attn_slots = LMC_MIN(LMC_MIN(lmc_pool_threads(c->pool), ATTN_SLOTS), items);
+    const int items = c->n * c->m->n_heads;
+    const int threads = lmc_pool_threads(c->pool);
+    c->attn_slots = LMC_MIN(LMC_MIN(threads > 1 ? threads * ATTN_SLOTS_PER_THREAD : 1, ATTN_SLOTS), items);
     if (dots < ATTN_PARALLEL_MIN_DOTS)
         c->attn_slots = 1;
     lmc_pool_for(c->pool, c->attn_slots, attention_slots, c);
-    for_each_row(c, row_quantize_attention);
-    lmc_matmul_q8(c->pool, &l->wo, s->xq, s->xscale, c->n, NULL, s->proj);
+}
+
+static void attention_block(forward_ctx *c, const lmc_llama_layer *l) {
+    const lmc_matmul_job qkv[3] = {{&l->wq, l->bq, c->r.q}, {&l->wk, l->bk, c->r.k}, {&l->wv, l->bv, c->r.v}};
+    lmc_matmul_q8_multi(c->pool, qkv, 3, c->r.xq, c->r.xscale, c->n);
+    for_each_row(c, row_rope_and_cache, c->s->q_dim + c->s->kv_dim);
+    attention(c);
+    for_each_row(c, row_quantize_attention, c->s->q_dim);
+    lmc_matmul_q8(c->pool, &l->wo, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj);
 }
 
 static void ffn_block(forward_ctx *c, const lmc_llama_layer *l) {
-    lmc_llama_state *s = c->s;
-    const lmc_matmul_job gate_up[2] = {{&l->w_gate, NULL, s->gate}, {&l->w_up, NULL, s->up}};
-    lmc_matmul_q8_multi(c->pool, gate_up, 2, s->xq, s->xscale, c->n);
-    for_each_row(c, row_swiglu);
-    lmc_matmul_q8(c->pool, &l->w_down, s->xq, s->xscale, c->n, NULL, s->proj);
+    const lmc_matmul_job gate_up[2] = {{&l->w_gate, NULL, c->r.gate}, {&l->w_up, NULL, c->r.up}};
+    lmc_matmul_q8_multi(c->pool, gate_up, 2, c->r.xq, c->r.xscale, c->n);
+    for_each_row(c, row_swiglu, c->m->hidden_dim);
+    lmc_matmul_q8(c->pool, &l->w_down, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj);
 }
 
-static void forward_chunk(forward_ctx *c, float *logits) {
+static void forward_rows(forward_ctx *c) {
     const lmc_llama *m = c->m;
-    for_each_row(c, row_embed);
+    for_each_row(c, row_embed, m->dim);
     c->residual = NULL;
     for (int layer = 0; layer < m->n_layers; layer++) {
         const lmc_llama_layer *l = &m->layers[layer];
         c->layer = layer;
         c->norm_weight = l->attn_norm;
-        for_each_row(c, row_residual_norm);
+        for_each_row(c, row_residual_norm, m->dim);
         attention_block(c, l);
-        c->residual = c->s->proj;
+        c->residual = c->r.proj;
         c->norm_weight = l->ffn_norm;
-        for_each_row(c, row_residual_norm);
+        for_each_row(c, row_residual_norm, m->dim);
         ffn_block(c, l);
     }
     c->norm_weight = m->out_norm;
-    for_each_row(c, row_residual_norm);
-    if (logits)
-        lmc_matmul_q8(c->pool, &m->output, c->s->xq, c->s->xscale, c->n, NULL, logits);
+    for_each_row(c, row_residual_norm, m->dim);
+    if (c->logits)
+        lmc_matmul_q8(c->pool, &m->output, c->r.xq, c->r.xscale, c->n, NULL, c->logits);
+}
+
+/* ---- Lockstep calls: one part per thread ----
+ * When every row of a call belongs to a different sequence (lockstep
+ * decoding), no row depends on another: each thread can run the whole
+ * forward pass on its own rows, with no synchronisation between the ~60
+ * steps of a pass (each step still computes every value exactly as
+ * above, so the results do not change). */
+
+typedef struct {
+    const forward_ctx *whole;
+    int parts;
+} parts_ctx;
+
+static void run_parts(void *ctx_, int begin, int end) {
+    const parts_ctx *p = ctx_;
+    const forward_ctx *whole = p->whole;
+    for (int part = begin; part < end; part++) {
+        int first = (int)((int64_t)whole->n * part / p->parts);
+        int last = (int)((int64_t)whole->n * (part + 1) / p->parts);
+        forward_ctx c = *whole;
+        c.pool = NULL;
+        c.seqs += first;
+        c.tokens += first;
+        c.positions += first;
+        c.n = last - first;
+        c.logits = whole->logits ? whole->logits + (size_t)first * (size_t)whole->m->vocab : NULL;
+        c.r = scratch_at(whole->s, first, part); /* a call's rows start at scratch row 0 */
+        forward_rows(&c);
+    }
+}
+
+/* Whether no two rows of the call share a sequence. */
+static int rows_independent(lmc_llama_state *s, const int *seqs, int n) {
+    if (++s->mark == 0) { /* wrapped: forget every old mark */
+        memset(s->seq_mark, 0, (size_t)s->n_seqs * sizeof *s->seq_mark);
+        s->mark = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (s->seq_mark[seqs[i]] == s->mark)
+            return 0;
+        s->seq_mark[seqs[i]] = s->mark;
+    }
+    return 1;
+}
+
+static void forward_call(forward_ctx *c) {
+    const int parts = LMC_MIN(LMC_MIN(lmc_pool_threads(c->pool), c->n), ATTN_SLOTS);
+    if (parts > 1 && rows_independent(c->s, c->seqs, c->n)) {
+        parts_ctx p = {c, parts};
+        lmc_pool_for(c->pool, parts, run_parts, &p);
+    } else {
+        forward_rows(c);
+    }
 }
 
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
@@ -423,12 +524,14 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
             .s = state, .m = state->model, .pool = pool,
             .seqs = seqs + first, .tokens = tokens + first, .positions = positions + first,
             .n = LMC_MIN(state->max_rows, n - first),
+            .logits = logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL,
+            .r = scratch_at(state, 0, 0),
             .scores_fn = simd ? lmc_attn_scores_avx2 : lmc_attn_scores_scalar,
             .mix_fn = simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
-            .quantize_fn = simd ? lmc_quantize_row_avx2 : lmc_quantize_row_scalar,
+            .quantize_fn = simd ? lmc_quantize_activation_avx2 : lmc_quantize_activation_scalar,
         };
-        forward_chunk(&c, logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL);
+        forward_call(&c);
     }
 }

@@ -1,29 +1,55 @@
 /*
- * int8 matmul: dispatch to the SIMD kernel and split output rows across
- * the thread pool. Each output is computed whole by one kernel call, so the
- * split (and the kernel chosen) never changes a result.
+ * int16 x int8 matmul: dispatch to the SIMD kernel and split output rows
+ * across the thread pool. Each output is computed whole by one kernel call,
+ * so the split (and the kernel chosen) never changes a result.
  */
 #include "nn/kernels.h"
 
 /* Output rows are handed to threads in blocks of this many (the AVX-512
  * kernel's tile height), so no tile straddles two threads. */
 #define MATMUL_ROW_BLOCK 4
-/* Below this many multiply-adds (~25 us of AVX-512 work) a thread wake-up
- * costs more than it saves. */
-#define MATMUL_PARALLEL_MIN_MACS (1 << 20)
+/* Below this many (int16 x int8) multiply-adds, about 10 us of AVX-512
+ * work, handing rows to another thread costs more than it saves. */
+#define MATMUL_PARALLEL_MIN_MACS (1 << 18)
+
+/* Lanes of the scalar kernel's partial sums: the fixed-width inner loop is
+ * a shape compilers vectorise (the sums are exact integers, so the lanes
+ * change nothing). */
+#define SCALAR_LANES 16
+
+/* The exact int32 dot products of both planes with one weight row. */
+static void dot_planes(const int8_t *hi, const int8_t *lo, const int8_t *w, size_t n, int32_t *acc_hi,
+                       int32_t *acc_lo) {
+    int32_t lanes_hi[SCALAR_LANES] = {0}, lanes_lo[SCALAR_LANES] = {0};
+    size_t k = 0;
+    for (; k + SCALAR_LANES <= n; k += SCALAR_LANES)
+        for (int j = 0; j < SCALAR_LANES; j++) {
+            lanes_hi[j] += (int32_t)hi[k + j] * (int32_t)w[k + j];
+            lanes_lo[j] += (int32_t)lo[k + j] * (int32_t)w[k + j];
+        }
+    int32_t sum_hi = 0, sum_lo = 0;
+    for (int j = 0; j < SCALAR_LANES; j++) {
+        sum_hi += lanes_hi[j];
+        sum_lo += lanes_lo[j];
+    }
+    for (; k < n; k++) {
+        sum_hi += (int32_t)hi[k] * (int32_t)w[k];
+        sum_lo += (int32_t)lo[k] * (int32_t)w[k];
+    }
+    *acc_hi = sum_hi;
+    *acc_lo = sum_lo;
+}
 
 void lmc_q8_kernel_scalar(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                           const float *bias, float *y, int row_begin, int row_end) {
     const size_t cols = (size_t)w->cols;
     for (int t = 0; t < n_rows; t++) {
-        const int8_t *x = xq + (size_t)t * cols;
+        const int8_t *hi = xq + 2 * (size_t)t * cols, *lo = hi + cols;
         float *out = y + (size_t)t * (size_t)w->rows;
         for (int o = row_begin; o < row_end; o++) {
-            const int8_t *row = w->q + (size_t)o * cols;
-            int32_t acc = 0;
-            for (size_t k = 0; k < cols; k++)
-                acc += (int32_t)x[k] * (int32_t)row[k];
-            float value = (float)acc * (xscale[t] * w->scale[o]);
+            int32_t acc_hi, acc_lo;
+            dot_planes(hi, lo, w->q + (size_t)o * cols, cols, &acc_hi, &acc_lo);
+            float value = ((float)acc_hi * 256.0f + (float)acc_lo) * (xscale[t] * w->scale[o]);
             out[o] = bias ? value + bias[o] : value;
         }
     }

@@ -1,13 +1,19 @@
 /*
- * The neural-network stage: a deterministic int8 transformer engine.
+ * The neural-network stage: a deterministic integer transformer engine.
  *
  * Weights are int8 with one float scale per output row. Activations are
- * quantised per token row to int8 with scale = max|x| / 127 (a max, so the
- * order does not matter). Products accumulate in int32, which is
- * associative, so scalar, AVX2, AVX-512 and CUDA kernels and any thread
- * split give identical sums; each output is then acc * (xscale * wscale[o])
- * in float, the same expression everywhere. Everything else (RMSNorm,
- * softmax, RoPE, SiLU) is float32 in the fixed orders of common/detmath.h.
+ * quantised per token row to int16 with scale = max|x| / 32512 (a max, so
+ * the order does not matter) and stored as two int8 planes, hi and lo, with
+ * q = 256 * hi + lo. Each plane's products accumulate exactly in int32,
+ * which is associative, so scalar, AVX2, AVX-512 and CUDA kernels and any
+ * thread split give identical sums; each output is then
+ * ((float)acc_hi * 256 + (float)acc_lo) * (xscale * wscale[o]) in float,
+ * the same expression everywhere. Everything else (RMSNorm, softmax, RoPE,
+ * SiLU) is float32 in the fixed orders of common/detmath.h.
+ *
+ * Why int16: with int8 activations, the rounding of the heavy-tailed
+ * SwiGLU output (the ffn_down input) and of the classifier input cost more
+ * accuracy than the int8 weights do (bench/nn-results.md, "Accuracy").
  *
  * Batch invariance: the value at (sequence, position) depends only on that
  * sequence's tokens up to the position, never on which other rows are
@@ -34,13 +40,27 @@ typedef struct {
 lmc_status lmc_qmat_prepare(lmc_qmat *m);
 void lmc_qmat_release(lmc_qmat *m);
 
-/* Quantises n values to int8 in [-127, 127]; returns the scale
- * (max|x| / 127, or 0 for an all-zero row, which then gives zero output). */
+/* The weight rule: quantises n values to int8 in [-127, 127]; returns the
+ * scale (max|x| / 127, or 0 for an all-zero row, which then gives zero
+ * output). The model loader quantises float weights with it. */
 float lmc_quantize_row(const float *x, int n, int8_t *q);
 
-/* y[t][o] = dot(xq[t], W[o]) * (xscale[t] * W.scale[o]) for t < n_rows,
- * o < W.rows, parallel over o. xq is [n_rows][W.cols] int8. Dispatches
- * to the SIMD level of lmc_simd_selected(). bias may be NULL (added after). */
+/* Largest |q| of an int16 activation: 127 * 256, so that q = 256 * hi + lo
+ * with hi in [-127, 127] and lo in [-128, 127]. */
+#define LMC_ACT_QMAX 32512
+
+/* The activation rule: quantises n values to int16 q in [-32512, 32512]
+ * and writes them as two int8 planes, planes[0..n) = hi and
+ * planes[n..2n) = lo, q = 256 * hi + lo; returns the scale (max|x| / 32512,
+ * or 0 for an all-zero row, which then gives zero output). */
+float lmc_quantize_activation(const float *x, int n, int8_t *planes);
+
+/* y[t][o] = ((float)dot(hi[t], W[o]) * 256 + (float)dot(lo[t], W[o]))
+ *           * (xscale[t] * W.scale[o])
+ * for t < n_rows, o < W.rows, parallel over o. xq is [n_rows][2][W.cols]
+ * int8: each row's hi plane, then its lo plane (lmc_quantize_activation's
+ * layout). Dispatches to the SIMD level of lmc_simd_selected(). bias may be
+ * NULL (added after). */
 void lmc_matmul_q8(lmc_pool *pool, const lmc_qmat *w, const int8_t *xq, const float *xscale,
                    int n_rows, const float *bias, float *y);
 

@@ -10,8 +10,8 @@ if [ -z "$OTHER" ] || [ ! -x "$OTHER" ]; then
     exit 77
 fi
 
-make_text text 3000
-make_binary binary 5000
+make_text text 60
+make_binary binary 1500
 cat text binary >mixed
 
 modes=("--fast")

@@ -1,21 +1,24 @@
 /*
- * AVX2 int8 matmul kernel (integer only, except the dequantising multiply
- * and bias add, explicit mul-then-add intrinsics matching the scalar code).
+ * AVX2 int16 x int8 matmul kernel (integer only, except the dequantising
+ * arithmetic and bias add, explicit mul/add intrinsics matching the scalar
+ * code).
  *
  * vpmaddubsw multiplies unsigned by signed bytes into saturating int16
  * pairs. With |x| as the unsigned operand and w carrying x's sign
- * (vpsignb), each pair is at most 2 * 127 * 127 = 32258 < 32767, so it
- * never saturates; vpmaddwd by 1 widens the pairs to exact int32 sums.
+ * (vpsignb), each pair is at most 2 * 128 * 127 = 32512 < 32767 (|x| <= 128
+ * for the lo plane, |w| <= 127), so it never saturates; vpmaddwd by 1
+ * widens the pairs to exact int32 sums.
  *
- * A tile is 4 weight rows x 2 tokens: 8 accumulators, reduced to one
- * vector whose lane t*4+r holds the dot product of token t with row r.
+ * A tile is 4 weight rows x the 2 planes (hi, lo) of one token: 8
+ * accumulators, reduced to one vector whose lane p*4+r holds the dot
+ * product of plane p with row r.
  */
 #include <immintrin.h>
 
 #include "nn/kernels.h"
 
 #define TILE_ROWS 4
-#define TILE_TOKENS 2
+#define TILE_PLANES 2
 /* Tokens whose activation rows stay in cache while a thread walks its rows. */
 #define TOKEN_CHUNK 64
 
@@ -49,9 +52,9 @@ ALWAYS_INLINE __m256i dot_step(__m256i acc, __m256i abs_x, __m256i x, __m256i w)
     } while (0)
 #define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
 
-/* Exact dot products of 2 activation rows with 4 weight rows; lane t*4+r
- * holds x[t] . w[r]. */
-static __m256i tile_dots(const int8_t *const w[TILE_ROWS], const int8_t *const x[TILE_TOKENS], int cols) {
+/* Exact dot products of 2 activation planes with 4 weight rows; lane p*4+r
+ * holds x[p] . w[r]. */
+static __m256i tile_dots(const int8_t *const w[TILE_ROWS], const int8_t *const x[TILE_PLANES], int cols) {
     __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
     __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
     int k = 0;
@@ -64,56 +67,66 @@ static __m256i tile_dots(const int8_t *const w[TILE_ROWS], const int8_t *const x
     __m256i sums = sum_lanes_8(a00, a01, a02, a03, a10, a11, a12, a13);
     if (k < cols) {
         int32_t tail[8];
-        for (int t = 0; t < TILE_TOKENS; t++)
+        for (int p = 0; p < TILE_PLANES; p++)
             for (int r = 0; r < TILE_ROWS; r++) {
                 int32_t s = 0;
                 for (int i = k; i < cols; i++)
-                    s += (int32_t)x[t][i] * (int32_t)w[r][i];
-                tail[t * 4 + r] = s;
+                    s += (int32_t)x[p][i] * (int32_t)w[r][i];
+                tail[p * 4 + r] = s;
             }
         sums = _mm256_add_epi32(sums, _mm256_loadu_si256((const __m256i *)tail));
     }
     return sums;
 }
 
-/* Dequantises and stores tokens [t0, t0+n_tokens) x rows [o, o+n_out) of a tile. */
-static void finish_tile(const lmc_qmat *w, __m256i sums, const float *xscale, int t0, int n_tokens,
-                        const float *bias, float *y, int o, int n_out) {
+/* The rows' scales and biases (zeros where absent), loaded once per row
+ * block. */
+typedef struct {
+    __m128 wscale, bias;
+} block_constants;
+
+static block_constants block_constants_of(const lmc_qmat *w, const float *bias, int o, int n_out) {
     float wscale[4] = {0}, row_bias[4] = {0};
     for (int r = 0; r < n_out; r++) {
         wscale[r] = w->scale[o + r];
         row_bias[r] = bias ? bias[o + r] : 0.0f;
     }
-    __m128 ws = _mm_loadu_ps(wscale);
-    __m256 scales = _mm256_mul_ps(
-        _mm256_set_m128(_mm_set1_ps(n_tokens > 1 ? xscale[t0 + 1] : 0.0f), _mm_set1_ps(xscale[t0])),
-        _mm256_set_m128(ws, ws));
-    __m256 values = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), scales);
-    if (bias) {
-        __m128 b = _mm_loadu_ps(row_bias);
-        values = _mm256_add_ps(values, _mm256_set_m128(b, b));
+    return (block_constants){_mm_loadu_ps(wscale), _mm_loadu_ps(row_bias)};
+}
+
+/* Dequantises and stores one token x rows [o, o+n_out) of a tile:
+ * ((float)hi * 256 + (float)lo) * (xscale * wscale) (+ bias). */
+ALWAYS_INLINE void finish_tile(const block_constants *k, __m256i sums, float xscale, int with_bias, float *out,
+                               int n_out) {
+    __m256 planes = _mm256_cvtepi32_ps(sums);
+    __m128 acc = _mm_add_ps(_mm_mul_ps(_mm256_castps256_ps128(planes), _mm_set1_ps(256.0f)),
+                            _mm256_extractf128_ps(planes, 1));
+    __m128 values = _mm_mul_ps(acc, _mm_mul_ps(_mm_set1_ps(xscale), k->wscale));
+    if (with_bias)
+        values = _mm_add_ps(values, k->bias);
+    if (n_out == TILE_ROWS) {
+        _mm_storeu_ps(out, values);
+        return;
     }
-    float out[8];
-    _mm256_storeu_ps(out, values);
-    const size_t stride = (size_t)w->rows;
-    for (int t = 0; t < n_tokens; t++)
-        for (int r = 0; r < n_out; r++)
-            y[(size_t)(t0 + t) * stride + (size_t)(o + r)] = out[t * 4 + r];
+    float result[4];
+    _mm_storeu_ps(result, values);
+    for (int r = 0; r < n_out; r++)
+        out[r] = result[r];
 }
 
 /* One block of 4 rows (fewer at the end: missing rows repeat the first and
- * are not stored) against tokens [t_begin, t_end); a last odd token is
- * paired with itself. */
+ * are not stored) against tokens [t_begin, t_end). */
 static void row_block(const lmc_qmat *w, const int8_t *xq, const float *xscale, int t_begin, int t_end,
                       const float *bias, float *y, int o, int n_out) {
     const size_t cols = (size_t)w->cols;
     const int8_t *wr[TILE_ROWS];
     for (int r = 0; r < TILE_ROWS; r++)
         wr[r] = w->q + (size_t)(o + (r < n_out ? r : 0)) * cols;
-    for (int t = t_begin; t < t_end; t += TILE_TOKENS) {
-        int n_tokens = LMC_MIN(TILE_TOKENS, t_end - t);
-        const int8_t *xt[TILE_TOKENS] = {xq + (size_t)t * cols, xq + (size_t)(t + n_tokens - 1) * cols};
-        finish_tile(w, tile_dots(wr, xt, w->cols), xscale, t, n_tokens, bias, y, o, n_out);
+    const block_constants k = block_constants_of(w, bias, o, n_out);
+    for (int t = t_begin; t < t_end; t++) {
+        const int8_t *planes[TILE_PLANES] = {xq + 2 * (size_t)t * cols, xq + (2 * (size_t)t + 1) * cols};
+        finish_tile(&k, tile_dots(wr, planes, w->cols), xscale[t], bias != NULL, y + (size_t)t * (size_t)w->rows + o,
+                    n_out);
     }
 }
 

@@ -1,23 +1,27 @@
 /*
- * AVX-512 VNNI int8 matmul kernel (integer only: no float arithmetic here
- * except the dequantising multiply and bias add, which are explicit
- * mul-then-add intrinsics matching the scalar expression).
+ * AVX-512 VNNI int16 x int8 matmul kernel (integer only: no float
+ * arithmetic here except the dequantising arithmetic and bias add, which
+ * are explicit mul/add intrinsics matching the scalar expression).
  *
- * vpdpbusd multiplies unsigned by signed bytes, so each activation byte is
- * offset to x + 128 (a sign-bit flip) and the excess 128 * sum(w) is taken
- * back with the precomputed row_sum. The int32 sums wrap like the exact
- * ones and equal them whenever the true dot product fits (always, for
- * |x|, |w| <= 127 and at most 133144 columns).
+ * Each token's activation is two int8 planes (hi, lo; see nn.h), so a
+ * token is two int8 rows here. vpdpbusd multiplies unsigned by signed
+ * bytes, so each activation byte is offset to x + 128 (a sign-bit flip,
+ * which maps [-128, 127] onto [0, 255]) and the excess 128 * sum(w) is
+ * taken back with the precomputed row_sum. The int32 sums wrap like the
+ * exact ones and equal them whenever the true dot product fits (always,
+ * for |x| <= 128, |w| <= 127 and at most 132104 columns).
  *
- * A tile is 4 weight rows x 4 tokens: 16 accumulators, reduced to one
- * vector whose lane t*4+r holds the dot product of token t with row r.
+ * A tile is 4 weight rows x 4 int8 rows (the hi planes of 2 tokens, then
+ * their lo planes): 16 accumulators, reduced to one vector whose lane v*4+r
+ * holds the dot product of int8 row v with weight row r.
  */
 #include <immintrin.h>
 
 #include "nn/kernels.h"
 
 #define TILE_ROWS 4
-#define TILE_TOKENS 4
+#define TILE_X 4     /* int8 activation rows of a tile */
+#define TILE_TOKENS 2 /* = TILE_X / 2 planes */
 /* Tokens whose activation rows stay in cache while a thread walks its rows. */
 #define TOKEN_CHUNK 64
 
@@ -61,9 +65,9 @@ static __mmask64 bytes_mask(int cols, int k) {
     return cols - k >= 64 ? ~(__mmask64)0 : (__mmask64)(~0ULL >> (64 - (cols - k)));
 }
 
-/* 4 activation rows x 4 weight rows; lane t*4+r of the result is the dot
- * product of x[t] with w[r] plus 128 * sum(w[r]) (see above). */
-static __m512i tile_4x4(const int8_t *const w[TILE_ROWS], const int8_t *const x[TILE_TOKENS], int cols) {
+/* 4 activation rows x 4 weight rows; lane v*4+r of the result is the dot
+ * product of x[v] with w[r] plus 128 * sum(w[r]) (see above). */
+static __m512i tile_4x4(const int8_t *const w[TILE_ROWS], const int8_t *const x[TILE_X], int cols) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
             a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
@@ -86,21 +90,25 @@ static __m512i tile_4x4(const int8_t *const w[TILE_ROWS], const int8_t *const x[
     return chunk_sums(chunk_sums(t0, t1), chunk_sums(t2, t3));
 }
 
-/* 1 activation row x 4 weight rows; lanes 0..3 as in tile_4x4. */
-static __m512i tile_1x4(const int8_t *const w[TILE_ROWS], const int8_t *x0, int cols) {
+/* 2 activation rows (one token's hi and lo planes) x 4 weight rows; chunks
+ * (hi, hi, lo, lo) of the result hold the dot products with rows 0..3 (plus
+ * the offset, as in tile_4x4). */
+static __m512i tile_2x4(const int8_t *const w[TILE_ROWS], const int8_t *const x[2], int cols) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const int8_t *const x[1] = {x0};
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+            a13 = a00;
     for (int k = 0; k < cols; k += 64) {
         const __mmask64 m = bytes_mask(cols, k);
         LOAD_WEIGHTS(k, m);
         __m512i u = LOAD_OFFSET_X(0, k, m);
-        DOT_ROWS(u, a0, a1, a2, a3);
+        DOT_ROWS(u, a00, a01, a02, a03);
+        u = LOAD_OFFSET_X(1, k, m);
+        DOT_ROWS(u, a10, a11, a12, a13);
     }
-    __m512i t = quad_sums(pair_sums(a0, a1), pair_sums(a2, a3));
-    __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256(half, 1));
-    return _mm512_zextsi128_si512(sums);
+    __m512i t0 = quad_sums(pair_sums(a00, a01), pair_sums(a02, a03));
+    __m512i t1 = quad_sums(pair_sums(a10, a11), pair_sums(a12, a13));
+    __m512i both = chunk_sums(t0, t1); /* (hi part, hi part, lo part, lo part) */
+    return _mm512_add_epi32(both, _mm512_shuffle_i32x4(both, both, _MM_SHUFFLE(2, 3, 0, 1)));
 }
 
 /* Which lanes of a 4-float chunk belong to real output rows. */
@@ -108,48 +116,65 @@ static __mmask8 row_mask(int n_out) {
     return (__mmask8)((1u << n_out) - 1);
 }
 
+/* What the finishing step of every tile of a row block needs, in the lane
+ * layout of the tiles' results. */
+typedef struct {
+    __m512i offset; /* 128 * row_sum, in all four chunks */
+    __m256 wscale;  /* the rows' scales, twice */
+    __m256 bias;    /* the rows' biases, twice (or zeros) */
+    __mmask8 rmask;
+} block_constants;
+
+static block_constants block_constants_of(const lmc_qmat *w, const float *bias, int o, int n_out) {
+    block_constants k;
+    k.rmask = row_mask(n_out);
+    k.offset = _mm512_slli_epi32(_mm512_broadcast_i32x4(_mm_maskz_loadu_epi32(k.rmask, w->row_sum + o)), 7);
+    __m128 ws = _mm_maskz_loadu_ps(k.rmask, w->scale + o);
+    k.wscale = _mm256_set_m128(ws, ws);
+    __m128 b = bias ? _mm_maskz_loadu_ps(k.rmask, bias + o) : _mm_setzero_ps();
+    k.bias = _mm256_set_m128(b, b);
+    return k;
+}
+
 /* Removes the +128 offset, dequantises and stores tokens [t0, t0+n_tokens)
- * x rows [o, o+n_out) of a tile. */
-static void finish_tile(const lmc_qmat *w, __m512i sums, const float *xscale, int t0, int n_tokens,
-                        const float *bias, float *y, int o, int n_out) {
-    const __mmask8 rmask = row_mask(n_out);
-    const __m512i xs_index = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    __m512i offset = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi32(rmask, w->row_sum + o));
-    sums = _mm512_sub_epi32(sums, _mm512_slli_epi32(offset, 7));
-    __m512 wscale = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(rmask, w->scale + o));
-    __m512 xs = _mm512_permutexvar_ps(
-        xs_index, _mm512_castps128_ps512(_mm_maskz_loadu_ps(row_mask(n_tokens), xscale + t0)));
-    __m512 values = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(xs, wscale));
-    if (bias)
-        values = _mm512_add_ps(values, _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(rmask, bias + o)));
-    const size_t stride = (size_t)w->rows;
-    float *out = y + (size_t)t0 * stride + o;
-    _mm_mask_storeu_ps(out, rmask, _mm512_extractf32x4_ps(values, 0));
+ * (1 or 2) x rows [o, o+n_out) of a tile whose chunks hold (hi t0, hi t1,
+ * lo t0, lo t1):
+ *   ((float)hi * 256 + (float)lo) * (xscale * wscale) (+ bias). */
+ALWAYS_INLINE void finish_tile(const block_constants *k, __m512i sums, const float *xscale, int t0, int n_tokens,
+                               int with_bias, float *out, size_t stride) {
+    __m512 dots = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, k->offset));
+    __m256 hi = _mm512_castps512_ps256(dots);
+    __m256 lo = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dots), 1));
+    __m256 acc = _mm256_add_ps(_mm256_mul_ps(hi, _mm256_set1_ps(256.0f)), lo);
+    __m256 xs = _mm256_set_m128(_mm_set1_ps(xscale[t0 + n_tokens - 1]), _mm_set1_ps(xscale[t0]));
+    __m256 values = _mm256_mul_ps(acc, _mm256_mul_ps(xs, k->wscale));
+    if (with_bias)
+        values = _mm256_add_ps(values, k->bias);
+    _mm_mask_storeu_ps(out, k->rmask, _mm256_castps256_ps128(values));
     if (n_tokens > 1)
-        _mm_mask_storeu_ps(out + stride, rmask, _mm512_extractf32x4_ps(values, 1));
-    if (n_tokens > 2)
-        _mm_mask_storeu_ps(out + 2 * stride, rmask, _mm512_extractf32x4_ps(values, 2));
-    if (n_tokens > 3)
-        _mm_mask_storeu_ps(out + 3 * stride, rmask, _mm512_extractf32x4_ps(values, 3));
+        _mm_mask_storeu_ps(out + stride, k->rmask, _mm256_extractf128_ps(values, 1));
 }
 
 /* One block of 4 rows (fewer at the end: missing rows repeat the first and
  * are not stored) against tokens [t_begin, t_end). */
 static void row_block(const lmc_qmat *w, const int8_t *xq, const float *xscale, int t_begin, int t_end,
                       const float *bias, float *y, int o, int n_out) {
-    const size_t cols = (size_t)w->cols;
+    const size_t cols = (size_t)w->cols, stride = (size_t)w->rows;
     const int8_t *wr[TILE_ROWS];
     for (int r = 0; r < TILE_ROWS; r++)
         wr[r] = w->q + (size_t)(o + (r < n_out ? r : 0)) * cols;
+    const block_constants k = block_constants_of(w, bias, o, n_out);
     int t = t_begin;
     for (; t + TILE_TOKENS <= t_end; t += TILE_TOKENS) {
-        const int8_t *xt[TILE_TOKENS];
-        for (int i = 0; i < TILE_TOKENS; i++)
-            xt[i] = xq + (size_t)(t + i) * cols;
-        finish_tile(w, tile_4x4(wr, xt, w->cols), xscale, t, 4, bias, y, o, n_out);
+        const int8_t *hi0 = xq + 2 * (size_t)t * cols, *hi1 = hi0 + 2 * cols;
+        const int8_t *xt[TILE_X] = {hi0, hi1, hi0 + cols, hi1 + cols}; /* hi t, hi t+1, lo t, lo t+1 */
+        finish_tile(&k, tile_4x4(wr, xt, w->cols), xscale, t, TILE_TOKENS, bias != NULL, y + (size_t)t * stride + o,
+                    stride);
     }
-    for (; t < t_end; t++)
-        finish_tile(w, tile_1x4(wr, xq + (size_t)t * cols, w->cols), xscale, t, 1, bias, y, o, n_out);
+    if (t < t_end) {
+        const int8_t *xt[2] = {xq + 2 * (size_t)t * cols, xq + (2 * (size_t)t + 1) * cols};
+        finish_tile(&k, tile_2x4(wr, xt, w->cols), xscale, t, 1, bias != NULL, y + (size_t)t * stride + o, stride);
+    }
 }
 
 void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,

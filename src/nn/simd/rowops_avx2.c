@@ -1,7 +1,8 @@
 /*
  * AVX2 versions of the per-row float operations: lmc_expf (for softmax and
- * SiLU), the lmc_sum8 lane order, and lmc_quantize_row. Each reproduces its
- * scalar definition bit for bit: the same IEEE operations in the same order,
+ * SiLU), the lmc_sum8 lane order, and the quantisation rules of qmat.c.
+ * Each reproduces its scalar definition bit for bit: the same IEEE
+ * operations in the same order,
  * written as separate _mm256_mul_ps / _mm256_add_ps / _mm256_sub_ps /
  * _mm256_div_ps intrinsics (never FMA, although -mfma is on), and exact
  * operations (truncation, comparisons, max, bit manipulation) elsewhere.
@@ -132,42 +133,88 @@ static float max_abs(const float *x, int n) {
     return _mm_cvtss_f32(h);
 }
 
-/* round_half_away(clamp(x / scale, -127, 127)) as int32 lanes; NaN gives 0.
+/* round_half_away(clamp(x / scale, -qmax, qmax)) as int32 lanes; NaN gives 0.
  * trunc and v - trunc(v) are exact, so the +-1 step is exact rounding. */
-static __m256i quantize_lanes(__m256 x, __m256 scale) {
+static __m256i quantize_lanes(__m256 x, __m256 scale, __m256 qmax) {
     __m256 v = _mm256_div_ps(x, scale);
     __m256 whole = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     __m256 fraction = _mm256_sub_ps(v, whole);
     __m256 one = _mm256_set1_ps(1.0f);
     whole = _mm256_add_ps(whole, _mm256_and_ps(_mm256_cmp_ps(fraction, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one));
     whole = _mm256_sub_ps(whole, _mm256_and_ps(_mm256_cmp_ps(fraction, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), one));
-    whole = _mm256_min_ps(_mm256_max_ps(whole, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    whole = _mm256_min_ps(_mm256_max_ps(whole, _mm256_sub_ps(_mm256_setzero_ps(), qmax)), qmax);
     whole = _mm256_and_ps(whole, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
     return _mm256_cvtps_epi32(whole);
+}
+
+/* 32 int32 lanes in [-128, 127] as 32 bytes in element order (the packs
+ * work per 128-bit half; the permute restores the order). */
+static __m256i pack_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 float lmc_quantize_row_avx2(const float *x, int n, int8_t *q) {
     float scale = max_abs(x, n) / 127.0f;
     if (!(scale > 0.0f))
         return lmc_quantize_row_scalar(x, n, q);
-    const __m256 scale_v = _mm256_set1_ps(scale);
+    const __m256 scale_v = _mm256_set1_ps(scale), qmax = _mm256_set1_ps(127.0f);
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        __m256i a = quantize_lanes(_mm256_loadu_ps(x + i), scale_v);
-        __m256i b = quantize_lanes(_mm256_loadu_ps(x + i + 8), scale_v);
-        __m256i c = quantize_lanes(_mm256_loadu_ps(x + i + 16), scale_v);
-        __m256i d = quantize_lanes(_mm256_loadu_ps(x + i + 24), scale_v);
-        /* The packs work per 128-bit half; the permute restores element order. */
-        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
-        bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(q + i), bytes);
+        __m256i a = quantize_lanes(_mm256_loadu_ps(x + i), scale_v, qmax);
+        __m256i b = quantize_lanes(_mm256_loadu_ps(x + i + 8), scale_v, qmax);
+        __m256i c = quantize_lanes(_mm256_loadu_ps(x + i + 16), scale_v, qmax);
+        __m256i d = quantize_lanes(_mm256_loadu_ps(x + i + 24), scale_v, qmax);
+        _mm256_storeu_si256((__m256i *)(q + i), pack_bytes(a, b, c, d));
     }
     for (; i < n; i += 8) {
         int32_t lanes[8];
         __m256i mask = lanes_below(n - i);
-        _mm256_storeu_si256((__m256i *)lanes, quantize_lanes(_mm256_maskload_ps(x + i, mask), scale_v));
+        _mm256_storeu_si256((__m256i *)lanes, quantize_lanes(_mm256_maskload_ps(x + i, mask), scale_v, qmax));
         for (int j = 0; j < 8 && i + j < n; j++)
             q[i + j] = (int8_t)lanes[j];
+    }
+    return scale;
+}
+
+/* The int16 activation rule: q split into hi = (q + 128) >> 8 (an
+ * arithmetic shift: the floor) and lo = q - 256 * hi. */
+static __m256i high_plane(__m256i q) {
+    return _mm256_srai_epi32(_mm256_add_epi32(q, _mm256_set1_epi32(128)), 8);
+}
+
+static __m256i low_plane(__m256i q, __m256i hi) {
+    return _mm256_sub_epi32(q, _mm256_slli_epi32(hi, 8));
+}
+
+float lmc_quantize_activation_avx2(const float *x, int n, int8_t *planes) {
+    float scale = max_abs(x, n) / (float)LMC_ACT_QMAX;
+    if (!(scale > 0.0f))
+        return lmc_quantize_activation_scalar(x, n, planes);
+    const __m256 scale_v = _mm256_set1_ps(scale), qmax = _mm256_set1_ps((float)LMC_ACT_QMAX);
+    int8_t *hi = planes, *lo = planes + n;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a = quantize_lanes(_mm256_loadu_ps(x + i), scale_v, qmax);
+        __m256i b = quantize_lanes(_mm256_loadu_ps(x + i + 8), scale_v, qmax);
+        __m256i c = quantize_lanes(_mm256_loadu_ps(x + i + 16), scale_v, qmax);
+        __m256i d = quantize_lanes(_mm256_loadu_ps(x + i + 24), scale_v, qmax);
+        __m256i ha = high_plane(a), hb = high_plane(b), hc = high_plane(c), hd = high_plane(d);
+        _mm256_storeu_si256((__m256i *)(hi + i), pack_bytes(ha, hb, hc, hd));
+        _mm256_storeu_si256((__m256i *)(lo + i),
+                            pack_bytes(low_plane(a, ha), low_plane(b, hb), low_plane(c, hc), low_plane(d, hd)));
+    }
+    for (; i < n; i += 8) {
+        int32_t high[8], low[8];
+        __m256i mask = lanes_below(n - i);
+        __m256i q = quantize_lanes(_mm256_maskload_ps(x + i, mask), scale_v, qmax);
+        __m256i h = high_plane(q);
+        _mm256_storeu_si256((__m256i *)high, h);
+        _mm256_storeu_si256((__m256i *)low, low_plane(q, h));
+        for (int j = 0; j < 8 && i + j < n; j++) {
+            hi[i + j] = (int8_t)high[j];
+            lo[i + j] = (int8_t)low[j];
+        }
     }
     return scale;
 }
