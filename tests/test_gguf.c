@@ -1192,7 +1192,7 @@ static void add_matrix(lmc_gguf_writer *w, const model_spec *spec, const char *n
         int8_t *q = malloc(n);
         float *scale = malloc((size_t)rows * 4);
         for (int r = 0; r < rows; r++) scale[r] = lmc_quantize_row(x + (size_t)r * cols, cols, q + (size_t)r * cols);
-        char scale_name[64];
+        char scale_name[96];
         snprintf(scale_name, sizeof scale_name, "%s.scale", name);
         uint64_t ne_scale[1] = {(uint64_t)rows};
         assert_int_equal(lmc_gguf_writer_add_tensor(w, name, LMC_GGML_I8, 2, ne, q, n), LMC_OK);

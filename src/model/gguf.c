@@ -103,7 +103,7 @@ static lmc_status take_string(cursor *c, lmc_gguf_string *s, const char *what) {
 
 /* A NUL-terminated copy of a key or tensor name, refusing embedded NULs. */
 static lmc_status take_name(cursor *c, char **out, const char *what) {
-    lmc_gguf_string s;
+    lmc_gguf_string s = {NULL, 0};
     lmc_status status = take_string(c, &s, what);
     if (status != LMC_OK) return status;
     if (s.size > GGUF_MAX_NAME)
