@@ -10,7 +10,6 @@
 #ifndef LMC_NN_KERNELS_H
 #define LMC_NN_KERNELS_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #include "nn/nn.h"
@@ -49,24 +48,8 @@ void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
                          const float *xscale, int n_rows);
 
 /* ---- Attention ----
- * The keys of one kv head are stored transposed in blocks of
- * LMC_ATTN_KEY_BLOCK positions, so that one vector load fetches element d of
- * 8 or 16 consecutive positions: block b holds head_dim rows of
- * LMC_ATTN_KEY_BLOCK floats, element d of position p is at
- * lmc_attn_key_index(head_dim, p, d). A key buffer always holds whole blocks:
- * the kernels read the unused positions of the last block (any values) and
- * never store their scores.
- *
- * scores[t] = lmc_dot8(q, key t, head_dim) * scale for t < n_keys (the fixed
- * lane order of detmath.h, bit for bit, evaluated for a block of keys at
- * once: lane j of key t accumulates q[d] * k_t[d] for d = j, j+8, ...). */
-#define LMC_ATTN_KEY_BLOCK 16
-
-static inline size_t lmc_attn_key_index(int head_dim, int pos, int d) {
-    const size_t block = (size_t)(pos / LMC_ATTN_KEY_BLOCK);
-    return (block * (size_t)head_dim + (size_t)d) * LMC_ATTN_KEY_BLOCK + (size_t)(pos % LMC_ATTN_KEY_BLOCK);
-}
-
+ * scores[t] = lmc_dot8(q, keys + t*head_dim, head_dim) * scale for t < n_keys
+ * (the fixed lane order of detmath.h, bit for bit). */
 typedef void (*lmc_attn_scores_fn)(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                                    float *scores);
 /* out[d] = acc[d] / weight_sum with acc[d] = 0.0f, then acc[d] = acc[d] + weights[t] * values[t][d]
@@ -78,8 +61,6 @@ void lmc_attn_scores_scalar(const float *q, const float *keys, int head_dim, int
                             float *scores);
 void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                           float *scores);
-void lmc_attn_scores_avx512(const float *q, const float *keys, int head_dim, int n_keys, float scale,
-                            float *scores);
 void lmc_attn_mix_scalar(const float *weights, const float *values, int head_dim, int n_values,
                          float weight_sum, float *out);
 void lmc_attn_mix_avx2(const float *weights, const float *values, int head_dim, int n_values,

@@ -57,13 +57,11 @@
 struct lmc_llama_state {
     const lmc_llama *model;
     int n_seqs, max_pos, max_rows;
-    int key_pos;                /* max_pos rounded up to whole key blocks */
     int q_dim, kv_dim, act_width;
     float attn_scale;
     void *memory;
     float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
-    float *k_cache;             /* [n_seqs][n_layers][n_kv_heads] key blocks of key_pos positions (kernels.h) */
-    float *v_cache;             /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    float *k_cache, *v_cache;   /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
     float *x;                   /* [max_rows][dim] residual stream */
     float *act;                 /* [max_rows][act_width] normalised / gated activations */
     float *q, *k, *v;           /* [max_rows][q_dim], [max_rows][kv_dim] x2 */
@@ -96,10 +94,6 @@ static uint64_t reserve(uint64_t *total, uint64_t bytes) {
     return at;
 }
 
-static int key_positions(int max_pos) {
-    return (max_pos + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
-}
-
 static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
     const uint64_t f = sizeof(float), rows = (uint64_t)max_rows, pos = (uint64_t)max_pos;
     const uint64_t q_dim = (uint64_t)m->n_heads * (uint64_t)m->head_dim;
@@ -107,12 +101,11 @@ static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int m
     const uint64_t act_width = (uint64_t)max3(m->dim, (int)q_dim, m->hidden_dim);
     const uint64_t rope_bytes = pos * (uint64_t)(m->head_dim / 2) * f;
     const uint64_t cache_bytes = (uint64_t)n_seqs * (uint64_t)m->n_layers * kv_dim * pos * f;
-    const uint64_t key_cache_bytes = cache_bytes / pos * (uint64_t)key_positions(max_pos);
     state_layout l;
     l.total = 0;
     l.rope_cos = reserve(&l.total, rope_bytes);
     l.rope_sin = reserve(&l.total, rope_bytes);
-    l.k_cache = reserve(&l.total, key_cache_bytes);
+    l.k_cache = reserve(&l.total, cache_bytes);
     l.v_cache = reserve(&l.total, cache_bytes);
     l.x = reserve(&l.total, rows * (uint64_t)m->dim * f);
     l.act = reserve(&l.total, rows * act_width * f);
@@ -199,7 +192,6 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
     s->n_seqs = n_seqs;
     s->max_pos = max_pos;
     s->max_rows = max_rows;
-    s->key_pos = key_positions(max_pos);
     s->q_dim = model->n_heads * model->head_dim;
     s->kv_dim = model->n_kv_heads * model->head_dim;
     s->act_width = max3(model->dim, s->q_dim, model->hidden_dim);
@@ -353,19 +345,10 @@ static void rope_rotate(float *v, int head_dim, int neox, const float *cos_row, 
     }
 }
 
-static size_t cache_head(const lmc_llama_state *s, int seq, int layer, int kv_head) {
+static size_t cache_offset(const lmc_llama_state *s, int seq, int layer, int kv_head, int pos) {
     const lmc_llama *m = s->model;
-    return ((size_t)seq * (size_t)m->n_layers + (size_t)layer) * (size_t)m->n_kv_heads + (size_t)kv_head;
-}
-
-/* Where the key blocks of a kv head start in k_cache. */
-static size_t key_offset(const lmc_llama_state *s, int seq, int layer, int kv_head) {
-    return cache_head(s, seq, layer, kv_head) * (size_t)s->key_pos * (size_t)s->model->head_dim;
-}
-
-/* Where the value of a position starts in v_cache. */
-static size_t value_offset(const lmc_llama_state *s, int seq, int layer, int kv_head, int pos) {
-    return (cache_head(s, seq, layer, kv_head) * (size_t)s->max_pos + (size_t)pos) * (size_t)s->model->head_dim;
+    size_t head = ((size_t)seq * (size_t)m->n_layers + (size_t)layer) * (size_t)m->n_kv_heads + (size_t)kv_head;
+    return (head * (size_t)s->max_pos + (size_t)pos) * (size_t)m->head_dim;
 }
 
 /* Rotates q and k, then stores k and v at the row's cache position. */
@@ -381,13 +364,10 @@ static void row_rope_and_cache(const forward_ctx *c, int row) {
     float *k = c->r.k + (size_t)row * (size_t)s->kv_dim;
     const float *v = c->r.v + (size_t)row * (size_t)s->kv_dim;
     for (int h = 0; h < m->n_kv_heads; h++) {
-        float *k_head = k + (size_t)h * (size_t)hd;
-        rope_rotate(k_head, hd, m->rope_neox, cos_row, sin_row);
-        float *keys = s->k_cache + key_offset(s, seq, c->layer, h);
-        for (int d = 0; d < hd; d++)
-            keys[lmc_attn_key_index(hd, pos, d)] = k_head[d];
-        memcpy(s->v_cache + value_offset(s, seq, c->layer, h, pos), v + (size_t)h * (size_t)hd,
-               (size_t)hd * sizeof(float));
+        rope_rotate(k + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
+        size_t at = cache_offset(s, seq, c->layer, h, pos);
+        memcpy(s->k_cache + at, k + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
+        memcpy(s->v_cache + at, v + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
     }
 }
 
@@ -396,13 +376,11 @@ static void attend(const forward_ctx *c, int row, int head, float *scores) {
     const lmc_llama_state *s = c->s;
     const int hd = c->m->head_dim, n_keys = c->positions[row] + 1;
     const int kv_head = head / (c->m->n_heads / c->m->n_kv_heads);
-    const int seq = c->seqs[row];
+    const size_t at = cache_offset(s, c->seqs[row], c->layer, kv_head, 0);
     const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd;
-    c->scores_fn(c->r.q + q_at, s->k_cache + key_offset(s, seq, c->layer, kv_head), hd, n_keys, s->attn_scale,
-                 scores);
+    c->scores_fn(c->r.q + q_at, s->k_cache + at, hd, n_keys, s->attn_scale, scores);
     float sum = c->softmax_fn(scores, n_keys);
-    c->mix_fn(scores, s->v_cache + value_offset(s, seq, c->layer, kv_head, 0), hd, n_keys, sum,
-              c->r.att + q_at);
+    c->mix_fn(scores, s->v_cache + at, hd, n_keys, sum, c->r.att + q_at);
 }
 
 /* Slot i takes items i, i + slots, ... (interleaved, because later
@@ -536,8 +514,7 @@ static void forward_call(forward_ctx *c) {
 
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits) {
-    const lmc_simd_level level = lmc_simd_selected();
-    const int simd = level >= LMC_SIMD_AVX2;
+    const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2;
     for (int i = 0; i < n; i++)
         assert(seqs[i] >= 0 && seqs[i] < state->n_seqs && positions[i] >= 0 && positions[i] < state->max_pos);
     /* Chunks of max_rows rows run one after another: every row's result is
@@ -549,9 +526,7 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
             .n = LMC_MIN(state->max_rows, n - first),
             .logits = logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL,
             .r = scratch_at(state, 0, 0),
-            .scores_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_scores_avx512
-                         : simd                    ? lmc_attn_scores_avx2
-                                                   : lmc_attn_scores_scalar,
+            .scores_fn = simd ? lmc_attn_scores_avx2 : lmc_attn_scores_scalar,
             .mix_fn = simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
