@@ -383,35 +383,60 @@ static void test_matmul_unprepared_matrix(void **unused) {
 
 /* ---- Attention kernels ---- */
 
+/* Transposes n row-major keys into the key block layout of kernels.h; the
+ * unused positions of the last block get other values, which must not
+ * change any stored score. */
+static void pack_keys(const float *rows, int hd, int n, float *blocks) {
+    int padded = (n + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
+    for (int t = 0; t < padded; t++)
+        for (int d = 0; d < hd; d++)
+            blocks[lmc_attn_key_index(hd, t, d)] = t < n ? rows[(size_t)t * (size_t)hd + (size_t)d] : rng_float() * 1e30f;
+}
+
 static void test_attention_kernels_match_scalar(void **unused) {
     (void)unused;
     rng_state = 3;
     if (best_level() < LMC_SIMD_AVX2)
         skip();
-    static const int head_dims[] = {2, 4, 8, 12, 24, 32, 40, 64, 72, 128, 136};
-    enum { MAX_KEYS = 37, MAX_HD = 136 };
+    static const int head_dims[] = {2, 4, 6, 8, 12, 24, 32, 40, 64, 72, 128, 136};
+    enum { MAX_KEYS = 37, MAX_HD = 136, PADDED_KEYS = 48 };
     float *keys = checked_malloc(MAX_KEYS * MAX_HD * sizeof(float));
-    float q[MAX_HD], weights[MAX_KEYS];
-    float want[MAX_KEYS > MAX_HD ? MAX_KEYS : MAX_HD], got[MAX_KEYS > MAX_HD ? MAX_KEYS : MAX_HD];
+    float *blocks = checked_malloc(PADDED_KEYS * MAX_HD * sizeof(float));
+    enum { MAX_QUERIES = 3 };
+    float q[MAX_HD], weights[MAX_QUERIES * MAX_KEYS], sums[MAX_QUERIES] = {3.0f, 0.75f, 5.0f};
+    float want[MAX_QUERIES * MAX_HD], got[MAX_QUERIES * MAX_HD];
     for (size_t h = 0; h < sizeof head_dims / sizeof head_dims[0]; h++) {
         int hd = head_dims[h];
         for (int n = 1; n <= MAX_KEYS; n += 3) {
             for (int i = 0; i < n * hd; i++)
                 keys[i] = rng_float() * 3.0f;
+            pack_keys(keys, hd, n, blocks);
             for (int i = 0; i < hd; i++)
                 q[i] = rng_float() * 3.0f;
-            for (int t = 0; t < n; t++)
-                weights[t] = rng_float() + 1.0f;
-            lmc_attn_scores_scalar(q, keys, hd, n, 0.125f, want);
-            lmc_attn_scores_avx2(q, keys, hd, n, 0.125f, got);
-            assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            for (int i = 0; i < MAX_QUERIES; i++)
+                for (int t = 0; t < n; t++)
+                    weights[i * MAX_KEYS + t] = rng_float() + 1.0f;
+            lmc_attn_scores_scalar(q, blocks, hd, n, 0.125f, want);
             for (int t = 0; t < n; t++)
                 assert_true(want[t] == lmc_dot8(q, keys + (size_t)t * (size_t)hd, hd) * 0.125f);
-            lmc_attn_mix_scalar(weights, keys, hd, n, 3.0f, want);
-            lmc_attn_mix_avx2(weights, keys, hd, n, 3.0f, got);
-            assert_memory_equal(got, want, (size_t)hd * sizeof(float));
+            lmc_attn_scores_avx2(q, blocks, hd, n, 0.125f, got);
+            assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            if (best_level() >= LMC_SIMD_AVX512) {
+                lmc_attn_scores_avx512(q, blocks, hd, n, 0.125f, got);
+                assert_memory_equal(got, want, (size_t)n * sizeof(float));
+            }
+            /* Each query of a group gets the same bits as that query alone. */
+            float alone[MAX_HD];
+            for (int queries = 1; queries <= MAX_QUERIES; queries++) {
+                lmc_attn_mix_scalar(weights, MAX_KEYS, sums, queries, keys, hd, n, want);
+                lmc_attn_mix_avx2(weights, MAX_KEYS, sums, queries, keys, hd, n, got);
+                assert_memory_equal(got, want, (size_t)queries * (size_t)hd * sizeof(float));
+                lmc_attn_mix_scalar(weights + (queries - 1) * MAX_KEYS, MAX_KEYS, &sums[queries - 1], 1, keys, hd, n, alone);
+                assert_memory_equal(alone, want + (size_t)(queries - 1) * (size_t)hd, (size_t)hd * sizeof(float));
+            }
         }
     }
+    free(blocks);
     free(keys);
 }
 

@@ -5,21 +5,38 @@
 #include "common/detmath.h"
 #include "nn/kernels.h"
 
+/* One block of keys at once: lane[j][i] is lmc_dot8's lane j for key i of
+ * the block (element-wise loops that compilers vectorise without changing
+ * the order of any single key's operations). */
 void lmc_attn_scores_scalar(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                             float *scores) {
-    for (int t = 0; t < n_keys; t++)
-        scores[t] = lmc_dot8(q, keys + (size_t)t * (size_t)head_dim, head_dim) * scale;
+    enum { B = LMC_ATTN_KEY_BLOCK };
+    for (int first = 0; first < n_keys; first += B) {
+        const float *block = keys + (size_t)first * (size_t)head_dim;
+        float lane[8][B] = {{0}};
+        for (int d = 0; d < head_dim; d++)
+            for (int i = 0; i < B; i++)
+                lane[d % 8][i] += q[d] * block[(size_t)d * B + (size_t)i];
+        const int n = LMC_MIN(B, n_keys - first);
+        for (int i = 0; i < n; i++) {
+            float low = (lane[0][i] + lane[1][i]) + (lane[2][i] + lane[3][i]);
+            float high = (lane[4][i] + lane[5][i]) + (lane[6][i] + lane[7][i]);
+            scores[first + i] = (low + high) * scale;
+        }
+    }
 }
 
-void lmc_attn_mix_scalar(const float *weights, const float *values, int head_dim, int n_values,
-                         float weight_sum, float *out) {
-    for (int d = 0; d < head_dim; d++)
-        out[d] = 0.0f;
-    for (int t = 0; t < n_values; t++) {
-        const float *v = values + (size_t)t * (size_t)head_dim;
+void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
+                         const float *values, int head_dim, int n_values, float *out) {
+    for (int i = 0; i < n_queries; i++, weights += weights_stride, out += head_dim) {
         for (int d = 0; d < head_dim; d++)
-            out[d] = out[d] + weights[t] * v[d];
+            out[d] = 0.0f;
+        for (int t = 0; t < n_values; t++) {
+            const float *v = values + (size_t)t * (size_t)head_dim;
+            for (int d = 0; d < head_dim; d++)
+                out[d] = out[d] + weights[t] * v[d];
+        }
+        for (int d = 0; d < head_dim; d++)
+            out[d] = out[d] / weight_sums[i];
     }
-    for (int d = 0; d < head_dim; d++)
-        out[d] = out[d] / weight_sum;
 }

@@ -10,6 +10,7 @@
 #ifndef LMC_NN_KERNELS_H
 #define LMC_NN_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nn/nn.h"
@@ -48,23 +49,44 @@ void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
                          const float *xscale, int n_rows);
 
 /* ---- Attention ----
- * scores[t] = lmc_dot8(q, keys + t*head_dim, head_dim) * scale for t < n_keys
- * (the fixed lane order of detmath.h, bit for bit). */
+ * The keys of one kv head are stored transposed in blocks of
+ * LMC_ATTN_KEY_BLOCK positions, so that one vector load fetches element d of
+ * 8 or 16 consecutive positions: block b holds head_dim rows of
+ * LMC_ATTN_KEY_BLOCK floats, element d of position p is at
+ * lmc_attn_key_index(head_dim, p, d). A key buffer always holds whole blocks:
+ * the kernels read the unused positions of the last block (any values) and
+ * never store their scores.
+ *
+ * scores[t] = lmc_dot8(q, key t, head_dim) * scale for t < n_keys (the fixed
+ * lane order of detmath.h, bit for bit, evaluated for a block of keys at
+ * once: lane j of key t accumulates q[d] * k_t[d] for d = j, j+8, ...). */
+#define LMC_ATTN_KEY_BLOCK 16
+
+static inline size_t lmc_attn_key_index(int head_dim, int pos, int d) {
+    const size_t block = (size_t)(pos / LMC_ATTN_KEY_BLOCK);
+    return (block * (size_t)head_dim + (size_t)d) * LMC_ATTN_KEY_BLOCK + (size_t)(pos % LMC_ATTN_KEY_BLOCK);
+}
+
 typedef void (*lmc_attn_scores_fn)(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                                    float *scores);
-/* out[d] = acc[d] / weight_sum with acc[d] = 0.0f, then acc[d] = acc[d] + weights[t] * values[t][d]
- * for t = 0, 1, ..., n_values-1 (values rows of head_dim floats). */
-typedef void (*lmc_attn_mix_fn)(const float *weights, const float *values, int head_dim, int n_values,
-                                float weight_sum, float *out);
+/* For each query i < n_queries: out[i*head_dim + d] = acc[d] / weight_sums[i]
+ * with acc[d] = 0.0f, then acc[d] = acc[d] + weights[i*weights_stride + t] * values[t][d]
+ * for t = 0, 1, ..., n_values-1 (values rows of head_dim floats). The queries
+ * share the values (the query heads of one kv head): each value row is read
+ * once for all of them, and their sums are independent chains of adds. */
+typedef void (*lmc_attn_mix_fn)(const float *weights, size_t weights_stride, const float *weight_sums,
+                                int n_queries, const float *values, int head_dim, int n_values, float *out);
 
 void lmc_attn_scores_scalar(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                             float *scores);
 void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                           float *scores);
-void lmc_attn_mix_scalar(const float *weights, const float *values, int head_dim, int n_values,
-                         float weight_sum, float *out);
-void lmc_attn_mix_avx2(const float *weights, const float *values, int head_dim, int n_values,
-                       float weight_sum, float *out);
+void lmc_attn_scores_avx512(const float *q, const float *keys, int head_dim, int n_keys, float scale,
+                            float *scores);
+void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
+                         const float *values, int head_dim, int n_values, float *out);
+void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
+                       const float *values, int head_dim, int n_values, float *out);
 
 /* ---- Per-row float operations ----
  * softmax: x[t] = lmc_expf(x[t] - max) in place, max = the largest x[t]

@@ -30,7 +30,7 @@
  * Threads: a call whose rows all belong to different sequences (lockstep
  * decoding) gives each thread a part of the rows to run through the whole
  * pass; any other call runs step by step, each step split across threads
- * (output rows of a matmul, rows, or attention heads).
+ * (output rows of a matmul, rows, or the kv heads of the rows in attention).
  */
 #include <assert.h>
 #include <math.h>
@@ -40,7 +40,7 @@
 #include "common/detmath.h"
 #include "nn/kernels.h"
 
-/* Attention scratch buffers (one score row each): at most this many
+/* Attention scratch buffers (score rows of one kv head's query heads): at most this many
  * threads or row groups work on attention at once. */
 #define ATTN_SLOTS 64
 /* Attention slots per thread: spare ones let a thread that is free take
@@ -57,11 +57,13 @@
 struct lmc_llama_state {
     const lmc_llama *model;
     int n_seqs, max_pos, max_rows;
+    int key_pos;                /* max_pos rounded up to whole key blocks */
     int q_dim, kv_dim, act_width;
     float attn_scale;
     void *memory;
     float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
-    float *k_cache, *v_cache;   /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    float *k_cache;             /* [n_seqs][n_layers][n_kv_heads] key blocks of key_pos positions (kernels.h) */
+    float *v_cache;             /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
     float *x;                   /* [max_rows][dim] residual stream */
     float *act;                 /* [max_rows][act_width] normalised / gated activations */
     float *q, *k, *v;           /* [max_rows][q_dim], [max_rows][kv_dim] x2 */
@@ -70,7 +72,8 @@ struct lmc_llama_state {
     float *gate, *up;           /* [max_rows][hidden_dim] */
     int8_t *xq;                 /* [max_rows][2][act_width] quantised matmul input (hi, lo planes) */
     float *xscale;              /* [max_rows] */
-    float *scores;              /* [ATTN_SLOTS][max_pos] */
+    int slot_floats;            /* group * max_pos + group: the scores and weight sums of a group */
+    float *scores;              /* [ATTN_SLOTS][slot_floats] */
     uint32_t *seq_mark;         /* [n_seqs] the last call (mark) that had a row of the sequence */
     uint32_t mark;
 };
@@ -94,6 +97,17 @@ static uint64_t reserve(uint64_t *total, uint64_t bytes) {
     return at;
 }
 
+static int key_positions(int max_pos) {
+    return (max_pos + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
+}
+
+/* Floats of one attention slot: a score row per query head of a kv head,
+ * then their weight sums. */
+static int slot_floats(const lmc_llama *m, int max_pos) {
+    const int group = m->n_heads / m->n_kv_heads;
+    return group * max_pos + group;
+}
+
 static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
     const uint64_t f = sizeof(float), rows = (uint64_t)max_rows, pos = (uint64_t)max_pos;
     const uint64_t q_dim = (uint64_t)m->n_heads * (uint64_t)m->head_dim;
@@ -101,11 +115,12 @@ static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int m
     const uint64_t act_width = (uint64_t)max3(m->dim, (int)q_dim, m->hidden_dim);
     const uint64_t rope_bytes = pos * (uint64_t)(m->head_dim / 2) * f;
     const uint64_t cache_bytes = (uint64_t)n_seqs * (uint64_t)m->n_layers * kv_dim * pos * f;
+    const uint64_t key_cache_bytes = cache_bytes / pos * (uint64_t)key_positions(max_pos);
     state_layout l;
     l.total = 0;
     l.rope_cos = reserve(&l.total, rope_bytes);
     l.rope_sin = reserve(&l.total, rope_bytes);
-    l.k_cache = reserve(&l.total, cache_bytes);
+    l.k_cache = reserve(&l.total, key_cache_bytes);
     l.v_cache = reserve(&l.total, cache_bytes);
     l.x = reserve(&l.total, rows * (uint64_t)m->dim * f);
     l.act = reserve(&l.total, rows * act_width * f);
@@ -118,7 +133,7 @@ static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int m
     l.up = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
     l.xq = reserve(&l.total, rows * 2 * act_width);
     l.xscale = reserve(&l.total, rows * f);
-    l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * pos * f);
+    l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * (uint64_t)slot_floats(m, max_pos) * f);
     l.seq_mark = reserve(&l.total, (uint64_t)n_seqs * sizeof(uint32_t));
     return l;
 }
@@ -192,6 +207,8 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
     s->n_seqs = n_seqs;
     s->max_pos = max_pos;
     s->max_rows = max_rows;
+    s->key_pos = key_positions(max_pos);
+    s->slot_floats = slot_floats(model, max_pos);
     s->q_dim = model->n_heads * model->head_dim;
     s->kv_dim = model->n_kv_heads * model->head_dim;
     s->act_width = max3(model->dim, s->q_dim, model->hidden_dim);
@@ -280,7 +297,7 @@ static scratch_rows scratch_at(const lmc_llama_state *s, int first, int slot) {
         .up = s->up + row * (size_t)s->model->hidden_dim,
         .xscale = s->xscale + row,
         .xq = s->xq + 2 * row * (size_t)s->act_width,
-        .scores = s->scores + (size_t)slot * (size_t)s->max_pos,
+        .scores = s->scores + (size_t)slot * (size_t)s->slot_floats,
     };
 }
 
@@ -345,10 +362,19 @@ static void rope_rotate(float *v, int head_dim, int neox, const float *cos_row, 
     }
 }
 
-static size_t cache_offset(const lmc_llama_state *s, int seq, int layer, int kv_head, int pos) {
+static size_t cache_head(const lmc_llama_state *s, int seq, int layer, int kv_head) {
     const lmc_llama *m = s->model;
-    size_t head = ((size_t)seq * (size_t)m->n_layers + (size_t)layer) * (size_t)m->n_kv_heads + (size_t)kv_head;
-    return (head * (size_t)s->max_pos + (size_t)pos) * (size_t)m->head_dim;
+    return ((size_t)seq * (size_t)m->n_layers + (size_t)layer) * (size_t)m->n_kv_heads + (size_t)kv_head;
+}
+
+/* Where the key blocks of a kv head start in k_cache. */
+static size_t key_offset(const lmc_llama_state *s, int seq, int layer, int kv_head) {
+    return cache_head(s, seq, layer, kv_head) * (size_t)s->key_pos * (size_t)s->model->head_dim;
+}
+
+/* Where the value of a position starts in v_cache. */
+static size_t value_offset(const lmc_llama_state *s, int seq, int layer, int kv_head, int pos) {
+    return (cache_head(s, seq, layer, kv_head) * (size_t)s->max_pos + (size_t)pos) * (size_t)s->model->head_dim;
 }
 
 /* Rotates q and k, then stores k and v at the row's cache position. */
@@ -364,34 +390,43 @@ static void row_rope_and_cache(const forward_ctx *c, int row) {
     float *k = c->r.k + (size_t)row * (size_t)s->kv_dim;
     const float *v = c->r.v + (size_t)row * (size_t)s->kv_dim;
     for (int h = 0; h < m->n_kv_heads; h++) {
-        rope_rotate(k + (size_t)h * (size_t)hd, hd, m->rope_neox, cos_row, sin_row);
-        size_t at = cache_offset(s, seq, c->layer, h, pos);
-        memcpy(s->k_cache + at, k + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
-        memcpy(s->v_cache + at, v + (size_t)h * (size_t)hd, (size_t)hd * sizeof(float));
+        float *k_head = k + (size_t)h * (size_t)hd;
+        rope_rotate(k_head, hd, m->rope_neox, cos_row, sin_row);
+        float *keys = s->k_cache + key_offset(s, seq, c->layer, h);
+        for (int d = 0; d < hd; d++)
+            keys[lmc_attn_key_index(hd, pos, d)] = k_head[d];
+        memcpy(s->v_cache + value_offset(s, seq, c->layer, h, pos), v + (size_t)h * (size_t)hd,
+               (size_t)hd * sizeof(float));
     }
 }
 
-/* One query head of one row over cache positions 0..pos. */
-static void attend(const forward_ctx *c, int row, int head, float *scores) {
+/* The query heads of one kv head, for one row, over cache positions
+ * 0..pos; slot holds their score rows, then their weight sums. */
+static void attend(const forward_ctx *c, int row, int kv_head, float *slot) {
     const lmc_llama_state *s = c->s;
-    const int hd = c->m->head_dim, n_keys = c->positions[row] + 1;
-    const int kv_head = head / (c->m->n_heads / c->m->n_kv_heads);
-    const size_t at = cache_offset(s, c->seqs[row], c->layer, kv_head, 0);
-    const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)head * (size_t)hd;
-    c->scores_fn(c->r.q + q_at, s->k_cache + at, hd, n_keys, s->attn_scale, scores);
-    float sum = c->softmax_fn(scores, n_keys);
-    c->mix_fn(scores, s->v_cache + at, hd, n_keys, sum, c->r.att + q_at);
+    const int hd = c->m->head_dim, n_keys = c->positions[row] + 1, seq = c->seqs[row];
+    const int group = c->m->n_heads / c->m->n_kv_heads;
+    const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)kv_head * (size_t)group * (size_t)hd;
+    const float *keys = s->k_cache + key_offset(s, seq, c->layer, kv_head);
+    float *sums = slot + (size_t)group * (size_t)s->max_pos;
+    for (int i = 0; i < group; i++) {
+        float *scores = slot + (size_t)i * (size_t)s->max_pos;
+        c->scores_fn(c->r.q + q_at + (size_t)i * (size_t)hd, keys, hd, n_keys, s->attn_scale, scores);
+        sums[i] = c->softmax_fn(scores, n_keys);
+    }
+    c->mix_fn(slot, (size_t)s->max_pos, sums, group, s->v_cache + value_offset(s, seq, c->layer, kv_head, 0), hd,
+              n_keys, c->r.att + q_at);
 }
 
-/* Slot i takes items i, i + slots, ... (interleaved, because later
- * positions cost more) with its own score buffer. */
+/* Slot i takes items (row, kv head) i, i + slots, ... (interleaved, because
+ * later positions cost more) with its own scratch. */
 static void attention_slots(void *ctx_, int begin, int end) {
     const forward_ctx *c = ctx_;
-    const int items = c->n * c->m->n_heads;
+    const int n_kv = c->m->n_kv_heads, items = c->n * n_kv;
     for (int slot = begin; slot < end; slot++) {
-        float *scores = c->r.scores + (size_t)slot * (size_t)c->s->max_pos;
+        float *scratch = c->r.scores + (size_t)slot * (size_t)c->s->slot_floats;
         for (int item = slot; item < items; item += c->attn_slots)
-            attend(c, item / c->m->n_heads, item % c->m->n_heads, scores);
+            attend(c, item / n_kv, item % n_kv, scratch);
     }
 }
 
@@ -413,7 +448,7 @@ static void attention(forward_ctx *c) {
     int64_t dots = 0;
     for (int row = 0; row < c->n; row++)
         dots += (int64_t)(c->positions[row] + 1) * c->m->n_heads;
-    const int items = c->n * c->m->n_heads;
+    const int items = c->n * c->m->n_kv_heads;
     const int threads = lmc_pool_threads(c->pool);
     c->attn_slots = LMC_MIN(LMC_MIN(threads > 1 ? threads * ATTN_SLOTS_PER_THREAD : 1, ATTN_SLOTS), items);
     if (dots < ATTN_PARALLEL_MIN_DOTS)
@@ -514,7 +549,8 @@ static void forward_call(forward_ctx *c) {
 
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits) {
-    const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2;
+    const lmc_simd_level level = lmc_simd_selected();
+    const int simd = level >= LMC_SIMD_AVX2;
     for (int i = 0; i < n; i++)
         assert(seqs[i] >= 0 && seqs[i] < state->n_seqs && positions[i] >= 0 && positions[i] < state->max_pos);
     /* Chunks of max_rows rows run one after another: every row's result is
@@ -526,7 +562,9 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
             .n = LMC_MIN(state->max_rows, n - first),
             .logits = logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL,
             .r = scratch_at(state, 0, 0),
-            .scores_fn = simd ? lmc_attn_scores_avx2 : lmc_attn_scores_scalar,
+            .scores_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_scores_avx512
+                         : simd                    ? lmc_attn_scores_avx2
+                                                   : lmc_attn_scores_scalar,
             .mix_fn = simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,

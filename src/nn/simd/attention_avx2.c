@@ -2,11 +2,10 @@
  * AVX2 attention kernels. Float code in this file uses only separate
  * _mm256_mul_ps / _mm256_add_ps / _mm256_div_ps intrinsics (never FMA,
  * although -mfma is on), in exactly the order of attention.c:
- *   - scores: lane j of one register accumulates q[j+8i]*k[j+8i] for
- *     i = 0, 1, ... starting from +0 (lmc_dot8's lanes); a partial last
- *     group adds -0 in unused lanes, which leaves every value unchanged.
- *     Eight keys are combined at once with hadd, whose pairs follow the
- *     tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)).
+ *   - scores: the keys are transposed in blocks (kernels.h), so lane i of
+ *     register Lj holds lmc_dot8's lane j for key i: Lj accumulates
+ *     q[d] * k[d] for d = j, j+8, ... starting from +0, and the registers
+ *     combine as ((L0+L1)+(L2+L3))+((L4+L5)+(L6+L7)); 8 keys per register.
  *   - mix: each output element is its own accumulator, so 8 elements per
  *     register follow the scalar order exactly.
  */
@@ -14,71 +13,56 @@
 
 #include "nn/kernels.h"
 
-#define KEYS_PER_GROUP 8
-
-/* detmath.h's lane tree for 8 registers at once: lane j of the result is
- * ((aj0+aj1)+(aj2+aj3))+((aj4+aj5)+(aj6+aj7)) for register aj. */
-static inline __m256 combine_lanes_8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
-                                     __m256 a6, __m256 a7) {
-    __m256 s01 = _mm256_hadd_ps(a0, a1), s23 = _mm256_hadd_ps(a2, a3);
-    __m256 s45 = _mm256_hadd_ps(a4, a5), s67 = _mm256_hadd_ps(a6, a7);
-    __m256 low = _mm256_hadd_ps(s01, s23), high = _mm256_hadd_ps(s45, s67);
-    return _mm256_add_ps(_mm256_permute2f128_ps(low, high, 0x20), _mm256_permute2f128_ps(low, high, 0x31));
-}
-
-/* Lanes below n are all ones (a maskload/blend mask). */
+/* Lanes below n are all ones (a maskload/maskstore mask). */
 static __m256i lanes_below(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* acc + q * k on the 8 elements at i; a partial group (mask) adds -0 in
- * its unused lanes. Registers are named, not arrays, so they stay in registers. */
-#define ACCUMULATE_8_KEYS(product_of)               \
-    do {                                            \
-        a0 = _mm256_add_ps(a0, product_of(k[0]));   \
-        a1 = _mm256_add_ps(a1, product_of(k[1]));   \
-        a2 = _mm256_add_ps(a2, product_of(k[2]));   \
-        a3 = _mm256_add_ps(a3, product_of(k[3]));   \
-        a4 = _mm256_add_ps(a4, product_of(k[4]));   \
-        a5 = _mm256_add_ps(a5, product_of(k[5]));   \
-        a6 = _mm256_add_ps(a6, product_of(k[6]));   \
-        a7 = _mm256_add_ps(a7, product_of(k[7]));   \
-    } while (0)
-#define FULL_PRODUCT(key) _mm256_mul_ps(qv, _mm256_loadu_ps((key) + i))
-#define MASKED_PRODUCT(key) \
-    _mm256_blendv_ps(negative_zero, _mm256_mul_ps(qv, _mm256_maskload_ps((key) + i, mask)), mask_ps)
+/* acc + q[d + j] * (element d + j of the 8 keys at k). */
+#define ACCUMULATE(acc, j) \
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[d + (j)]), _mm256_loadu_ps(k + (j) * LMC_ATTN_KEY_BLOCK)))
 
-/* q . k for 8 keys, in lane j of the result. */
-static __m256 dots_8(const float *q, const float *const k[KEYS_PER_GROUP], int head_dim) {
+/* q . k for the 8 keys whose elements are at k, k + LMC_ATTN_KEY_BLOCK, ...;
+ * lane i is key i. Registers are named, not arrays, so they stay in registers. */
+static __m256 dots_8(const float *q, const float *k, int head_dim) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    int i = 0;
-    for (; i + 8 <= head_dim; i += 8) {
-        __m256 qv = _mm256_loadu_ps(q + i);
-        ACCUMULATE_8_KEYS(FULL_PRODUCT);
+    int d = 0;
+    for (; d + 8 <= head_dim; d += 8, k += 8 * LMC_ATTN_KEY_BLOCK) {
+        ACCUMULATE(a0, 0);
+        ACCUMULATE(a1, 1);
+        ACCUMULATE(a2, 2);
+        ACCUMULATE(a3, 3);
+        ACCUMULATE(a4, 4);
+        ACCUMULATE(a5, 5);
+        ACCUMULATE(a6, 6);
+        ACCUMULATE(a7, 7);
     }
-    if (i < head_dim) {
-        const __m256i mask = lanes_below(head_dim - i);
-        const __m256 mask_ps = _mm256_castsi256_ps(mask), negative_zero = _mm256_set1_ps(-0.0f);
-        __m256 qv = _mm256_maskload_ps(q + i, mask);
-        ACCUMULATE_8_KEYS(MASKED_PRODUCT);
-    }
-    return combine_lanes_8(a0, a1, a2, a3, a4, a5, a6, a7);
+    /* A partial last group: lanes past head_dim stay +0, as in lmc_dot8. */
+    const int rest = head_dim - d;
+    if (rest > 0) ACCUMULATE(a0, 0);
+    if (rest > 1) ACCUMULATE(a1, 1);
+    if (rest > 2) ACCUMULATE(a2, 2);
+    if (rest > 3) ACCUMULATE(a3, 3);
+    if (rest > 4) ACCUMULATE(a4, 4);
+    if (rest > 5) ACCUMULATE(a5, 5);
+    if (rest > 6) ACCUMULATE(a6, 6);
+    __m256 low = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m256 high = _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7));
+    return _mm256_add_ps(low, high);
 }
 
 void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                           float *scores) {
     const __m256 scale_v = _mm256_set1_ps(scale);
-    for (int t = 0; t < n_keys; t += KEYS_PER_GROUP) {
-        int n = LMC_MIN(KEYS_PER_GROUP, n_keys - t);
-        /* A short last group repeats its last key; the extra lanes are not stored. */
-        const float *k[KEYS_PER_GROUP];
-        for (int j = 0; j < KEYS_PER_GROUP; j++)
-            k[j] = keys + (size_t)(t + LMC_MIN(j, n - 1)) * (size_t)head_dim;
+    for (int t = 0; t < n_keys; t += 8) {
+        /* Keys t .. t+8 are one half of a block. */
+        const float *k = keys + (size_t)(t / LMC_ATTN_KEY_BLOCK) * (size_t)head_dim * LMC_ATTN_KEY_BLOCK +
+                         (size_t)(t % LMC_ATTN_KEY_BLOCK);
         __m256 s = _mm256_mul_ps(dots_8(q, k, head_dim), scale_v);
-        if (n == KEYS_PER_GROUP)
+        if (n_keys - t >= 8)
             _mm256_storeu_ps(scores + t, s);
         else
-            _mm256_maskstore_ps(scores + t, lanes_below(n), s);
+            _mm256_maskstore_ps(scores + t, lanes_below(n_keys - t), s);
     }
 }
 
@@ -110,12 +94,77 @@ static void mix_8(const float *weights, const float *values, int head_dim, int n
     _mm256_maskstore_ps(out + d0, mask, _mm256_div_ps(a, sum));
 }
 
-void lmc_attn_mix_avx2(const float *weights, const float *values, int head_dim, int n_values,
-                       float weight_sum, float *out) {
+/* out0/out1[d0 .. d0+32) for two queries over the same values. */
+static void mix_32_pair(const float *w0, const float *w1, const float *values, int head_dim, int n_values,
+                        __m256 sum0, __m256 sum1, float *out0, float *out1, int d0) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const float *v = values + d0;
+    for (int t = 0; t < n_values; t++, v += head_dim) {
+        __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
+        __m256 x2 = _mm256_loadu_ps(v + 16), x3 = _mm256_loadu_ps(v + 24);
+        __m256 u = _mm256_set1_ps(w0[t]), w = _mm256_set1_ps(w1[t]);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(u, x0));
+        b0 = _mm256_add_ps(b0, _mm256_mul_ps(w, x0));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(u, x1));
+        b1 = _mm256_add_ps(b1, _mm256_mul_ps(w, x1));
+        a2 = _mm256_add_ps(a2, _mm256_mul_ps(u, x2));
+        b2 = _mm256_add_ps(b2, _mm256_mul_ps(w, x2));
+        a3 = _mm256_add_ps(a3, _mm256_mul_ps(u, x3));
+        b3 = _mm256_add_ps(b3, _mm256_mul_ps(w, x3));
+    }
+    _mm256_storeu_ps(out0 + d0, _mm256_div_ps(a0, sum0));
+    _mm256_storeu_ps(out0 + d0 + 8, _mm256_div_ps(a1, sum0));
+    _mm256_storeu_ps(out0 + d0 + 16, _mm256_div_ps(a2, sum0));
+    _mm256_storeu_ps(out0 + d0 + 24, _mm256_div_ps(a3, sum0));
+    _mm256_storeu_ps(out1 + d0, _mm256_div_ps(b0, sum1));
+    _mm256_storeu_ps(out1 + d0 + 8, _mm256_div_ps(b1, sum1));
+    _mm256_storeu_ps(out1 + d0 + 16, _mm256_div_ps(b2, sum1));
+    _mm256_storeu_ps(out1 + d0 + 24, _mm256_div_ps(b3, sum1));
+}
+
+/* out0/out1[d0 .. d0+8) for two queries, only the lanes in mask. */
+static void mix_8_pair(const float *w0, const float *w1, const float *values, int head_dim, int n_values,
+                       __m256 sum0, __m256 sum1, float *out0, float *out1, int d0, __m256i mask) {
+    __m256 a = _mm256_setzero_ps(), b = a;
+    const float *v = values + d0;
+    for (int t = 0; t < n_values; t++, v += head_dim) {
+        __m256 x = _mm256_maskload_ps(v, mask);
+        a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(w0[t]), x));
+        b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_set1_ps(w1[t]), x));
+    }
+    _mm256_maskstore_ps(out0 + d0, mask, _mm256_div_ps(a, sum0));
+    _mm256_maskstore_ps(out1 + d0, mask, _mm256_div_ps(b, sum1));
+}
+
+static void mix_one(const float *weights, float weight_sum, const float *values, int head_dim, int n_values,
+                    float *out) {
     const __m256 sum = _mm256_set1_ps(weight_sum);
     int d = 0;
     for (; d + 32 <= head_dim; d += 32)
         mix_32(weights, values, head_dim, n_values, sum, out, d);
     for (; d < head_dim; d += 8)
         mix_8(weights, values, head_dim, n_values, sum, out, d, lanes_below(head_dim - d));
+}
+
+static void mix_pair(const float *w0, const float *w1, float weight_sum0, float weight_sum1, const float *values,
+                     int head_dim, int n_values, float *out0, float *out1) {
+    const __m256 sum0 = _mm256_set1_ps(weight_sum0), sum1 = _mm256_set1_ps(weight_sum1);
+    int d = 0;
+    for (; d + 32 <= head_dim; d += 32)
+        mix_32_pair(w0, w1, values, head_dim, n_values, sum0, sum1, out0, out1, d);
+    for (; d < head_dim; d += 8)
+        mix_8_pair(w0, w1, values, head_dim, n_values, sum0, sum1, out0, out1, d, lanes_below(head_dim - d));
+}
+
+/* Queries go in pairs (twice the independent add chains per value row read). */
+void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
+                       const float *values, int head_dim, int n_values, float *out) {
+    int i = 0;
+    for (; i + 2 <= n_queries; i += 2)
+        mix_pair(weights + (size_t)i * weights_stride, weights + (size_t)(i + 1) * weights_stride,
+                 weight_sums[i], weight_sums[i + 1], values, head_dim, n_values, out + (size_t)i * (size_t)head_dim,
+                 out + (size_t)(i + 1) * (size_t)head_dim);
+    for (; i < n_queries; i++)
+        mix_one(weights + (size_t)i * weights_stride, weight_sums[i], values, head_dim, n_values,
+                out + (size_t)i * (size_t)head_dim);
 }
