@@ -185,7 +185,7 @@ lmc_status lmc_header_read(const uint8_t *data, size_t size, size_t *pos, lmc_he
     return LMC_OK;
 }
 
-static lmc_status parse_block(reader *r, const lmc_header *h, lmc_block_record *b, lmc_message *message) {
+static lmc_status parse_block(reader *r, lmc_block_record *b, lmc_message *message) {
     uint8_t mode;
     TRY(read_u8(r, &mode));
     TRY(read_varint(r, &b->raw_size, message, "block record"));
@@ -193,7 +193,6 @@ static lmc_status parse_block(reader *r, const lmc_header *h, lmc_block_record *
     TRY(read_le64(r, &b->raw_checksum));
     TRY(read_le64(r, &b->payload_checksum));
     b->mode = (lmc_block_mode)mode;
-    (void)h;
     return LMC_OK;
 }
 
@@ -223,7 +222,7 @@ lmc_status lmc_record_read(const uint8_t *data, size_t size, size_t *pos, const 
     uint8_t tag;
     TRY(read_u8(&r, &tag));
     if (tag == BLOCK_TAG) {
-        TRY(parse_block(&r, header, block, message));
+        TRY(parse_block(&r, block, message));
         TRY(verify_record_check(data, size, *pos, &r.pos, message, "block record"));
         TRY(check_block_fields(block, header, message));
         *type = LMC_RECORD_BLOCK;
