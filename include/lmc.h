@@ -84,6 +84,7 @@ typedef struct {
     uint32_t block_size;    /* bytes per block; 0: the model's default */
     uint32_t context_window;/* model tokens of context per block; 0: the model's default */
     uint32_t window_stride; /* tokens the window advances when full; 0: the model's default */
+    int model_only;         /* 1: the neural model alone, without the adaptive model mixed in */
     lmc_progress_fn progress;
     void *progress_user;
 } lmc_options;
@@ -140,6 +141,7 @@ typedef struct {
     uint64_t archive_size;
     uint32_t context_window;  /* model tokens of context inside a block */
     uint32_t window_stride;
+    int mixed;                /* the neural model mixed with the adaptive model */
 } lmc_archive_info;
 
 /* Reads the headers of a whole archive held in memory-sized chunks through

@@ -277,6 +277,56 @@ static void test_lossless_vocab_files(void **state) {
     lmc_tokenizer_free(tok);
 }
 
+/* The sorted piece index of the mixed codec: pieces strictly increasing in
+ * byte order, every byte a one-byte piece, each id's canonical id spelling
+ * the same bytes (SentencePiece's byte tokens <0x41> and "A" collapse). */
+static void check_piece_index(const lmc_tokenizer *tok) {
+    lmc_piece_index ix;
+    assert_int_equal(lmc_piece_index_build(tok, lmc_tokenizer_vocab_size(tok), &ix), LMC_OK);
+    assert_true(ix.count > 256);
+    int single_bytes = 0;
+    for (int i = 0; i < ix.count; i++) {
+        uint32_t length = ix.offset[i + 1] - ix.offset[i];
+        assert_true(length > 0);
+        single_bytes += length == 1;
+        assert_int_equal(ix.rank[ix.sorted_ids[i]], i);
+        if (i == 0)
+            continue;
+        uint32_t previous = ix.offset[i] - ix.offset[i - 1];
+        int c = memcmp(ix.bytes + ix.offset[i - 1], ix.bytes + ix.offset[i], LMC_MIN(previous, length));
+        assert_true(c < 0 || (c == 0 && previous < length));
+    }
+    assert_int_equal(single_bytes, 256);
+    for (int id = 0; id < ix.vocab; id++) {
+        int32_t canonical = ix.canonical[id];
+        if (canonical < 0)
+            continue;
+        assert_true(canonical <= id);
+        lmc_buf piece;
+        lmc_buf_init(&piece);
+        assert_int_equal(lmc_tokenizer_piece(tok, id, &piece), LMC_OK);
+        int r = ix.rank[canonical];
+        assert_int_equal(piece.size, ix.offset[r + 1] - ix.offset[r]);
+        assert_memory_equal(piece.data, ix.bytes + ix.offset[r], piece.size);
+        lmc_buf_free(&piece);
+    }
+    lmc_piece_index_free(&ix);
+}
+
+static void test_piece_index(void **state) {
+    (void)state;
+    static const char *const names[] = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-bpe.gguf",
+                                        "ggml-vocab-llama-spm.gguf"};
+    for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", VOCAB_DIR, names[f]);
+        lmc_tokenizer *tok = tokenizer_from_file(path);
+        assert_non_null(tok);
+        check_piece_index(tok);
+        lmc_tokenizer_free(tok);
+    }
+}
+
 /* Lossless coding of valid text agrees with llama.cpp's: BPE exactly,
  * SentencePiece once the dummy prefix is written out. */
 static void test_lossless_matches_plain_encoding(void **state) {
@@ -538,6 +588,7 @@ int main(void) {
         cmocka_unit_test(test_small_spm),
         cmocka_unit_test(test_lmc_bytes),
         cmocka_unit_test(test_pieces),
+        cmocka_unit_test(test_piece_index),
         cmocka_unit_test(test_metadata_errors),
         cmocka_unit_test(test_speed_one_megabyte),
     };

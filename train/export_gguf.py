@@ -24,7 +24,7 @@ GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
 ALIGNMENT = 32
 # GGUF metadata value types
-T_UINT32, T_FLOAT32, T_STRING = 4, 6, 8
+T_INT32, T_UINT32, T_FLOAT32, T_STRING, T_ARRAY = 5, 4, 6, 8, 9
 # ggml tensor types
 GGML_F32, GGML_I8 = 0, 24
 
@@ -42,15 +42,17 @@ def quantize_rows(w):
     return q, scale
 
 
-def is_quantized(name):
+def is_quantized(name, embed_int8=False):
+    if name == "token_embd.weight":
+        return embed_int8
     return name == "output.weight" or any(".%s." % k in name for k in QUANTIZED)
 
 
-def dequantized(tensors):
+def dequantized(tensors, embed_int8=False):
     """The float weights the int8 engine actually uses (for scoring in PyTorch)."""
     out = {}
     for name, w in tensors.items():
-        if is_quantized(name):
+        if is_quantized(name, embed_int8):
             q, s = quantize_rows(w)
             out[name] = q.astype(np.float32) * s[:, None]
         else:
@@ -80,10 +82,31 @@ def _kv(key, vtype, value):
         return out + struct.pack("<f", value)
     if vtype == T_STRING:
         return out + _string(value)
+    if vtype == T_ARRAY:
+        etype, items = value
+        out += struct.pack("<IQ", etype, len(items))
+        if etype == T_STRING:
+            return out + b"".join(_string(v) for v in items)
+        if etype == T_INT32:
+            return out + struct.pack("<%di" % len(items), *items)
     raise ValueError(vtype)
 
 
-def metadata(cfg, context_window, window_stride, block_size, name):
+def tokenizer_metadata(tokenizer):
+    """A byte-level BPE vocabulary ("gpt2" model) as text_tokenizer.py writes it;
+    None gives lmc's own byte tokenizer (token id = byte)."""
+    if tokenizer is None:
+        return [("tokenizer.ggml.model", T_STRING, "lmc-bytes")]
+    return [
+        ("tokenizer.ggml.model", T_STRING, "gpt2"),
+        ("tokenizer.ggml.pre", T_STRING, tokenizer["pre"]),
+        ("tokenizer.ggml.tokens", T_ARRAY, (T_STRING, tokenizer["tokens"])),
+        ("tokenizer.ggml.token_type", T_ARRAY, (T_INT32, [1] * len(tokenizer["tokens"]))),
+        ("tokenizer.ggml.merges", T_ARRAY, (T_STRING, tokenizer["merges"])),
+    ]
+
+
+def metadata(cfg, context_window, window_stride, block_size, name, tokenizer=None, kind="bytes"):
     head_dim = cfg["dim"] // cfg["n_heads"]
     return [
         ("general.architecture", T_STRING, "llama"),
@@ -99,20 +122,20 @@ def metadata(cfg, context_window, window_stride, block_size, name):
         ("llama.rope.freq_base", T_FLOAT32, float(cfg["rope_base"])),
         ("llama.rope.dimension_count", T_UINT32, head_dim),
         ("llama.attention.layer_norm_rms_epsilon", T_FLOAT32, float(cfg["norm_eps"])),
-        ("tokenizer.ggml.model", T_STRING, "lmc-bytes"),
-        ("lmc.default_kind", T_STRING, "bytes"),
+    ] + tokenizer_metadata(tokenizer) + [
+        ("lmc.default_kind", T_STRING, kind),
         ("lmc.block_size", T_UINT32, block_size),
         ("lmc.context_window", T_UINT32, context_window),
         ("lmc.window_stride", T_UINT32, window_stride),
     ]
 
 
-def gguf_tensors(cfg, tensors):
+def gguf_tensors(cfg, tensors, embed_int8=False):
     """(name, ggml type, ne, bytes) in file order; matrices become I8 + scale."""
     out = []
     for name in tensor_order(cfg["n_layers"]):
         w = np.ascontiguousarray(tensors[name], dtype=np.float32)
-        if is_quantized(name):
+        if is_quantized(name, embed_int8):
             q, scale = quantize_rows(w)
             out.append((name, GGML_I8, [w.shape[1], w.shape[0]], q.tobytes()))
             out.append((name + ".scale", GGML_F32, [w.shape[0]], scale.astype("<f4").tobytes()))
@@ -126,9 +149,10 @@ def _pad(n):
     return (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT
 
 
-def write_model(path, cfg, tensors, context_window, window_stride, block_size, name="bytes-v1"):
-    kvs = metadata(cfg, context_window, window_stride, block_size, name)
-    items = gguf_tensors(cfg, tensors)
+def write_model(path, cfg, tensors, context_window, window_stride, block_size, name="bytes-v1", tokenizer=None,
+                kind="bytes", embed_int8=False):
+    kvs = metadata(cfg, context_window, window_stride, block_size, name, tokenizer, kind)
+    items = gguf_tensors(cfg, tensors, embed_int8)
     head = bytearray(GGUF_MAGIC + struct.pack("<IQQ", GGUF_VERSION, len(items), len(kvs)))
     for key, vtype, value in kvs:
         head += _kv(key, vtype, value)
@@ -171,7 +195,13 @@ def read_gguf(path):
     for _ in range(n_kv):
         key = string()
         (vtype,) = take("I")
-        meta[key] = {T_UINT32: lambda: take("I")[0], T_FLOAT32: lambda: take("f")[0], T_STRING: string}[vtype]()
+        scalar = {T_INT32: lambda: take("i")[0], T_UINT32: lambda: take("I")[0], T_FLOAT32: lambda: take("f")[0],
+                  T_STRING: string}
+        if vtype == T_ARRAY:
+            etype, count = take("IQ")
+            meta[key] = [scalar[etype]() for _ in range(count)]
+        else:
+            meta[key] = scalar[vtype]()
     infos = []
     for _ in range(n_tensors):
         name = string()

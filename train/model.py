@@ -7,9 +7,10 @@
 - SwiGLU feed-forward: w_down(silu(w_gate x) * w_up x).
 - Output head untied from the token embedding.
 
-With quant=True every matrix product sees what the int8 engine computes: the
-weight rows rounded to int8 with scale max|row|/127, and each token's input
-vector rounded to int8 with scale max|x|/127 (straight-through gradients).
+With quant=True every matrix product sees what the engine computes (numerics
+v1, docs/FORMAT.md): the weight rows rounded to int8 with scale max|row|/127,
+and each token's input vector rounded to int16 with scale max|x|/32512
+(straight-through gradients).
 """
 import math
 from dataclasses import asdict, dataclass
@@ -43,11 +44,16 @@ def round_half_away(x):
     return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
 
 
-def fake_quant_rows(x):
-    """int8 with one scale per row (last dimension): scale = max|row|/127."""
-    scale = x.detach().abs().amax(dim=-1, keepdim=True) / 127.0
+WEIGHT_LEVELS = 127.0      # int8 weights
+ACTIVATION_LEVELS = 32512.0  # int16 activations held as two int8 planes (127 * 256)
+
+
+def fake_quant_rows(x, levels=WEIGHT_LEVELS):
+    """Integers in [-levels, levels] with one scale per row (last dimension):
+    scale = max|row|/levels."""
+    scale = x.detach().abs().amax(dim=-1, keepdim=True) / levels
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    q = torch.clamp(round_half_away(x / safe), -127, 127) * safe
+    q = torch.clamp(round_half_away(x / safe), -levels, levels) * safe
     return x + (q - x).detach()
 
 
@@ -59,7 +65,7 @@ class QLinear(nn.Linear):
     def forward(self, x):
         if not self.quant:
             return F.linear(x, self.weight)
-        return F.linear(fake_quant_rows(x), fake_quant_rows(self.weight))
+        return F.linear(fake_quant_rows(x, ACTIVATION_LEVELS), fake_quant_rows(self.weight))
 
 
 class RMSNorm(nn.Module):
@@ -141,6 +147,7 @@ class ByteLlama(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.out_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = QLinear(cfg.dim, cfg.vocab, bias=False)
+        self.embed_quant = False  # the GGUF stores token_embd as int8 rows too
         cos, sin = rope_tables(cfg, cfg.context)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -161,6 +168,8 @@ class ByteLlama(nn.Module):
 
     def forward(self, tokens):
         x = self.tok_embd(tokens)
+        if self.embed_quant and self.output.quant:
+            x = x + (fake_quant_rows(self.tok_embd.weight)[tokens] - x).detach()
         for layer in self.layers:
             x = layer(x, self.rope_cos, self.rope_sin)
         return self.output(self.out_norm(x)).float()

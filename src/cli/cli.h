@@ -36,6 +36,7 @@ typedef struct {
     const char *model;
     lmc_kind kind;
     int fast;
+    int model_only;        /* --no-mix */
     const char *output;    /* -o; NULL when not given */
     int to_stdout;         /* -c, or -o - */
     int force;

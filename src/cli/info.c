@@ -30,6 +30,7 @@ static void print_model(const lmc_archive_info *info) {
     lmc_hash_hex(info->model_hash, hash);
     printf("  model:            %s\n", info->model_name);
     printf("  model hash:       %s\n", hash);
+    printf("  coding:           %s\n", info->mixed ? "model mixed with an adaptive context model" : "model alone");
 }
 
 static void print_size(const char *label, uint64_t bytes) {

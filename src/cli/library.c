@@ -10,6 +10,7 @@ void cli_library_options(const cli_config *config, cli_progress *progress, lmc_o
     options->model = config->model;
     options->kind = config->kind;
     options->fast = config->fast;
+    options->model_only = config->model_only;
     options->threads = config->threads;
     options->memlimit = config->memlimit;
     options->block_size = config->block_size;

@@ -12,6 +12,7 @@
 enum {
     OPT_KIND = 256,
     OPT_FAST,
+    OPT_NO_MIX,
     OPT_RM,
     OPT_MEMLIMIT,
     OPT_BLOCK_SIZE,
@@ -43,6 +44,7 @@ static const option_spec option_specs[] = {
     {"model", 1, 'm', RUNNING_MODELS | FOR(CLI_CMD_TOKENIZE)},
     {"kind", 1, OPT_KIND, ENCODING},
     {"fast", 0, OPT_FAST, ENCODING},
+    {"no-mix", 0, OPT_NO_MIX, ENCODING},
     {"block-size", 1, OPT_BLOCK_SIZE, ENCODING},
     {"window", 1, OPT_WINDOW, ENCODING},
     {"stride", 1, OPT_STRIDE, ENCODING},
@@ -195,6 +197,7 @@ static int apply_option(int id, const char *argument, cli_config *config, parse_
     case 'm': config->model = argument; return 0;
     case OPT_KIND: return parse_kind(argument, config);
     case OPT_FAST: config->fast = 1; return 0;
+    case OPT_NO_MIX: config->model_only = 1; return 0;
     case OPT_BLOCK_SIZE: return parse_block_size(argument, config);
     case OPT_WINDOW: return parse_tokens(argument, "window", &config->context_window);
     case OPT_STRIDE: return parse_tokens(argument, "stride", &config->window_stride);

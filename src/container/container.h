@@ -20,7 +20,9 @@
 #define LMC_MAX_MODEL_NAME 63
 #define LMC_MAX_HEADER_EXTENSION 4096
 
-typedef enum { LMC_CODEC_MODEL = 0, LMC_CODEC_FAST = 1 } lmc_codec;
+/* MODEL: tokens coded under the neural model alone; FAST: the classical
+ * context-mixing model alone; MIXED: tokens coded as bytes under both. */
+typedef enum { LMC_CODEC_MODEL = 0, LMC_CODEC_FAST = 1, LMC_CODEC_MIXED = 2 } lmc_codec;
 typedef enum { LMC_BLOCK_CODED = 0, LMC_BLOCK_STORED = 1 } lmc_block_mode;
 
 typedef struct {

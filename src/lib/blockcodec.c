@@ -16,6 +16,10 @@
  * A token the vocabulary cannot represent is coded as the extra symbol
  * `vocab` (escape) followed by its byte under a uniform 8-bit CDF; the model
  * then reads token 0 in its place.
+ *
+ * The mixed codec (codec 2) runs the same schedule but codes each token as
+ * its bytes under the model mixed with an adaptive model (mixcodec.c); the
+ * model then reads each token's canonical id (lmc_piece_index).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,9 @@ struct lmc_neural_coder {
     int has_bos;
     int32_t bos;
     uint32_t window, stride;
+    uint32_t block_size;
+    int mixed;
+    lmc_piece_index pieces; /* mixed codec only */
     float *logits;      /* [max_rows][symbols] */
     float *scratch;     /* [max_rows][symbols] */
     uint32_t *cum;      /* [max_rows][symbols + 1] */
@@ -47,18 +54,29 @@ static int rows_needed(int max_blocks, uint32_t window) {
     return LMC_MAX((int)window, LMC_MAX(max_blocks, ROWS_PER_CALL));
 }
 
-uint64_t lmc_neural_coder_bytes(const lmc_model *model, int max_blocks, uint32_t window, uint32_t stride) {
-    (void)stride;
-    int rows = rows_needed(max_blocks, window);
+uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config) {
+    int rows = rows_needed(config->max_blocks, config->window);
     uint64_t symbols = (uint64_t)model->llama.vocab + 1;
     uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t)) + 3 * sizeof(int);
-    return lmc_llama_state_bytes(&model->llama, max_blocks, (int)window, rows) + (uint64_t)rows * per_row;
+    uint64_t bytes = lmc_llama_state_bytes(&model->llama, config->max_blocks, (int)config->window, rows) +
+                     (uint64_t)rows * per_row;
+    if (config->mixed) {
+        /* The piece index, and each block's prefix sums and adaptive model. */
+        uint64_t per_block = symbols * sizeof(uint32_t) + lmc_cm_memory(config->block_size);
+        bytes += symbols * 24 + (uint64_t)config->max_blocks * per_block;
+    }
+    return bytes;
+}
+
+int lmc_neural_can_mix(const lmc_model *model) {
+    return lmc_tokenizer_covers_all_bytes(model->tokenizer);
 }
 
 void lmc_neural_coder_free(lmc_neural_coder *coder) {
     if (!coder)
         return;
     lmc_llama_state_free(coder->state);
+    lmc_piece_index_free(&coder->pieces);
     free(coder->logits);
     free(coder->scratch);
     free(coder->cum);
@@ -68,9 +86,11 @@ void lmc_neural_coder_free(lmc_neural_coder *coder) {
     free(coder);
 }
 
-lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int max_blocks, uint32_t window,
-                                   uint32_t stride, lmc_neural_coder **out, lmc_message *message) {
+lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
+                                   lmc_neural_coder **out, lmc_message *message) {
     *out = NULL;
+    int max_blocks = config->max_blocks;
+    uint32_t window = config->window, stride = config->stride;
     if (window < 2 || stride == 0 || stride > window)
         return lmc_fail(message, LMC_ERR_CORRUPT, "invalid context window %u / stride %u", window, stride);
     lmc_neural_coder *c = calloc(1, sizeof *c);
@@ -86,6 +106,12 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int m
     c->has_bos = c->bos >= 0 && c->bos < c->vocab;
     c->window = window;
     c->stride = stride;
+    c->block_size = config->block_size;
+    c->mixed = config->mixed;
+    if (c->mixed && !lmc_neural_can_mix(model)) {
+        free(c);
+        return lmc_fail(message, LMC_ERR_CORRUPT, "the mixed codec needs a tokenizer that covers every byte");
+    }
     size_t rows = (size_t)c->max_rows;
     c->logits = malloc(rows * (size_t)c->symbols * sizeof *c->logits);
     c->scratch = malloc(rows * (size_t)c->symbols * sizeof *c->scratch);
@@ -98,6 +124,8 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int m
         status = LMC_ERR_NOMEM;
     else
         status = lmc_llama_state_create(&model->llama, max_blocks, (int)window, c->max_rows, &c->state);
+    if (status == LMC_OK && c->mixed)
+        status = lmc_piece_index_build(model->tokenizer, c->vocab, &c->pieces);
     if (status != LMC_OK) {
         lmc_neural_coder_free(c);
         return lmc_fail(message, status, "cannot allocate the model's working memory");
@@ -159,7 +187,19 @@ static int32_t model_input(int32_t id) {
     return LMC_TOKEN_IS_ESCAPE(id) ? 0 : id;
 }
 
-static void encode_token(lmc_rc_encoder *rc, const uint32_t *cum, int vocab, int32_t id) {
+/* mix is the block's mixed-codec state, NULL for the plain codec; cum NULL
+ * means the uniform distribution. */
+static void encode_token(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const uint32_t *cum,
+                         int32_t id) {
+    if (mix) {
+        lmc_mix_encode_token(mix, rc, cum, id);
+        return;
+    }
+    if (!cum) {
+        uniform_cdf(c, c->cum);
+        cum = c->cum;
+    }
+    int vocab = c->vocab;
     if (LMC_TOKEN_IS_ESCAPE(id)) {
         lmc_rc_encode_symbol(rc, cum, vocab);
         lmc_rc_encode(rc, LMC_TOKEN_ESCAPED_BYTE(id), 1, 8);
@@ -181,8 +221,8 @@ static void feed_rows(lmc_neural_coder *c, const int32_t *x, uint64_t start, uin
 }
 
 /* Codes outputs [first, last) of the window starting at `start`. */
-static void encode_window(lmc_neural_coder *c, lmc_rc_encoder *rc, const int32_t *x, uint64_t start,
-                          uint64_t first, uint64_t last) {
+static void encode_window(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const int32_t *x,
+                          uint64_t start, uint64_t first, uint64_t last) {
     if (first > start)
         feed_rows(c, x, start, start, first, 0);
     for (uint64_t p = first; p < last; p += (uint64_t)ROWS_PER_CALL) {
@@ -191,7 +231,7 @@ static void encode_window(lmc_neural_coder *c, lmc_rc_encoder *rc, const int32_t
         feed_rows(c, x, start, p, end, 1);
         lmc_pool_for(c->pool, n, rows_cdf_range, c);
         for (int row = 0; row < n; row++)
-            encode_token(rc, c->cum + (size_t)row * (c->symbols + 1), c->vocab, x[p + (uint64_t)row + 1]);
+            encode_token(c, mix, rc, c->cum + (size_t)row * (c->symbols + 1), x[p + (uint64_t)row + 1]);
     }
 }
 
@@ -208,37 +248,65 @@ static lmc_status model_sequence(const lmc_neural_coder *c, const int32_t *ids, 
     return LMC_OK;
 }
 
-lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
-                                   lmc_message *message) {
-    int32_t *ids = NULL, *x = NULL;
-    size_t n_ids = 0;
-    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, data, size, &ids, &n_ids);
-    if (status != LMC_OK)
-        return lmc_fail(message, status, "tokenizer failed");
-    status = model_sequence(c, ids, n_ids, &x);
-    if (status == LMC_OK)
-        status = lmc_varint_put(payload, n_ids);
-    if (status != LMC_OK) {
-        free(ids);
-        free(x);
-        return lmc_fail(message, status, "out of memory");
+/* The mixed codec feeds the model canonical ids, and codes each token as
+ * the block's next bytes: check that the pieces really spell the block. */
+static lmc_status canonical_ids(const lmc_neural_coder *c, int32_t *ids, size_t n, const uint8_t *data,
+                                size_t size) {
+    const lmc_piece_index *ix = &c->pieces;
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = LMC_TOKEN_IS_ESCAPE(ids[i]) || ids[i] >= ix->vocab ? -1 : ix->canonical[ids[i]];
+        if (id < 0)
+            return LMC_ERR_INTERNAL;
+        int r = ix->rank[id];
+        uint32_t length = ix->offset[r + 1] - ix->offset[r];
+        if (length > size - pos || memcmp(ix->bytes + ix->offset[r], data + pos, length))
+            return LMC_ERR_INTERNAL;
+        pos += length;
+        ids[i] = id;
     }
-    lmc_rc_encoder rc;
-    lmc_rc_encoder_init(&rc, payload);
+    return pos == size ? LMC_OK : LMC_ERR_INTERNAL;
+}
+
+static void encode_tokens(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const int32_t *x,
+                          size_t n_ids) {
     uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
-    if (n_ids > 0 && !c->has_bos) {
-        uniform_cdf(c, c->cum);
-        encode_token(&rc, c->cum, c->vocab, x[0]);
-    }
+    if (n_ids > 0 && !c->has_bos)
+        encode_token(c, mix, rc, NULL, x[0]);
     /* Outputs 0 .. m-2 predict x[1..m-1]. */
     uint64_t outputs = m > 0 ? m - 1 : 0;
     for (uint64_t first = 0; first < outputs;) {
         uint64_t start = window_start(c, first);
         uint64_t last = LMC_MIN(outputs, first < c->window ? (uint64_t)c->window : first + c->stride);
-        encode_window(c, &rc, x, start, first, last);
+        encode_window(c, mix, rc, x, start, first, last);
         first = last;
     }
-    status = lmc_rc_encoder_finish(&rc);
+}
+
+lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
+                                   lmc_message *message) {
+    int32_t *ids = NULL, *x = NULL;
+    size_t n_ids = 0;
+    lmc_mix_block *mix = NULL;
+    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, data, size, &ids, &n_ids);
+    if (status != LMC_OK)
+        return lmc_fail(message, status, "tokenizer failed");
+    if (c->mixed && (status = canonical_ids(c, ids, n_ids, data, size)) != LMC_OK) {
+        free(ids);
+        return lmc_fail(message, status, "the tokenizer's pieces do not spell the block");
+    }
+    status = model_sequence(c, ids, n_ids, &x);
+    if (status == LMC_OK)
+        status = lmc_varint_put(payload, n_ids);
+    if (status == LMC_OK && c->mixed)
+        status = lmc_mix_block_open(&c->pieces, data, NULL, size, &mix);
+    if (status == LMC_OK) {
+        lmc_rc_encoder rc;
+        lmc_rc_encoder_init(&rc, payload);
+        encode_tokens(c, mix, &rc, x, n_ids);
+        status = lmc_rc_encoder_finish(&rc);
+    }
+    lmc_mix_block_close(mix);
     free(ids);
     free(x);
     return status == LMC_OK ? LMC_OK : lmc_fail(message, status, "out of memory");
@@ -251,6 +319,8 @@ typedef struct {
     int32_t *x;         /* model input so far: [BOS] + decoded tokens */
     uint64_t length;    /* tokens in x */
     uint64_t outputs;   /* outputs this block needs: x's final length - 1 */
+    lmc_mix_block *mix; /* mixed codec only */
+    int damaged;        /* the mixed codec met data it cannot decode */
 } block_state;
 
 typedef struct {
@@ -268,14 +338,29 @@ static int32_t decode_token(lmc_rc_decoder *rc, const uint32_t *cum, int symbols
     return LMC_TOKEN_ESCAPE(byte);
 }
 
+/* The next token of block b under cum (NULL: uniform, only from one thread).
+ * A damaged mixed block stops decoding and reads token 0 from then on. */
+static int32_t decode_next(lmc_neural_coder *c, block_state *b, const uint32_t *cum) {
+    if (b->mix) {
+        int32_t id = b->damaged ? -1 : lmc_mix_decode_token(b->mix, &b->rc, cum);
+        b->damaged |= id < 0;
+        return id < 0 ? 0 : id;
+    }
+    if (!cum) {
+        uniform_cdf(c, c->cum);
+        cum = c->cum;
+    }
+    return decode_token(&b->rc, cum, c->symbols, c->vocab);
+}
+
 static void decode_rows_range(void *ctx_, int begin, int end) {
     step_context *ctx = ctx_;
     lmc_neural_coder *c = ctx->coder;
     for (int row = begin; row < end; row++) {
         block_state *b = &ctx->blocks[ctx->row_block[row]];
         row_cdf(c, row);
-        int32_t token = decode_token(&b->rc, c->cum + (size_t)row * (c->symbols + 1), c->symbols, c->vocab);
-        b->x[b->length++] = token;
+        b->x[b->length] = decode_next(c, b, c->cum + (size_t)row * (c->symbols + 1));
+        b->length++;
     }
 }
 
@@ -316,16 +401,27 @@ static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_sta
         b->x[b->length++] = c->bos;
     uint64_t m = n_ids + (uint64_t)c->has_bos;
     b->outputs = m > 0 ? m - 1 : 0;
+    if (c->mixed && lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, &b->mix) != LMC_OK)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     if (n_ids > 0 && !c->has_bos) {
-        uniform_cdf(c, c->cum);
-        b->x[b->length++] = decode_token(&b->rc, c->cum, c->symbols, c->vocab);
+        b->x[b->length] = decode_next(c, b, NULL);
+        b->length++;
     }
+    return LMC_OK;
+}
+
+static lmc_status finish_mixed_block(lmc_block_job *job, block_state *b, lmc_message *message) {
+    if (b->damaged || lmc_mix_block_position(b->mix) != job->raw_size)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: decoded %zu bytes, expected %zu",
+                        lmc_mix_block_position(b->mix), job->raw_size);
     return LMC_OK;
 }
 
 static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
     if (!lmc_rc_decoder_end_ok(&b->rc))
         return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: entropy-coded data inconsistent");
+    if (b->mix)
+        return finish_mixed_block(job, b, message);
     lmc_buf bytes;
     lmc_buf_init(&bytes);
     const int32_t *ids = b->x + c->has_bos;
@@ -378,8 +474,10 @@ lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, in
         decode_steps(c, blocks, count);
     for (int b = 0; b < count && status == LMC_OK; b++)
         status = finish_block(c, &jobs[b], &blocks[b], message);
-    for (int b = 0; b < count; b++)
+    for (int b = 0; b < count; b++) {
         free(blocks[b].x);
+        lmc_mix_block_close(blocks[b].mix);
+    }
     free(blocks);
     return status;
 }

@@ -30,6 +30,7 @@ struct lmc_decoder {
     lmc_pool *pool;
     lmc_model *model;
     lmc_neural_coder *coder;
+    lmc_neural_config coder_config; /* what the coder was made for */
     lmc_buf input;
     size_t parsed;            /* input bytes parsed so far */
     int have_header;
@@ -108,9 +109,17 @@ static lmc_status check_memory(lmc_decoder *d, uint64_t working) {
     return LMC_OK;
 }
 
-/* Keeps the loaded model when a concatenated archive uses it again. */
+static lmc_neural_config coder_config_for(const lmc_header *h) {
+    return (lmc_neural_config){NEURAL_BATCH, h->context_window, h->window_stride, h->block_size,
+                               h->codec == LMC_CODEC_MIXED};
+}
+
+/* Keeps the loaded model and coder when a concatenated archive uses them again. */
 static int model_reusable(const lmc_decoder *d) {
-    return d->coder && !memcmp(d->model->hash, d->header.model_hash, 16);
+    lmc_neural_config want = coder_config_for(&d->header);
+    const lmc_neural_config *have = &d->coder_config;
+    return d->coder && !memcmp(d->model->hash, d->header.model_hash, 16) && have->window == want.window &&
+           have->stride == want.stride && have->block_size == want.block_size && have->mixed == want.mixed;
 }
 
 static void release_model(lmc_decoder *d) {
@@ -122,7 +131,7 @@ static void release_model(lmc_decoder *d) {
 
 static lmc_status prepare_model(lmc_decoder *d) {
     lmc_header *h = &d->header;
-    if (h->codec == LMC_CODEC_MODEL && model_reusable(d))
+    if (h->codec != LMC_CODEC_FAST && model_reusable(d))
         return LMC_OK;
     release_model(d);
     if (h->codec == LMC_CODEC_FAST) {
@@ -136,16 +145,16 @@ static lmc_status prepare_model(lmc_decoder *d) {
     if (h->context_window > (uint32_t)d->model->llama.context_length)
         return lmc_fail(&d->message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, d->model->llama.context_length);
-    d->batch_blocks = NEURAL_BATCH;
+    lmc_neural_config config = coder_config_for(h);
     /* Fewer blocks in lockstep if that is what fits under the memory limit. */
-    while (d->batch_blocks > 1 &&
-           check_memory(d, lmc_neural_coder_bytes(d->model, d->batch_blocks, h->context_window, h->window_stride)) != LMC_OK)
-        d->batch_blocks /= 2;
-    status = check_memory(d, lmc_neural_coder_bytes(d->model, d->batch_blocks, h->context_window, h->window_stride));
+    d->batch_blocks = config.max_blocks;
+    while (config.max_blocks > 1 && check_memory(d, lmc_neural_coder_bytes(d->model, &config)) != LMC_OK)
+        d->batch_blocks = config.max_blocks /= 2;
+    status = check_memory(d, lmc_neural_coder_bytes(d->model, &config));
     if (status != LMC_OK)
         return status;
-    return lmc_neural_coder_create(d->model, d->pool, d->batch_blocks, h->context_window, h->window_stride,
-                                   &d->coder, &d->message);
+    d->coder_config = config;
+    return lmc_neural_coder_create(d->model, d->pool, &config, &d->coder, &d->message);
 }
 
 /* ---- Decoding a batch ---- */
@@ -165,7 +174,7 @@ static void fast_range(void *ctx, int begin, int end) {
 static lmc_status decode_coded(lmc_decoder *d, lmc_block_job *jobs, int count) {
     if (count == 0)
         return LMC_OK;
-    if (d->header.codec == LMC_CODEC_MODEL)
+    if (d->header.codec != LMC_CODEC_FAST)
         return lmc_neural_decode_blocks(d->coder, jobs, count, &d->message);
     lmc_status status[MAX_BATCH];
     fast_jobs f = {d, jobs, status};

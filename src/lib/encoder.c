@@ -119,10 +119,12 @@ static lmc_status start_model(lmc_encoder *e) {
     e->header.context_window = window;
     e->header.window_stride = stride;
     e->batch_blocks = 1;
-    status = check_memory(e, lmc_neural_coder_bytes(m, 1, window, stride));
+    e->header.codec = !e->options.model_only && lmc_neural_can_mix(m) ? LMC_CODEC_MIXED : LMC_CODEC_MODEL;
+    lmc_neural_config config = {1, window, stride, e->header.block_size, e->header.codec == LMC_CODEC_MIXED};
+    status = check_memory(e, lmc_neural_coder_bytes(m, &config));
     if (status != LMC_OK)
         return status;
-    return lmc_neural_coder_create(m, e->pool, 1, window, stride, &e->coder, &e->message);
+    return lmc_neural_coder_create(m, e->pool, &config, &e->coder, &e->message);
 }
 
 static lmc_status start(lmc_encoder *e) {
@@ -140,7 +142,6 @@ static lmc_status start(lmc_encoder *e) {
         e->batch_blocks = LMC_MIN(lmc_pool_threads(e->pool), MAX_FAST_BATCH);
         status = check_memory(e, (uint64_t)e->batch_blocks * lmc_cm_memory(e->header.block_size));
     } else {
-        e->header.codec = LMC_CODEC_MODEL;
         status = start_model(e);
     }
     if (status == LMC_OK)

@@ -18,12 +18,21 @@
  * many blocks in lockstep so every weight read serves all of them. */
 typedef struct lmc_neural_coder lmc_neural_coder;
 
-lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, int max_blocks,
-                                   uint32_t window, uint32_t stride, lmc_neural_coder **out,
-                                   lmc_message *message);
+typedef struct {
+    int max_blocks;        /* blocks decoded together (1 when encoding) */
+    uint32_t window, stride;
+    uint32_t block_size;
+    int mixed;             /* codec 2: tokens coded as bytes, mixed with lmc_cm (mixcodec.c) */
+} lmc_neural_config;
+
+lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
+                                   lmc_neural_coder **out, lmc_message *message);
 void lmc_neural_coder_free(lmc_neural_coder *coder);
-/* Bytes of working memory for max_blocks blocks coded together. */
-uint64_t lmc_neural_coder_bytes(const lmc_model *model, int max_blocks, uint32_t window, uint32_t stride);
+/* Bytes of working memory for config->max_blocks blocks coded together. */
+uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config);
+/* 1 if the model's tokenizer allows the mixed codec (every byte string is
+ * the concatenation of token pieces). */
+int lmc_neural_can_mix(const lmc_model *model);
 
 lmc_status lmc_neural_encode_block(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payload,
                                    lmc_message *message);
@@ -37,6 +46,24 @@ typedef struct {
 
 /* Decodes count (<= max_blocks) blocks together. */
 lmc_status lmc_neural_decode_blocks(lmc_neural_coder *coder, lmc_block_job *jobs, int count, lmc_message *message);
+
+/* ---- Mixed token coding (mixcodec.c) ----
+ * One block's adaptive state: tokens are coded as their bytes under the
+ * neural model's distribution mixed with a context-mixing model. `cum` is the
+ * model's cumulative frequency table over its vocabulary (NULL: uniform). */
+typedef struct lmc_mix_block lmc_mix_block;
+
+/* Encoding reads `data`; decoding writes the block's bytes to `out`. */
+lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
+                              lmc_mix_block **block);
+void lmc_mix_block_close(lmc_mix_block *block);
+size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size);
+/* Bytes coded so far. */
+size_t lmc_mix_block_position(const lmc_mix_block *block);
+/* id must be canonical (lmc_piece_index.canonical) and its bytes the block's next bytes. */
+void lmc_mix_encode_token(lmc_mix_block *block, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id);
+/* The decoded token's canonical id, or -1 if the data is damaged. */
+int32_t lmc_mix_decode_token(lmc_mix_block *block, lmc_rc_decoder *rc, const uint32_t *cum);
 
 /* ---- Model search (models.c) ---- */
 

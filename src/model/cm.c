@@ -61,7 +61,8 @@ enum {
     HASHED_MODELS = 5,                  /* orders 2, 3, 4, 6 and the word */
     CONTEXT_MODELS = HASHED_MODELS + 1, /* plus the direct order-1 table */
     MATCH_INPUT = CONTEXT_MODELS,
-    BIAS_INPUT = MATCH_INPUT + 1,
+    MODEL_INPUT = MATCH_INPUT + 1,      /* the neural model's prediction (0 with --fast) */
+    BIAS_INPUT = MODEL_INPUT + 1,
     MIXER_INPUTS = BIAS_INPUT + 1,
     MATCH_CONTEXTS = 64,                /* length bucket (32) x expected bit */
     MIXER1_SETS = 4 * 256,              /* match-length class x partial byte */
@@ -269,7 +270,7 @@ static inline void apm_update(apm *a, const uint16_t *identity, int bit) {
 
 /* ---- The model ---- */
 
-typedef struct {
+struct lmc_cm {
     logistic_tables logistic;
     history_tables histories;
     uint16_t reciprocal[STATE_MAP_LIMIT + 1]; /* 65536 / (n + 1.5) */
@@ -297,6 +298,7 @@ typedef struct {
     uint32_t match_map[MATCH_CONTEXTS];
 
     /* Mixers. */
+    int with_model;             /* mixing a neural model's predictions in */
     int32_t inputs[MIXER_INPUTS];
     int32_t weights1[MIXER1_SETS][MIXER_INPUTS];
     int32_t weights2[MIXER2_SETS][MIXER_INPUTS];
@@ -312,7 +314,8 @@ typedef struct {
     int bit_count;
     uint32_t c4, c8;            /* the last 8 bytes, newest lowest */
     uint32_t word;              /* hash of the current word, 0 between words */
-} cm_model;
+};
+typedef struct lmc_cm cm_model;
 
 /* ---- Hashing and the line table ---- */
 
@@ -444,8 +447,9 @@ static void mixer_train(int32_t *restrict weights, const int32_t *restrict input
     }
 }
 
-/* P(next bit = 1) * 65536, in [1, 65535]. */
-static uint32_t cm_predict(cm_model *m) {
+/* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
+ * P(1) * 65536 when mixing one in, else ignored. */
+static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     const logistic_tables *t = &m->logistic;
     point_slots(m);
     UNROLLED
@@ -459,6 +463,7 @@ static uint32_t cm_predict(cm_model *m) {
         expected_bit = (m->history[m->match_ptr] >> (7 - m->bit_count)) & 1u;
     m->match_context = match_length_bucket(m->match_length) << 1 | expected_bit;
     m->inputs[MATCH_INPUT] = stretch(t, state_map_p16(m->match_map[m->match_context]));
+    m->inputs[MODEL_INPUT] = m->with_model ? stretch(t, model_p16) : 0;
     m->inputs[BIAS_INPUT] = 256;
 
     uint32_t c1 = m->c4 & 255u;
@@ -643,7 +648,7 @@ static void init_tables(cm_model *m) {
 
 /* A fresh model for a block of `size` bytes whose bytes will appear in
  * `history` as they are coded. */
-static lmc_status cm_create(size_t size, const uint8_t *history, cm_model **out) {
+static lmc_status cm_create(size_t size, const uint8_t *history, int with_model, cm_model **out) {
     cm_model *m = calloc(1, sizeof *m);
     if (!m)
         return LMC_ERR_NOMEM;
@@ -658,6 +663,7 @@ static lmc_status cm_create(size_t size, const uint8_t *history, cm_model **out)
     }
     m->match_mask = match_entries - 1;
     m->history = history;
+    m->with_model = with_model;
     init_tables(m);
     m->c0 = 1;
     update_context_hashes(m);
@@ -680,7 +686,7 @@ lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
     if (size == 0)
         return LMC_OK;
     cm_model *m;
-    lmc_status status = cm_create(size, data, &m);
+    lmc_status status = cm_create(size, data, 0, &m);
     if (status != LMC_OK)
         return status;
     lmc_rc_encoder encoder;
@@ -689,7 +695,7 @@ lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
         uint32_t byte = data[i];
         for (int j = 7; j >= 0; j--) {
             int bit = (int)(byte >> j) & 1;
-            lmc_rc_encode_bit(&encoder, cm_predict(m), bit);
+            lmc_rc_encode_bit(&encoder, cm_predict(m, 0), bit);
             cm_update(m, bit);
         }
         cm_end_byte(m, byte);
@@ -705,7 +711,7 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
     if (size == 0)
         return payload_size == 0 ? LMC_OK : LMC_ERR_CORRUPT;
     cm_model *m;
-    lmc_status status = cm_create(size, out, &m);
+    lmc_status status = cm_create(size, out, 0, &m);
     if (status != LMC_OK) {
         memset(out, 0, size);
         return status;
@@ -715,7 +721,7 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
     for (size_t i = 0; i < size; i++) {
         uint32_t byte = 0;
         for (int j = 0; j < 8; j++) {
-            int bit = lmc_rc_decode_bit(&decoder, cm_predict(m));
+            int bit = lmc_rc_decode_bit(&decoder, cm_predict(m, 0));
             cm_update(m, bit);
             byte = byte << 1 | (uint32_t)bit;
         }
@@ -733,4 +739,27 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
         status = LMC_ERR_CORRUPT;
     cm_free(m);
     return status;
+}
+
+/* ---- Mixing with a neural model, one bit at a time ---- */
+
+lmc_status lmc_cm_open(size_t size, const uint8_t *history, lmc_cm **out) {
+    *out = NULL;
+    return cm_create(LMC_MAX(size, (size_t)1), history, 1, out);
+}
+
+uint32_t lmc_cm_predict_bit(lmc_cm *cm, uint32_t model_p16) {
+    return cm_predict(cm, LMC_MAX(1u, LMC_MIN(model_p16, 65535u)));
+}
+
+void lmc_cm_update_bit(lmc_cm *cm, int bit) {
+    cm_update(cm, bit);
+}
+
+void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte) {
+    cm_end_byte(cm, byte);
+}
+
+void lmc_cm_close(lmc_cm *cm) {
+    cm_free(cm);
 }

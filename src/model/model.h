@@ -145,6 +145,24 @@ lmc_status lmc_tokenizer_piece(const lmc_tokenizer *tok, int32_t id, lmc_buf *ou
 int lmc_tokenizer_covers_all_bytes(const lmc_tokenizer *tok);
 int32_t lmc_tokenizer_bos(const lmc_tokenizer *tok); /* -1 if none */
 
+/* The vocabulary's pieces sorted by their bytes (pieces.c), for coding a
+ * token as its bytes: the tokens starting with a byte prefix form one run
+ * [lo, hi) of the sorted list. Equal pieces collapse to their smallest id;
+ * tokens without bytes are left out. */
+typedef struct {
+    int count;             /* distinct non-empty pieces */
+    int vocab;             /* ids covered by canonical and rank */
+    int32_t *sorted_ids;   /* [count] the id standing for each piece, in byte order */
+    uint32_t *offset;      /* [count + 1] sorted piece i is bytes[offset[i] .. offset[i + 1]) */
+    uint8_t *bytes;
+    int32_t *canonical;    /* [vocab] the id standing for this id's bytes, -1 if it has none */
+    int32_t *rank;         /* [vocab] position of that id in sorted_ids, -1 if none */
+} lmc_piece_index;
+
+/* Indexes the first `vocab` ids (at most the tokenizer's vocabulary). */
+lmc_status lmc_piece_index_build(const lmc_tokenizer *tok, int vocab, lmc_piece_index *out);
+void lmc_piece_index_free(lmc_piece_index *index);
+
 /* ======================= Models ======================= */
 
 typedef struct lmc_model {
@@ -187,5 +205,18 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
 /* Bytes of working memory one compress or decompress call allocates for a
  * block of `size` bytes (under 100 MiB for any size), for memory limits. */
 size_t lmc_cm_memory(size_t size);
+
+/* The same model coding a block bit by bit with a neural model's prediction
+ * as one more mixer input (the mixed codec, src/lib/mixcodec.c). `history`
+ * is where the block's bytes appear as they are coded (size bytes). For each
+ * bit: lmc_cm_predict_bit (P(1) * 65536 in [1, 65535], given the neural
+ * model's), then lmc_cm_update_bit; after 8 bits, lmc_cm_end_byte once the
+ * byte is in history. */
+typedef struct lmc_cm lmc_cm;
+lmc_status lmc_cm_open(size_t size, const uint8_t *history, lmc_cm **out);
+uint32_t lmc_cm_predict_bit(lmc_cm *cm, uint32_t model_p16);
+void lmc_cm_update_bit(lmc_cm *cm, int bit);
+void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte);
+void lmc_cm_close(lmc_cm *cm);
 
 #endif /* LMC_MODEL_H */

@@ -1,0 +1,185 @@
+/*
+ * The mixed codec (docs/FORMAT.md, codec 2): each token is coded as its
+ * bytes, bit by bit, under a mixture of the neural model and a context-mixing
+ * model that learns the block as it is coded (model/cm.c).
+ *
+ * The neural model gives a distribution over tokens (integer frequencies).
+ * Sorted by their bytes (lmc_piece_index), the tokens that agree with the
+ * bytes coded so far form a run [lo, hi), so the model's probability of the
+ * next bit is a ratio of prefix sums over that run. The context-mixing model
+ * takes it as one input of its mixer, next to its own order-n, word and match
+ * predictions, and the mixer's output codes the bit. Bits the vocabulary
+ * decides (every token of the run agrees on them) cost nothing. When the
+ * bytes so far are themselves a token and longer tokens remain, one binary
+ * "the token ends here" decision is coded under the model's probability.
+ * With the mixer trusting the model alone this codes exactly -log2 p(token);
+ * what the adaptive model adds is what it knows about this block.
+ *
+ * Integer arithmetic only, so both sides compute identical probabilities.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/lib.h"
+
+struct lmc_mix_block {
+    const lmc_piece_index *index;
+    lmc_cm *cm;
+    uint8_t *out;          /* decoder: where decoded bytes go (NULL when encoding) */
+    const uint8_t *data;   /* the block's bytes (encoder) or out (decoder) */
+    size_t size, pos;
+    uint32_t *sums;        /* [count + 1] prefix sums of the frequencies in sorted order */
+};
+
+typedef struct {
+    lmc_rc_encoder *enc;   /* exactly one of enc, dec */
+    lmc_rc_decoder *dec;
+} bit_coder;
+
+lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
+                              lmc_mix_block **block) {
+    *block = NULL;
+    lmc_mix_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return LMC_ERR_NOMEM;
+    b->index = index;
+    b->out = out;
+    b->data = out ? out : data;
+    b->size = size;
+    b->sums = malloc(((size_t)index->count + 1) * sizeof *b->sums);
+    lmc_status status = b->sums ? lmc_cm_open(size, b->data, &b->cm) : LMC_ERR_NOMEM;
+    if (status != LMC_OK) {
+        lmc_mix_block_close(b);
+        return status;
+    }
+    *block = b;
+    return LMC_OK;
+}
+
+void lmc_mix_block_close(lmc_mix_block *b) {
+    if (!b)
+        return;
+    lmc_cm_close(b->cm);
+    free(b->sums);
+    free(b);
+}
+
+size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size) {
+    return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_memory(size);
+}
+
+size_t lmc_mix_block_position(const lmc_mix_block *b) {
+    return b->pos;
+}
+
+/* sums[i] = total frequency of sorted tokens 0 .. i-1; cum NULL means every
+ * token has frequency 1 (a block's first token, without BOS). */
+static void prefix_sums(lmc_mix_block *b, const uint32_t *cum) {
+    const lmc_piece_index *ix = b->index;
+    uint32_t total = 0;
+    b->sums[0] = 0;
+    for (int i = 0; i < ix->count; i++) {
+        int32_t id = ix->sorted_ids[i];
+        total += cum ? cum[id + 1] - cum[id] : 1u;
+        b->sums[i + 1] = total;
+    }
+}
+
+static uint32_t piece_length(const lmc_piece_index *ix, int i) {
+    return ix->offset[i + 1] - ix->offset[i];
+}
+
+/* First i in [lo, hi) whose byte at depth is >= value (all have length > depth). */
+static int first_at_least(const lmc_piece_index *ix, int lo, int hi, uint32_t depth, uint32_t value) {
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (ix->bytes[ix->offset[mid] + depth] < value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* part / whole as P * 65536 in [1, 65535] (whole > 0). */
+static uint32_t ratio16(uint32_t part, uint32_t whole) {
+    uint64_t p = ((uint64_t)part << 16) / whole;
+    return (uint32_t)LMC_MAX(1u, LMC_MIN(p, 65535u));
+}
+
+static int code_bit(bit_coder *c, uint32_t p1, int bit) {
+    if (c->enc) {
+        lmc_rc_encode_bit(c->enc, p1, bit);
+        return bit;
+    }
+    return lmc_rc_decode_bit(c->dec, p1);
+}
+
+/* Codes the next byte of the token within run [*lo, *hi) at `depth`; the
+ * encoder passes the byte, the decoder -1. Returns the byte. */
+static uint32_t code_byte(lmc_mix_block *b, bit_coder *c, int *lo, int *hi, uint32_t depth, int byte) {
+    const lmc_piece_index *ix = b->index;
+    uint32_t prefix = 0; /* the bits decided so far */
+    for (int k = 7; k >= 0; k--) {
+        uint32_t one = prefix << (k + 1) | 1u << k; /* smallest byte with this prefix and bit k set */
+        int split = first_at_least(ix, *lo, *hi, depth, one);
+        int bit;
+        if (split == *lo || split == *hi) { /* the vocabulary decides this bit */
+            bit = split == *lo;
+            lmc_cm_predict_bit(b->cm, bit ? 65535u : 1u);
+        } else {
+            uint32_t model = ratio16(b->sums[*hi] - b->sums[split], b->sums[*hi] - b->sums[*lo]);
+            bit = code_bit(c, lmc_cm_predict_bit(b->cm, model), byte < 0 ? -1 : (byte >> k) & 1);
+        }
+        lmc_cm_update_bit(b->cm, bit);
+        if (bit)
+            *lo = split;
+        else
+            *hi = split;
+        prefix = prefix << 1 | (uint32_t)bit;
+    }
+    return prefix;
+}
+
+/* Codes one token; `target` is the encoder's token (its canonical id), or -1
+ * when decoding. Returns the token's canonical id, or -1 if the data runs
+ * past the block (damage). */
+static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, int32_t target) {
+    const lmc_piece_index *ix = b->index;
+    const uint8_t *want = NULL;
+    uint32_t want_length = 0;
+    if (target >= 0) {
+        int r = ix->rank[target];
+        want = ix->bytes + ix->offset[r];
+        want_length = piece_length(ix, r);
+    }
+    prefix_sums(b, cum);
+    int lo = 0, hi = ix->count;
+    for (uint32_t depth = 0;; depth++) {
+        if (depth > 0 && piece_length(ix, lo) == depth) { /* the bytes so far are a token */
+            if (hi - lo == 1)
+                return ix->sorted_ids[lo];
+            uint32_t p_end = ratio16(b->sums[lo + 1] - b->sums[lo], b->sums[hi] - b->sums[lo]);
+            if (code_bit(c, p_end, want ? want_length == depth : -1))
+                return ix->sorted_ids[lo];
+            lo++;
+        }
+        if (b->pos >= b->size)
+            return -1;
+        uint32_t byte = code_byte(b, c, &lo, &hi, depth, want ? want[depth] : -1);
+        if (b->out)
+            b->out[b->pos] = (uint8_t)byte;
+        b->pos++;
+        lmc_cm_end_byte(b->cm, byte);
+    }
+}
+
+void lmc_mix_encode_token(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id) {
+    bit_coder c = {rc, NULL};
+    code_token(b, &c, cum, id);
+}
+
+int32_t lmc_mix_decode_token(lmc_mix_block *b, lmc_rc_decoder *rc, const uint32_t *cum) {
+    bit_coder c = {NULL, rc};
+    return code_token(b, &c, cum, -1);
+}
