@@ -6,11 +6,12 @@
 #   cmake, gcc, make, pkg-config  the build
 #   libxxhash-dev                 block checksums and model hashes (xxHash XXH3)
 #   libpcre2-dev                  Unicode-aware tokenizer pre-splitting (PCRE2 with UCP)
+#   libpng-dev                    PNG images in the media readers (src/format/png_io.c)
 #   libcmocka-dev                 unit tests
 #   clang, libclang-rt-14-dev     fuzz targets (libFuzzer) and the gcc/clang determinism check
 #   gzip bzip2 xz-utils zstd      reference codecs for `lmc bench` and bench/
 set -euo pipefail
-build_packages=(cmake gcc make pkg-config libxxhash-dev libpcre2-dev)
+build_packages=(cmake gcc make pkg-config libxxhash-dev libpcre2-dev libpng-dev)
 test_packages=("${build_packages[@]}" libcmocka-dev clang libclang-rt-14-dev xxd)
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;
