@@ -70,9 +70,11 @@ enum {
     MIXER_LEARNING_RATE = 24,           /* error scale, 16 = 1.0 */
     MIXER_WEIGHT_LIMIT = 1 << 22,       /* weights are 16.16 fixed point: +-64 */
     MIXER_INITIAL_WEIGHT = 1 << 14,     /* 0.25 */
+    MODEL_INITIAL_WEIGHT = 1 << 16,     /* 1.0 */
     APM_CELLS = 33,                     /* interpolation points over the logistic domain */
     APM1_CONTEXTS = 256,                /* partial byte */
     APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
+    APM3_CONTEXTS = 32 * 256,           /* neural model's prediction x partial byte (mixed codec) */
     APM_RATE = 6,                       /* cells move 1/64 of the error */
     STATE_MAP_LIMIT = 1023,             /* state maps average over up to this many hits */
     LINE_BYTES = 64,                    /* one context's slot: a cache line */
@@ -305,7 +307,7 @@ struct lmc_cm {
     int32_t *active1, *active2;  /* the weight sets of the current bit */
     uint32_t mixer1_p16, mixer2_p16;
 
-    apm apm1, apm2;
+    apm apm1, apm2, apm3;       /* apm3: mixed codec only */
 
     /* Coding position. */
     const uint8_t *history;     /* the bytes coded so far */
@@ -447,6 +449,11 @@ static void mixer_train(int32_t *restrict weights, const int32_t *restrict input
     }
 }
 
+/* The neural model's stretched prediction in 32 steps: 0 .. 31. */
+static inline uint32_t model_bucket(int32_t stretched) {
+    return (uint32_t)(stretched + 2048) >> 7;
+}
+
 /* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
  * P(1) * 65536 when mixing one in, else ignored. */
 static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
@@ -478,7 +485,13 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     uint32_t p_mix = squash(t, x);
     uint32_t p_apm1 = apm_predict(&m->apm1, m->apm_identity, m->c0, x);
     uint32_t p_apm2 = apm_predict(&m->apm2, m->apm_identity, c1 << 8 | m->c0, x);
-    uint32_t p = (p_mix + p_apm1 + 2 * p_apm2) >> 2;
+    uint32_t p;
+    if (m->with_model) {
+        uint32_t p_apm3 = apm_predict(&m->apm3, m->apm_identity, model_bucket(m->inputs[MODEL_INPUT]) << 8 | m->c0, x);
+        p = (p_mix + p_apm1 + p_apm2 + p_apm3) >> 2;
+    } else {
+        p = (p_mix + p_apm1 + 2 * p_apm2) >> 2;
+    }
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
@@ -487,6 +500,8 @@ static void cm_update(cm_model *m, int bit) {
     mixer_train(m->active2, m->inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * MIXER_LEARNING_RATE >> 4);
     apm_update(&m->apm1, m->apm_identity, bit);
     apm_update(&m->apm2, m->apm_identity, bit);
+    if (m->with_model)
+        apm_update(&m->apm3, m->apm_identity, bit);
     UNROLLED
     for (int i = 0; i < CONTEXT_MODELS; i++) {
         state_map_update(m->entry[i], bit, m->reciprocal);
@@ -622,6 +637,7 @@ static void cm_free(cm_model *m) {
     free(m->match_index);
     free(m->apm1.cells);
     free(m->apm2.cells);
+    free(m->apm3.cells);
     free(m);
 }
 
@@ -644,6 +660,13 @@ static void init_tables(cm_model *m) {
     for (int s = 0; s < MIXER2_SETS; s++)
         for (int i = 0; i < MIXER_INPUTS; i++)
             m->weights2[s][i] = MIXER_INITIAL_WEIGHT;
+    /* The neural model is the best single predictor from the start. */
+    if (m->with_model)
+        for (int s = 0; s < MIXER1_SETS; s++)
+            m->weights1[s][MODEL_INPUT] = MODEL_INITIAL_WEIGHT;
+    if (m->with_model)
+        for (int s = 0; s < MIXER2_SETS; s++)
+            m->weights2[s][MODEL_INPUT] = MODEL_INITIAL_WEIGHT;
 }
 
 /* A fresh model for a block of `size` bytes whose bytes will appear in
@@ -656,7 +679,9 @@ static lmc_status cm_create(size_t size, const uint8_t *history, int with_model,
     m->match_index = calloc(match_entries, sizeof *m->match_index);
     m->apm1.cells = calloc((size_t)APM1_CONTEXTS * APM_CELLS, sizeof *m->apm1.cells);
     m->apm2.cells = calloc((size_t)APM2_CONTEXTS * APM_CELLS, sizeof *m->apm2.cells);
-    if (!m->match_index || !m->apm1.cells || !m->apm2.cells ||
+    if (with_model)
+        m->apm3.cells = calloc((size_t)APM3_CONTEXTS * APM_CELLS, sizeof *m->apm3.cells);
+    if (!m->match_index || !m->apm1.cells || !m->apm2.cells || (with_model && !m->apm3.cells) ||
         allocate_table(m, table_bytes_for(size)) != LMC_OK) {
         cm_free(m);
         return LMC_ERR_NOMEM;
