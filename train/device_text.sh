@@ -57,7 +57,7 @@ case $1 in
     mkdir -p "$work"
     if [ ! -e "$work/started" ]; then
       touch "$work/started"
-      setsid bash -c "bash '$0' run '$(readlink -f "$2")' '$3' '$(readlink -f "$4")' > '$work/pipeline.log' 2>&1; touch '$work/done'" < /dev/null &
+      setsid bash -c "bash '$0' run '$(readlink -m "$2")' '$3' '$(readlink -m "$4")' > '$work/pipeline.log' 2>&1; touch '$work/done'" < /dev/null &
     fi
     ;;
   run)

@@ -203,8 +203,9 @@ def split_paragraph_groups(text, target=TEXT_CHUNK):
     return out
 
 
-def shared_text_source(path, budget, name):
-    data = lzma.open(path).read()
+def shared_text_source(path, budget, name, opener=lzma.open):
+    """Seeded paragraph groups of a large compressed text file, up to budget bytes."""
+    data = opener(path).read()
     groups = split_paragraph_groups(data)
     order = list(range(len(groups)))
     seeded(name).shuffle(order)
@@ -219,8 +220,9 @@ def shared_text_source(path, budget, name):
         yield "%s#%d" % (os.path.basename(path), i), groups[i]
 
 
-def linux_source(tar_path, budget_c, budget_doc):
-    """Kernel .c files and Documentation/*.rst, chosen by a seeded hash of the path."""
+def linux_source(tar_path, budget_c, budget_doc, c_one_in=8, doc_one_in=3):
+    """Kernel .c files and Documentation/*.rst, chosen by a seeded hash of the path
+    (1 in c_one_in .c files, 1 in doc_one_in docs)."""
     if not os.path.exists(tar_path):
         return
     got = {"c": 0, "rst": 0}
@@ -233,9 +235,9 @@ def linux_source(tar_path, budget_c, budget_doc):
                 "rst" if member.name.endswith(".rst") and "/Documentation/" in member.name else None)
             if kind is None:
                 continue
-            # About 1 in 8 .c files and 1 in 3 docs, spread over the whole tree.
+            # A seeded hash of the path spreads the choice over the whole tree.
             h = zlib.crc32(("%d:%s" % (SEED, member.name)).encode())
-            if (kind == "c" and h % 8) or (kind == "rst" and h % 3):
+            if (kind == "c" and h % c_one_in) or (kind == "rst" and h % doc_one_in):
                 continue
             budget = budget_c if kind == "c" else budget_doc
             if got[kind] + member.size > budget:
@@ -381,20 +383,14 @@ def is_val(index_in_source):
     return index_in_source % (100 // VAL_PERCENT) == 100 // VAL_PERCENT // 2
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(REPO, "train", "data"))
-    ap.add_argument("--xz-level", default="-9")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-
-    leak = LeakIndex(os.path.join(SHARED, "corpus"))
-    print("corpus: %d files, %d anchored windows" % (len(leak.files), len(leak.anchors)), flush=True)
-
+def filter_documents(sources, leak):
+    """Corpus exclusion, deduplication and holdout over (source name, documents) pairs.
+    Returns train and validation documents as (source, bytes) in source order, and the
+    per-source statistics."""
     seen_docs, seen_paras = set(), set()
     train_docs, val_docs = [], []
     stats = {}
-    for source, docs in build_sources():
+    for source, docs in sources:
         st = stats.setdefault(source, dict(docs=0, raw=0, kept=0, val=0, dup_docs=0, leak_docs=0,
                                            leak_paragraphs=0, corpus_hash=0))
         binary = source.startswith("binary/")
@@ -429,27 +425,47 @@ def main():
                 train_docs.append((source, data))
                 st["kept"] += len(data)
         print("%-40s %s" % (source, json.dumps(st)), flush=True)
+    return train_docs, val_docs, stats
 
+
+def write_split(path, docs, xz_level):
+    """Concatenates the documents into path and replaces it by path.xz (xz -T2 xz_level).
+    Returns the manifest entry and the (source, offset, length) span of every document."""
+    spans = []
+    sha = hashlib.sha256()
+    with open(path, "wb") as f:
+        offset = 0
+        for source, data in docs:
+            f.write(data)
+            sha.update(data)
+            spans.append((source, offset, len(data)))
+            offset += len(data)
+    entry = dict(bytes=offset, sha256=sha.hexdigest(), docs=len(docs))
+    subprocess.run(["xz", "-f", "-k", "-T2", xz_level, path], check=True)
+    os.remove(path)
+    entry["xz_bytes"] = os.path.getsize(path + ".xz")
+    return entry, spans
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(REPO, "train", "data"))
+    ap.add_argument("--xz-level", default="-9")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    leak = LeakIndex(os.path.join(SHARED, "corpus"))
+    print("corpus: %d files, %d anchored windows" % (len(leak.files), len(leak.anchors)), flush=True)
+
+    train_docs, val_docs, stats = filter_documents(build_sources(), leak)
     random.Random(SEED).shuffle(train_docs)
     manifest = dict(seed=SEED, leak_window=LEAK_WINDOW, val_percent=VAL_PERCENT, sources=stats,
                     corpus_files=len(leak.files))
     for split, docs in (("train", train_docs), ("val", val_docs)):
-        path = os.path.join(args.out, split + ".bin")
-        spans = []
-        sha = hashlib.sha256()
-        with open(path, "wb") as f:
-            offset = 0
-            for source, data in docs:
-                f.write(data)
-                sha.update(data)
-                spans.append((source, offset, len(data)))
-                offset += len(data)
-        manifest[split] = dict(bytes=offset, sha256=sha.hexdigest(), docs=len(docs))
+        manifest[split], spans = write_split(os.path.join(args.out, split + ".bin"), docs,
+                                             args.xz_level)
         if split == "val":
             manifest["val_spans"] = spans
-        subprocess.run(["xz", "-f", "-k", "-T2", args.xz_level, path], check=True)
-        os.remove(path)
-        manifest[split]["xz_bytes"] = os.path.getsize(path + ".xz")
         print(split, json.dumps(manifest[split]), flush=True)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
