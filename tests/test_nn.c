@@ -431,6 +431,10 @@ static void test_attention_kernels_match_scalar(void **unused) {
                 lmc_attn_mix_scalar(weights, MAX_KEYS, sums, queries, keys, hd, n, want);
                 lmc_attn_mix_avx2(weights, MAX_KEYS, sums, queries, keys, hd, n, got);
                 assert_memory_equal(got, want, (size_t)queries * (size_t)hd * sizeof(float));
+                if (best_level() >= LMC_SIMD_AVX512) {
+                    lmc_attn_mix_avx512(weights, MAX_KEYS, sums, queries, keys, hd, n, got);
+                    assert_memory_equal(got, want, (size_t)queries * (size_t)hd * sizeof(float));
+                }
                 lmc_attn_mix_scalar(weights + (queries - 1) * MAX_KEYS, MAX_KEYS, &sums[queries - 1], 1, keys, hd, n, alone);
                 assert_memory_equal(alone, want + (size_t)(queries - 1) * (size_t)hd, (size_t)hd * sizeof(float));
             }

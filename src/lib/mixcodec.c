@@ -28,6 +28,7 @@ struct lmc_mix_block {
     uint8_t *out;          /* decoder: where decoded bytes go (NULL when encoding) */
     const uint8_t *data;   /* the block's bytes (encoder) or out (decoder) */
     size_t size, pos;
+    int32_t previous[2];   /* the last two tokens coded (canonical ids, newest first), 0 at the start */
     uint32_t *sums;        /* [count + 1] prefix sums of the frequencies in sorted order */
 };
 
@@ -159,8 +160,12 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, i
         if (depth > 0 && piece_length(ix, lo) == depth) { /* the bytes so far are a token */
             if (hi - lo == 1)
                 return ix->sorted_ids[lo];
-            uint32_t p_end = ratio16(b->sums[lo + 1] - b->sums[lo], b->sums[hi] - b->sums[lo]);
-            if (code_bit(c, p_end, want ? want_length == depth : -1))
+            uint32_t model = ratio16(b->sums[lo + 1] - b->sums[lo], b->sums[hi] - b->sums[lo]);
+            uint32_t p_end = lmc_cm_predict_end(b->cm, model, (uint32_t)ix->sorted_ids[lo],
+                                                 (uint32_t)b->previous[0], (uint32_t)b->previous[1], depth);
+            int end = code_bit(c, p_end, want ? want_length == depth : -1);
+            lmc_cm_update_end(b->cm, end);
+            if (end)
                 return ix->sorted_ids[lo];
             lo++;
         }
@@ -174,12 +179,20 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, i
     }
 }
 
+static void remember(lmc_mix_block *b, int32_t id) {
+    b->previous[1] = b->previous[0];
+    b->previous[0] = id;
+}
+
 void lmc_mix_encode_token(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id) {
     bit_coder c = {rc, NULL};
-    code_token(b, &c, cum, id);
+    remember(b, code_token(b, &c, cum, id));
 }
 
 int32_t lmc_mix_decode_token(lmc_mix_block *b, lmc_rc_decoder *rc, const uint32_t *cum) {
     bit_coder c = {NULL, rc};
-    return code_token(b, &c, cum, -1);
+    int32_t id = code_token(b, &c, cum, -1);
+    if (id >= 0)
+        remember(b, id);
+    return id;
 }

@@ -75,6 +75,10 @@ enum {
     APM1_CONTEXTS = 256,                /* partial byte */
     APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
     APM3_CONTEXTS = 32 * 256,           /* neural model's prediction x partial byte (mixed codec) */
+    END_INPUTS = 5,                     /* "token ends here": model, three token contexts, bias */
+    END_SETS = 16,                      /* weight sets by bytes into the token */
+    END_TABLE_BITS = 16,                /* entries per token-context table */
+    END_MAP_LIMIT = 255,                /* token contexts adapt faster than bit histories */
     APM_RATE = 6,                       /* cells move 1/64 of the error */
     STATE_MAP_LIMIT = 1023,             /* state maps average over up to this many hits */
     LINE_BYTES = 64,                    /* one context's slot: a cache line */
@@ -308,6 +312,14 @@ struct lmc_cm {
     uint32_t mixer1_p16, mixer2_p16;
 
     apm apm1, apm2, apm3;       /* apm3: mixed codec only */
+
+    /* Mixed codec: the "token ends here" decision (lmc_cm_predict_end). */
+    uint32_t *end_table;        /* [3 << END_TABLE_BITS]: by candidate; (previous, candidate); (two previous, candidate) */
+    uint32_t *end_entry[3];
+    int32_t end_inputs[END_INPUTS];
+    int32_t end_weights[END_SETS][END_INPUTS];
+    int32_t *end_active;
+    uint32_t end_p16;
 
     /* Coding position. */
     const uint8_t *history;     /* the bytes coded so far */
@@ -638,6 +650,7 @@ static void cm_free(cm_model *m) {
     free(m->apm1.cells);
     free(m->apm2.cells);
     free(m->apm3.cells);
+    free(m->end_table);
     free(m);
 }
 
@@ -660,6 +673,12 @@ static void init_tables(cm_model *m) {
     for (int s = 0; s < MIXER2_SETS; s++)
         for (int i = 0; i < MIXER_INPUTS; i++)
             m->weights2[s][i] = MIXER_INITIAL_WEIGHT;
+    if (m->with_model) {
+        for (size_t i = 0; i < (size_t)3 << END_TABLE_BITS; i++)
+            m->end_table[i] = 1u << 31;
+        for (int s = 0; s < END_SETS; s++)
+            m->end_weights[s][0] = MODEL_INITIAL_WEIGHT;
+    }
     /* The neural model is the best single predictor from the start. */
     if (m->with_model)
         for (int s = 0; s < MIXER1_SETS; s++)
@@ -679,9 +698,12 @@ static lmc_status cm_create(size_t size, const uint8_t *history, int with_model,
     m->match_index = calloc(match_entries, sizeof *m->match_index);
     m->apm1.cells = calloc((size_t)APM1_CONTEXTS * APM_CELLS, sizeof *m->apm1.cells);
     m->apm2.cells = calloc((size_t)APM2_CONTEXTS * APM_CELLS, sizeof *m->apm2.cells);
-    if (with_model)
+    if (with_model) {
         m->apm3.cells = calloc((size_t)APM3_CONTEXTS * APM_CELLS, sizeof *m->apm3.cells);
-    if (!m->match_index || !m->apm1.cells || !m->apm2.cells || (with_model && !m->apm3.cells) ||
+        m->end_table = malloc(((size_t)3 << END_TABLE_BITS) * sizeof *m->end_table);
+    }
+    if (!m->match_index || !m->apm1.cells || !m->apm2.cells ||
+        (with_model && (!m->apm3.cells || !m->end_table)) ||
         allocate_table(m, table_bytes_for(size)) != LMC_OK) {
         cm_free(m);
         return LMC_ERR_NOMEM;
@@ -702,7 +724,8 @@ static lmc_status cm_create(size_t size, const uint8_t *history, int with_model,
 size_t lmc_cm_memory(size_t size) {
     size_t table = table_bytes_for(size);
     return sizeof(cm_model) + table + table_alignment(table) + match_entries_for(size) * sizeof(uint32_t) +
-           (size_t)(APM1_CONTEXTS + APM2_CONTEXTS) * APM_CELLS * sizeof(uint16_t);
+           (size_t)(APM1_CONTEXTS + APM2_CONTEXTS + APM3_CONTEXTS) * APM_CELLS * sizeof(uint16_t) +
+           ((size_t)3 << END_TABLE_BITS) * sizeof(uint32_t);
 }
 
 lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
@@ -787,4 +810,48 @@ void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte) {
 
 void lmc_cm_close(lmc_cm *cm) {
     cm_free(cm);
+}
+
+/* The decision "the token ends here" (the bytes so far are token `candidate`
+ * and longer tokens remain): the neural model's probability mixed with what
+ * this block has shown about the candidate, alone and after the previous
+ * token, with weight sets by how many bytes of the token are known. */
+uint32_t lmc_cm_predict_end(lmc_cm *m, uint32_t model_p16, uint32_t candidate, uint32_t previous,
+                            uint32_t previous2, uint32_t depth) {
+    const logistic_tables *t = &m->logistic;
+    uint32_t mask = (1u << END_TABLE_BITS) - 1;
+    m->end_entry[0] = &m->end_table[hash2(candidate, 0x454E4430u) & mask];
+    m->end_entry[1] = &m->end_table[(1u << END_TABLE_BITS) + (hash2(candidate, previous ^ 0x454E4431u) & mask)];
+    m->end_inputs[0] = stretch(t, LMC_MAX(1u, LMC_MIN(model_p16, 65535u)));
+    m->end_inputs[1] = stretch(t, state_map_p16(*m->end_entry[0]));
+    m->end_inputs[2] = stretch(t, state_map_p16(*m->end_entry[1]));
+    m->end_entry[2] = &m->end_table[(2u << END_TABLE_BITS) + (hash2(hash2(candidate, previous), previous2) & mask)];
+    m->end_inputs[3] = stretch(t, state_map_p16(*m->end_entry[2]));
+    m->end_inputs[4] = 256;
+    m->end_active = m->end_weights[LMC_MIN(depth, (uint32_t)END_SETS - 1)];
+    int64_t dot = 0;
+    for (int i = 0; i < END_INPUTS; i++)
+        dot += (int64_t)m->end_active[i] * m->end_inputs[i];
+    m->end_p16 = squash(t, clamp_logistic((int)(dot >> 16)));
+    return LMC_MAX(1u, LMC_MIN(m->end_p16, 65535u));
+}
+
+static void end_map_update(uint32_t *entry, int bit, const uint16_t *reciprocal) {
+    uint32_t count = *entry & 1023;
+    int32_t p22 = (int32_t)(*entry >> 10);
+    int32_t target = bit ? (1 << 22) - 1 : 0;
+    p22 += (int32_t)(((int64_t)(target - p22) * reciprocal[count]) >> 16);
+    count += count < END_MAP_LIMIT;
+    *entry = (uint32_t)p22 << 10 | count;
+}
+
+void lmc_cm_update_end(lmc_cm *m, int bit) {
+    int32_t error = ((bit << 16) - (int32_t)m->end_p16) * MIXER_LEARNING_RATE >> 4;
+    for (int i = 0; i < END_INPUTS; i++) {
+        int32_t updated = m->end_active[i] + ((m->end_inputs[i] * error + (1 << 15)) >> 16);
+        m->end_active[i] = LMC_MAX(-MIXER_WEIGHT_LIMIT, LMC_MIN(updated, MIXER_WEIGHT_LIMIT));
+    }
+    end_map_update(m->end_entry[0], bit, m->reciprocal);
+    end_map_update(m->end_entry[1], bit, m->reciprocal);
+    end_map_update(m->end_entry[2], bit, m->reciprocal);
 }

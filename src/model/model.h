@@ -217,6 +217,12 @@ lmc_status lmc_cm_open(size_t size, const uint8_t *history, lmc_cm **out);
 uint32_t lmc_cm_predict_bit(lmc_cm *cm, uint32_t model_p16);
 void lmc_cm_update_bit(lmc_cm *cm, int bit);
 void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte);
+/* The mixed codec's "token ends here" bit: P(1) * 65536 given the neural
+ * model's, the candidate token, the two tokens before it and the bytes known; then
+ * lmc_cm_update_end with the bit. */
+uint32_t lmc_cm_predict_end(lmc_cm *cm, uint32_t model_p16, uint32_t candidate, uint32_t previous,
+                            uint32_t previous2, uint32_t depth);
+void lmc_cm_update_end(lmc_cm *cm, int bit);
 void lmc_cm_close(lmc_cm *cm);
 
 #endif /* LMC_MODEL_H */

@@ -87,6 +87,8 @@ void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const floa
                          const float *values, int head_dim, int n_values, float *out);
 void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
                        const float *values, int head_dim, int n_values, float *out);
+void lmc_attn_mix_avx512(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
+                         const float *values, int head_dim, int n_values, float *out);
 
 /* ---- Per-row float operations ----
  * softmax: x[t] = lmc_expf(x[t] - max) in place, max = the largest x[t]

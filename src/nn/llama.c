@@ -565,7 +565,9 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
             .scores_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_scores_avx512
                          : simd                    ? lmc_attn_scores_avx2
                                                    : lmc_attn_scores_scalar,
-            .mix_fn = simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar,
+            .mix_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_mix_avx512
+                      : simd                    ? lmc_attn_mix_avx2
+                                                : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
             .quantize_fn = simd ? lmc_quantize_activation_avx2 : lmc_quantize_activation_scalar,
