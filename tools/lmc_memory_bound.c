@@ -1,0 +1,42 @@
+/*
+ * lmc_memory_bound: the memory lmc plans for each model (what --memlimit is
+ * checked against), for SECURITY.md's table: compression (one block at a
+ * time) and decompression (up to 64 blocks in lockstep), each with the
+ * model's default block size and window, codec 0 (model alone) and codec 2
+ * (mixed). Peak RSS measurements are in bench/README.md.
+ *
+ * usage: lmc_memory_bound MODEL.gguf...
+ */
+#include <stdio.h>
+
+#include "lib/lib.h"
+
+static double mib(uint64_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* Model file + working state + three buffers of block_size per block, as
+ * the encoder's and decoder's check_memory count them. */
+static uint64_t planned(const lmc_model *m, int blocks, int mixed) {
+    lmc_neural_config config = {blocks, m->context_window, LMC_MIN(m->window_stride, m->context_window),
+                                m->default_block_size, mixed};
+    return m->file_size + lmc_neural_coder_bytes(m, &config) + 3ull * (uint64_t)blocks * m->default_block_size;
+}
+
+int main(int argc, char **argv) {
+    printf("%-16s %10s %12s %14s %14s %16s\n", "model", "block", "compress", "compress mix", "decompress",
+           "decompress mix");
+    for (int i = 1; i < argc; i++) {
+        lmc_model *m;
+        lmc_message message = {0};
+        if (lmc_model_load(argv[i], 0, &m, &message) != LMC_OK) {
+            fprintf(stderr, "%s: %s\n", argv[i], message.text);
+            return 1;
+        }
+        printf("%-16s %9uK %9.0f MiB %10.0f MiB %10.0f MiB %12.0f MiB\n", m->name, m->default_block_size >> 10,
+               mib(planned(m, 1, 0)), mib(planned(m, 1, 1)), mib(planned(m, 64, 0)), mib(planned(m, 64, 1)));
+        lmc_model_free(m);
+    }
+    printf("%-16s %9uK %9.0f MiB (per thread)\n", "--fast", 4096u, mib(lmc_cm_memory(4u << 20) + 3ull * (4u << 20)));
+    return 0;
+}
