@@ -160,6 +160,9 @@ typedef struct {
     uint8_t hash[16];
     uint64_t file_size;
     lmc_kind kind;            /* the data kind it is the default for, or LMC_KIND_AUTO */
+    char license[512];        /* general.license: the weights' and the training data's licences */
+    char training_data[512];  /* lmc.training_data: what it was trained on */
+    char base_model[64];      /* lmc.base_model of an overlay (a domain variant), else empty */
 } lmc_model_entry;
 
 /* Lists models found in the search folders, calling fn for each one.

@@ -143,8 +143,15 @@ static void set_palette(png_structp png, png_infop info, int depth) {
     png_set_tRNS(png, info, alpha, n, NULL);
 }
 
-/* Writes a PNG of the planar samples. */
-static void make_png(const png_spec *spec, uint32_t w, uint32_t h, const uint16_t *samples, lmc_buf *out) {
+/* Writes a PNG of the planar samples. Kept out of interprocedural
+ * optimisation: specialised for a caller's constant sizes, gcc 12's
+ * vectoriser warns (-Wstringop-overflow) about stores those sizes never make. */
+#if defined(__clang__)
+#define NO_IPA __attribute__((noinline))
+#else
+#define NO_IPA __attribute__((noipa))
+#endif
+NO_IPA static void make_png(const png_spec *spec, uint32_t w, uint32_t h, const uint16_t *samples, lmc_buf *out) {
     uint32_t channels = png_channels(spec->color_type);
     size_t row_bytes = (size_t)w * channels * (spec->depth == 16 ? 2 : 1), plane = (size_t)w * h;
     uint8_t *raw = malloc(row_bytes * h);
@@ -152,16 +159,17 @@ static void make_png(const png_spec *spec, uint32_t w, uint32_t h, const uint16_
     assert_non_null(raw);
     assert_non_null(rows);
     for (size_t y = 0; y < h; y++) {
-        rows[y] = raw + y * row_bytes;
+        uint8_t *row = raw + y * row_bytes;
+        rows[y] = row;
         for (size_t x = 0; x < w; x++)
             for (size_t c = 0; c < channels; c++) {
                 uint16_t v = samples[c * plane + y * w + x];
                 size_t i = x * channels + c;
                 if (spec->depth == 16) {
-                    rows[y][2 * i] = (uint8_t)(v >> 8);
-                    rows[y][2 * i + 1] = (uint8_t)v;
+                    row[2 * i] = (uint8_t)(v >> 8);
+                    row[2 * i + 1] = (uint8_t)v;
                 } else {
-                    rows[y][i] = (uint8_t)v;
+                    row[i] = (uint8_t)v;
                 }
             }
     }

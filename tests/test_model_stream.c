@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/model.h"
@@ -245,6 +246,67 @@ static void test_wrong_model(void **state) {
     free(data);
 }
 
+/* An overlay (the base's metadata, lmc.base_model_hash, and one replaced
+ * tensor) codes with the replaced tensor and the base's others: its archive
+ * differs from the base's, round-trips, and records the overlay's hash; with
+ * the base missing, loading fails and names it. */
+static void test_overlay_model(void **state) {
+    (void)state;
+    char folder[128], overlay_path[256], moved_base[300];
+    snprintf(folder, sizeof folder, "/tmp/lmc-test-overlay-%d", (int)getpid());
+    assert_int_equal(mkdir(folder, 0700), 0);
+    snprintf(overlay_path, sizeof overlay_path, "%s/overlay.gguf", folder);
+    uint8_t base_hash[16];
+    lmc_model *base;
+    lmc_message message;
+    assert_int_equal(lmc_model_load(model_path, 0, &base, &message), LMC_OK);
+    memcpy(base_hash, base->hash, 16);
+    lmc_model_free(base);
+    char hex[33];
+    lmc_hash_hex(base_hash, hex);
+    lmc_gguf_writer *w = lmc_gguf_writer_create();
+    write_metadata(w);
+    lmc_gguf_writer_set_str(w, "general.name", "test-overlay");
+    lmc_gguf_writer_set_str(w, "lmc.base_model", "test-random");
+    lmc_gguf_writer_set_str(w, "lmc.base_model_hash", hex);
+    assert_int_equal(add_vector(w, "blk.1.ffn_norm.weight", DIM, 3.0f), LMC_OK);
+    assert_int_equal(lmc_gguf_writer_write(w, overlay_path), LMC_OK);
+    lmc_gguf_writer_free(w);
+
+    uint8_t *data = make_input(2000);
+    lmc_options options = model_options(2);
+    lmc_buf with_base, with_overlay, output;
+    lmc_buf_init(&with_base);
+    lmc_buf_init(&with_overlay);
+    lmc_buf_init(&output);
+    assert_int_equal(test_compress(&options, data, 2000, 2000, &with_base), LMC_OK);
+    /* The base is found by hash in the search folders (LMC_MODELS). */
+    char models_dir[300];
+    snprintf(models_dir, sizeof models_dir, "%s", model_path);
+    *strrchr(models_dir, '/') = '\0';
+    setenv("LMC_MODELS", models_dir, 1);
+    options.model = overlay_path;
+    assert_int_equal(test_compress(&options, data, 2000, 2000, &with_overlay), LMC_OK);
+    assert_true(with_base.size != with_overlay.size || memcmp(with_base.data, with_overlay.data, with_base.size));
+    assert_int_equal(test_decompress(&options, with_overlay.data, with_overlay.size, 500, &output, 0), LMC_OK);
+    assert_int_equal(output.size, 2000);
+    assert_memory_equal(output.data, data, 2000);
+    /* Without its base, the overlay does not load. */
+    snprintf(moved_base, sizeof moved_base, "%s/elsewhere.bin", folder);
+    assert_int_equal(rename(model_path, moved_base), 0);
+    lmc_buf_free(&output);
+    lmc_buf_init(&output);
+    assert_int_equal(test_decompress(&options, with_overlay.data, with_overlay.size, 500, &output, 1),
+                     LMC_ERR_MODEL_NOT_FOUND);
+    assert_int_equal(rename(moved_base, model_path), 0);
+    unlink(overlay_path);
+    rmdir(folder);
+    lmc_buf_free(&with_base);
+    lmc_buf_free(&with_overlay);
+    lmc_buf_free(&output);
+    free(data);
+}
+
 /* Every truncation and every bit flip of a small neural archive fails
  * cleanly, or (if the flip hit nothing that matters) decodes the same data. */
 static void test_corruption_sweep(void **state) {
@@ -280,6 +342,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_across_windows),
         cmocka_unit_test(test_mixed_and_model_only),
+        cmocka_unit_test(test_overlay_model),
         cmocka_unit_test(test_determinism_matrix),
         cmocka_unit_test(test_wrong_model),
         cmocka_unit_test(test_corruption_sweep),

@@ -152,7 +152,11 @@ def _pad(n):
 def write_model(path, cfg, tensors, context_window, window_stride, block_size, name="bytes-v1", tokenizer=None,
                 kind="bytes", embed_int8=False):
     kvs = metadata(cfg, context_window, window_stride, block_size, name, tokenizer, kind)
-    items = gguf_tensors(cfg, tensors, embed_int8)
+    write_gguf(path, kvs, gguf_tensors(cfg, tensors, embed_int8))
+
+
+def write_gguf(path, kvs, items):
+    """kvs: (key, type, value); items: (name, ggml type, ne, bytes), both in file order."""
     head = bytearray(GGUF_MAGIC + struct.pack("<IQQ", GGUF_VERSION, len(items), len(kvs)))
     for key, vtype, value in kvs:
         head += _kv(key, vtype, value)

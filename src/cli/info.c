@@ -111,7 +111,11 @@ static void print_model_entry(void *user, const lmc_model_entry *entry) {
     lmc_hash_hex(entry->hash, hash);
     cli_format_bytes(entry->file_size, size, sizeof size);
     printf("%-24s %-6s %10s  %s  %s\n", entry->name, lmc_kind_name(entry->kind), size, hash, entry->description);
-    if (cli_verbosity >= CLI_VERBOSE) printf("%-24s path: %s\n", "", entry->path);
+    if (cli_verbosity < CLI_VERBOSE) return;
+    printf("%-24s path: %s\n", "", entry->path);
+    if (entry->base_model[0]) printf("%-24s overlay of: %s\n", "", entry->base_model);
+    if (entry->training_data[0]) printf("%-24s training data: %s\n", "", entry->training_data);
+    if (entry->license[0]) printf("%-24s licence: %s\n", "", entry->license);
 }
 
 int cli_describe_model(const char *model) {

@@ -105,6 +105,9 @@ lmc_status lmc_resolve_model_path(const char *arg, char *path, size_t size, lmc_
     return lmc_fail(message, LMC_ERR_MODEL_NOT_FOUND, "model '%s' not found (searched %s)", arg, dirs);
 }
 
+static lmc_status load_model_file(const search_path *sp, const char *path, uint64_t memlimit, lmc_model **out,
+                                  lmc_message *message);
+
 lmc_status lmc_find_model_for_encoding(const char *arg, lmc_kind kind, uint64_t memlimit, lmc_model **out,
                                        lmc_message *message) {
     search_path sp;
@@ -123,7 +126,7 @@ lmc_status lmc_find_model_for_encoding(const char *arg, lmc_kind kind, uint64_t 
         return lmc_fail(message, LMC_ERR_MODEL_NOT_FOUND, "model '%s' not found (searched %s)",
                         arg ? arg : default_models(kind)[0], dirs);
     }
-    return lmc_model_load(path, memlimit, out, message);
+    return load_model_file(&sp, path, memlimit, out, message);
 }
 
 /* ---- By hash ---- */
@@ -175,6 +178,36 @@ static int find_in_dir(const char *dir, const char *name, const uint8_t hash[16]
     return found;
 }
 
+static void parent_folder(const char *path, char *out, size_t size) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, size, ".");
+    else
+        snprintf(out, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+}
+
+/* Loads the model at path; an overlay's base is looked up by its hash in the
+ * overlay's own folder, then in every search folder. */
+static lmc_status load_model_file(const search_path *sp, const char *path, uint64_t memlimit, lmc_model **out,
+                                  lmc_message *message) {
+    char base_name[64], base_path[PATH_SIZE], folder[PATH_SIZE], hex[33];
+    uint8_t base_hash[16];
+    int overlay = lmc_model_base_of(path, base_name, sizeof base_name, base_hash, message);
+    if (overlay < 0)
+        return LMC_ERR_MODEL_INVALID;
+    if (overlay == 0)
+        return lmc_model_load(path, memlimit, out, message);
+    parent_folder(path, folder, sizeof folder);
+    int found = find_in_dir(folder, base_name, base_hash, base_path, sizeof base_path);
+    for (int i = 0; i < sp->count && !found; i++)
+        found = find_in_dir(sp->dirs[i], base_name, base_hash, base_path, sizeof base_path);
+    lmc_hash_hex(base_hash, hex);
+    if (!found)
+        return lmc_fail(message, LMC_ERR_MODEL_NOT_FOUND, "model %s is an overlay of '%s' (hash %s), which was not found",
+                        path, base_name, hex);
+    return lmc_model_load_overlay(path, base_path, memlimit, out, message);
+}
+
 lmc_status lmc_find_model_by_hash(const char *preferred, const char *name, const uint8_t hash[16],
                                   uint64_t memlimit, lmc_model **out, lmc_message *message) {
     search_path sp;
@@ -183,10 +216,10 @@ lmc_status lmc_find_model_by_hash(const char *preferred, const char *name, const
     lmc_hash_hex(hash, hex);
     int preferred_exists = preferred && resolve_model(&sp, preferred, path, sizeof path);
     if (preferred_exists && hash_matches(path, hash))
-        return lmc_model_load(path, memlimit, out, message);
+        return load_model_file(&sp, path, memlimit, out, message);
     for (int i = 0; i < sp.count; i++)
         if (find_in_dir(sp.dirs[i], name, hash, path, sizeof path))
-            return lmc_model_load(path, memlimit, out, message);
+            return load_model_file(&sp, path, memlimit, out, message);
     if (preferred_exists)
         return lmc_fail(message, LMC_ERR_MODEL_MISMATCH,
                         "model '%s' is not the archive's model '%s' (hash %s), which was not found either",
@@ -218,6 +251,9 @@ static int describe_model(const char *path, lmc_model_entry *entry) {
     const char *base = strrchr(path, '/');
     snprintf(entry->name, sizeof entry->name, "%.*s", (int)(strlen(base ? base + 1 : path) - 5), base ? base + 1 : path);
     copy_gguf_string(g, "general.description", entry->description, sizeof entry->description);
+    copy_gguf_string(g, "general.license", entry->license, sizeof entry->license);
+    copy_gguf_string(g, "lmc.training_data", entry->training_data, sizeof entry->training_data);
+    copy_gguf_string(g, "lmc.base_model", entry->base_model, sizeof entry->base_model);
     char kind[16] = "";
     copy_gguf_string(g, "lmc.default_kind", kind, sizeof kind);
     if (lmc_kind_parse(kind, &entry->kind) != LMC_OK)

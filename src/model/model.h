@@ -173,6 +173,7 @@ typedef struct lmc_model {
     lmc_kind kind;               /* lmc.default_kind metadata, else LMC_KIND_AUTO */
     char architecture[32];       /* general.architecture */
     lmc_gguf *gguf;
+    lmc_gguf *base_gguf;         /* an overlay's base model file (NULL otherwise) */
     lmc_tokenizer *tokenizer;
     lmc_llama llama;             /* weights for the engine */
     void *owned;                 /* buffers the loader allocated (converted weights) */
@@ -189,6 +190,16 @@ void lmc_model_free(lmc_model *model);
 /* lmc_model_load without the tokenizer (model->tokenizer stays NULL), for
  * tools and tests that work on token ids. */
 lmc_status lmc_model_load_weights(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message);
+
+/* Overlays (docs/MODELS.md): a GGUF whose lmc.base_model_hash names another
+ * model file holds that model's metadata and only the tensors it replaces;
+ * every other tensor comes from the base. The model's identity (hash) is the
+ * overlay file's. lmc_model_base_of returns 1 and the base's name and hash
+ * for an overlay, 0 for a plain model, -1 if the file cannot be read or the
+ * hash is malformed (message set). */
+int lmc_model_base_of(const char *path, char *name, size_t name_size, uint8_t hash[16], lmc_message *message);
+lmc_status lmc_model_load_overlay(const char *path, const char *base_path, uint64_t memlimit, lmc_model **out,
+                                  lmc_message *message);
 
 /* Converts a llama2.c checkpoint and tokenizer (karpathy/llama2.c run.c
  * formats) into a Llama GGUF with F32 weights (docs/MODELS.md). */

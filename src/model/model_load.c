@@ -22,6 +22,7 @@
 
 typedef struct {
     const lmc_gguf *gguf;
+    const lmc_gguf *base_gguf; /* an overlay's base: tensors the overlay lacks */
     const char *arch;
     lmc_message *message;
     uint8_t *base;       /* NULL during the counting pass */
@@ -39,8 +40,16 @@ static void *reserve(loader *l, uint64_t bytes) {
     return l->base ? l->base + offset : NULL;
 }
 
+/* Only the model's own file is checked for unused tensors: an overlay's
+ * base keeps the tensors the overlay replaces. */
 static void mark_consumed(loader *l, const lmc_gguf_tensor *t) {
-    l->consumed[t - lmc_gguf_tensor_at(l->gguf, 0)] = 1;
+    if (lmc_gguf_tensor_find(l->gguf, t->name) == t)
+        l->consumed[t - lmc_gguf_tensor_at(l->gguf, 0)] = 1;
+}
+
+static const lmc_gguf_tensor *lookup(const loader *l, const char *name) {
+    const lmc_gguf_tensor *t = lmc_gguf_tensor_find(l->gguf, name);
+    return t || !l->base_gguf ? t : lmc_gguf_tensor_find(l->base_gguf, name);
 }
 
 /* ---------------------------------------------------------------- metadata */
@@ -134,7 +143,7 @@ static lmc_status check_rope_scaling(loader *l) {
 /* A tensor of shape [rows][cols] (ggml ne = {cols, rows}; rows 0: a vector). */
 static lmc_status find_tensor(loader *l, const char *name, uint64_t cols, uint64_t rows, int required,
                               const lmc_gguf_tensor **out) {
-    const lmc_gguf_tensor *t = lmc_gguf_tensor_find(l->gguf, name);
+    const lmc_gguf_tensor *t = lookup(l, name);
     *out = NULL;
     if (!t) return required ? lmc_fail(l->message, LMC_ERR_MODEL_INVALID, "model: missing tensor %s", name) : LMC_OK;
     uint64_t want_rows = rows ? rows : 1;
@@ -165,7 +174,7 @@ static lmc_status native_scales(loader *l, const lmc_gguf_tensor *t, const lmc_g
     *scales = NULL;
     if (t->type != LMC_GGML_I8) return LMC_OK;
     snprintf(name, sizeof name, "%s.scale", t->name);
-    const lmc_gguf_tensor *s = lmc_gguf_tensor_find(l->gguf, name);
+    const lmc_gguf_tensor *s = lookup(l, name);
     if (!s) return LMC_OK;
     if (s->type != LMC_GGML_F32 || s->ne[0] != t->ne[1] || s->n_elements != t->ne[1])
         return lmc_fail(l->message, LMC_ERR_MODEL_INVALID, "model: tensor %s must be F32 with one value per row of %s",
@@ -313,7 +322,7 @@ static lmc_status load_layer(loader *l, const lmc_llama *m, int i, lmc_llama_lay
 
 /* The token embedding as floats: in place when the file holds aligned F32. */
 static lmc_status load_embedding(loader *l, lmc_llama *m, const lmc_gguf_tensor **out) {
-    const lmc_gguf_tensor *t = lmc_gguf_tensor_find(l->gguf, "token_embd.weight");
+    const lmc_gguf_tensor *t = lookup(l, "token_embd.weight");
     if (!t) return lmc_fail(l->message, LMC_ERR_MODEL_INVALID, "model: missing tensor token_embd.weight");
     if (t->ne[1] == 0 || t->ne[1] > INT_MAX / 4)
         return lmc_fail(l->message, LMC_ERR_MODEL_INVALID, "model: vocabulary of %llu tokens is not supported",
@@ -397,7 +406,7 @@ static int known_architecture(const char *arch, int *rope_neox) {
 }
 
 static lmc_status load_llama(lmc_model *model, uint64_t memlimit, lmc_message *message) {
-    loader l = {model->gguf, model->architecture, message, NULL, 0, 0, NULL, NULL};
+    loader l = {model->gguf, model->base_gguf, model->architecture, message, NULL, 0, 0, NULL, NULL};
     lmc_llama *m = &model->llama;
     if (!known_architecture(model->architecture, &m->rope_neox))
         return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model: architecture '%s' is not supported",
@@ -481,7 +490,8 @@ static lmc_status read_settings(lmc_model *model, lmc_message *message) {
 
 /* ---------------------------------------------------------------- entry points */
 
-static lmc_status open_model(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message) {
+static lmc_status open_model(const char *path, const char *base_path, uint64_t memlimit, lmc_model **out,
+                             lmc_message *message) {
     *out = NULL;
     if (strlen(path) >= sizeof((lmc_model *)0)->path)
         return lmc_fail(message, LMC_ERR_PARAM, "model path is too long");
@@ -490,6 +500,7 @@ static lmc_status open_model(const char *path, uint64_t memlimit, lmc_model **ou
     *out = model;
     strcpy(model->path, path);
     lmc_status status = lmc_gguf_open(path, &model->gguf, message);
+    if (status == LMC_OK && base_path) status = lmc_gguf_open(base_path, &model->base_gguf, message);
     if (status != LMC_OK) return status;
     size_t size;
     const uint8_t *bytes = lmc_gguf_bytes(model->gguf, &size);
@@ -509,7 +520,7 @@ static lmc_status open_model(const char *path, uint64_t memlimit, lmc_model **ou
 }
 
 lmc_status lmc_model_load_weights(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message) {
-    lmc_status status = open_model(path, memlimit, out, message);
+    lmc_status status = open_model(path, NULL, memlimit, out, message);
     if (status != LMC_OK) {
         lmc_model_free(*out);
         *out = NULL;
@@ -517,8 +528,9 @@ lmc_status lmc_model_load_weights(const char *path, uint64_t memlimit, lmc_model
     return status;
 }
 
-lmc_status lmc_model_load(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message) {
-    lmc_status status = open_model(path, memlimit, out, message);
+static lmc_status load_with_tokenizer(const char *path, const char *base_path, uint64_t memlimit, lmc_model **out,
+                                      lmc_message *message) {
+    lmc_status status = open_model(path, base_path, memlimit, out, message);
     lmc_model *model = *out;
     if (status == LMC_OK) status = lmc_tokenizer_from_gguf(model->gguf, &model->tokenizer, message);
     if (status == LMC_OK && lmc_tokenizer_vocab_size(model->tokenizer) > model->llama.vocab)
@@ -531,11 +543,46 @@ lmc_status lmc_model_load(const char *path, uint64_t memlimit, lmc_model **out, 
     return status;
 }
 
+lmc_status lmc_model_load(const char *path, uint64_t memlimit, lmc_model **out, lmc_message *message) {
+    return load_with_tokenizer(path, NULL, memlimit, out, message);
+}
+
+lmc_status lmc_model_load_overlay(const char *path, const char *base_path, uint64_t memlimit, lmc_model **out,
+                                  lmc_message *message) {
+    return load_with_tokenizer(path, base_path, memlimit, out, message);
+}
+
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int lmc_model_base_of(const char *path, char *name, size_t name_size, uint8_t hash[16], lmc_message *message) {
+    lmc_gguf *g;
+    if (lmc_gguf_open(path, &g, message) != LMC_OK) return -1;
+    lmc_gguf_string text;
+    int result = 0;
+    if (lmc_gguf_get_str(g, "lmc.base_model_hash", &text) == 0) {
+        result = text.size == 32 ? 1 : -1;
+        for (int i = 0; i < 16 && result == 1; i++) {
+            int high = hex_digit(text.data[2 * i]), low = hex_digit(text.data[2 * i + 1]);
+            if (high < 0 || low < 0) result = -1;
+            else hash[i] = (uint8_t)(high << 4 | low);
+        }
+        if (result < 0) lmc_fail(message, LMC_ERR_MODEL_INVALID, "model: lmc.base_model_hash is not 32 hex digits");
+        name[0] = '\0';
+        if (result == 1 && lmc_gguf_get_str(g, "lmc.base_model", &text) == 0)
+            copy_string(name, name_size, text.data, text.size);
+    }
+    lmc_gguf_close(g);
+    return result;
+}
+
 void lmc_model_free(lmc_model *model) {
     if (!model) return;
     release_matrices(&model->llama);
     if (model->tokenizer) lmc_tokenizer_free(model->tokenizer);
     free(model->owned);
     lmc_gguf_close(model->gguf);
+    lmc_gguf_close(model->base_gguf);
     free(model);
 }
