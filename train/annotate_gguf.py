@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Adds or replaces string metadata in a GGUF file without touching its tensors:
-the description, licence and training-data summary that `lmc models` shows.
+"""Adds or replaces metadata in a GGUF file without touching its tensors: the
+description, licence and training-data summary that `lmc models` shows, or a
+coding default such as lmc.block_size. KEY=VALUE sets a string, KEY:u32=N an
+unsigned 32-bit value.
 
 The key/value section is rewritten; tensor infos and data are copied as they
 are (tensor offsets are relative to the data section, which is re-aligned).
 
-    python3 train/annotate_gguf.py IN.gguf OUT.gguf KEY=VALUE...
+    python3 train/annotate_gguf.py IN.gguf OUT.gguf KEY=VALUE... KEY:u32=N...
 """
 import struct
 import sys
 
 ALIGNMENT = 32
 SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-T_STRING, T_ARRAY = 8, 9
+T_UINT32, T_STRING, T_ARRAY = 4, 8, 9
 
 
 def skip_value(buf, pos, vtype):
@@ -35,8 +37,18 @@ def string(s):
     return struct.pack("<Q", len(b)) + b
 
 
+def encoded_kv(spec):
+    """(key, bytes of the whole key/value entry) from KEY=VALUE or KEY:u32=N."""
+    key, value = spec.split("=", 1)
+    if key.endswith(":u32"):
+        key = key[: -len(":u32")]
+        return key, string(key) + struct.pack("<II", T_UINT32, int(value))
+    return key, string(key) + struct.pack("<I", T_STRING) + string(value)
+
+
 def main():
-    src, dst, pairs = sys.argv[1], sys.argv[2], [a.split("=", 1) for a in sys.argv[3:]]
+    src, dst = sys.argv[1], sys.argv[2]
+    new = [encoded_kv(spec) for spec in sys.argv[3:]]
     buf = open(src, "rb").read()
     assert buf[:4] == b"GGUF"
     version, n_tensors, n_kv = struct.unpack_from("<IQQ", buf, 4)
@@ -58,9 +70,9 @@ def main():
         pos += 4 + 8 * nd + 4 + 8
     infos = buf[infos_start:pos]
     data = buf[pos + (ALIGNMENT - pos % ALIGNMENT) % ALIGNMENT :]
-    new = {k: v for k, v in pairs}
-    kept = [raw for key, raw in kvs if key not in new]
-    added = [string(k) + struct.pack("<I", T_STRING) + string(v) for k, v in pairs]
+    replaced = {key for key, _ in new}
+    kept = [raw for key, raw in kvs if key not in replaced]
+    added = [raw for _, raw in new]
     head = b"GGUF" + struct.pack("<IQQ", version, n_tensors, len(kept) + len(added)) + b"".join(kept + added) + infos
     head += b"\0" * ((ALIGNMENT - len(head) % ALIGNMENT) % ALIGNMENT)
     with open(dst, "wb") as f:
