@@ -17,7 +17,7 @@ run_one() {
     -artifact_prefix="$store/crashes-$name/" "$dir" "$here/corpus/$name" >"$log" 2>&1
   local status=$?
   local done_line execs rss crashes
-  done_line=$(grep -E "^#[0-9]+ +DONE" "$log" | tail -1)
+  done_line=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
   crashes=$(find "$store/crashes-$name" -type f | wc -l)
