@@ -31,7 +31,8 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_gguf  # noqa: E402
-from model import ByteLlama, Config  # noqa: E402
+from eval_bytes import config_from_gguf  # noqa: E402
+from model import ByteLlama  # noqa: E402
 from text_tokenizer import encode_all  # noqa: E402
 from train_bytes import load_exported, lr_at, mean_loss  # noqa: E402
 from train_text import TokenBatches, score_files, val_windows  # noqa: E402
@@ -46,14 +47,6 @@ def log(*a):
 
 def read_xz(path):
     return subprocess.run(["xz", "-dc", path], check=True, stdout=subprocess.PIPE).stdout
-
-
-def config_from_meta(meta):
-    return Config(vocab=meta["llama.vocab_size"], dim=meta["llama.embedding_length"],
-                  n_layers=meta["llama.block_count"], n_heads=meta["llama.attention.head_count"],
-                  n_kv_heads=meta["llama.attention.head_count_kv"], hidden_dim=meta["llama.feed_forward_length"],
-                  context=meta["llama.context_length"], rope_base=meta["llama.rope.freq_base"],
-                  norm_eps=meta["llama.attention.layer_norm_rms_epsilon"])
 
 
 def overlay_metadata(meta, cfg, name, base_hash):
@@ -107,7 +100,7 @@ def main():
     device = args.device
 
     meta, weights = export_gguf.load_float_weights(args.base)
-    cfg = config_from_meta(meta)
+    cfg = config_from_gguf(meta)
     layers = [int(x) for x in args.tune_layers.split(",")] if args.tune_layers != "all" else list(range(cfg.n_layers))
     tokenizer = Tokenizer.from_file(args.tokenizer)
     train = encode_all(tokenizer, read_xz(os.path.join(args.data, args.domain + "-train.bin.xz")))

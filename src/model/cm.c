@@ -75,7 +75,8 @@ enum {
     APM1_CONTEXTS = 256,                /* partial byte */
     APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
     APM3_CONTEXTS = 32 * 256,           /* neural model's prediction x partial byte (mixed codec) */
-    END_INPUTS = 5,                     /* "token ends here": model, three token contexts, bias */
+    END_CONTEXTS = 3,                   /* "token ends here": token contexts (mixed codec) */
+    END_INPUTS = END_CONTEXTS + 2,      /* the contexts, the model and a bias */
     END_SETS = 16,                      /* weight sets by bytes into the token */
     END_TABLE_BITS = 16,                /* entries per token-context table */
     END_MAP_LIMIT = 255,                /* token contexts adapt faster than bit histories */
@@ -234,13 +235,19 @@ static inline uint32_t state_map_p16(uint32_t entry) {
     return entry >> 16;
 }
 
-static inline void state_map_update(uint32_t *entry, int bit, const uint16_t *reciprocal) {
+/* Moves the entry 1/(count + 1.5) of the way to the bit; the count stops at
+ * limit (<= STATE_MAP_LIMIT), so a lower limit keeps the map adapting faster. */
+static inline void state_map_update_limited(uint32_t *entry, int bit, const uint16_t *reciprocal, uint32_t limit) {
     uint32_t count = *entry & 1023;
     int32_t p22 = (int32_t)(*entry >> 10);
     int32_t target = bit ? (1 << 22) - 1 : 0;
     p22 += (int32_t)(((int64_t)(target - p22) * reciprocal[count]) >> 16);
-    count += count < STATE_MAP_LIMIT;
+    count += count < limit;
     *entry = (uint32_t)p22 << 10 | count;
+}
+
+static inline void state_map_update(uint32_t *entry, int bit, const uint16_t *reciprocal) {
+    state_map_update_limited(entry, bit, reciprocal, STATE_MAP_LIMIT);
 }
 
 /* ---- Adaptive probability maps (SSE) ----
@@ -315,7 +322,7 @@ struct lmc_cm {
 
     /* Mixed codec: the "token ends here" decision (lmc_cm_predict_end). */
     uint32_t *end_table;        /* [3 << END_TABLE_BITS]: by candidate; (previous, candidate); (two previous, candidate) */
-    uint32_t *end_entry[3];
+    uint32_t *end_entry[END_CONTEXTS];
     int32_t end_inputs[END_INPUTS];
     int32_t end_weights[END_SETS][END_INPUTS];
     int32_t *end_active;
@@ -453,12 +460,16 @@ static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
     *x2 = clamp_logistic((int)(dot2 >> 16));
 }
 
-static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
+static inline void mixer_train_n(int32_t *restrict weights, const int32_t *restrict inputs, int n, int32_t error) {
     UNROLLED
-    for (int i = 0; i < MIXER_INPUTS; i++) {
+    for (int i = 0; i < n; i++) {
         int32_t updated = weights[i] + ((inputs[i] * error + (1 << 15)) >> 16);
         weights[i] = LMC_MAX(-MIXER_WEIGHT_LIMIT, LMC_MIN(updated, MIXER_WEIGHT_LIMIT));
     }
+}
+
+static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
+    mixer_train_n(weights, inputs, MIXER_INPUTS, error);
 }
 
 /* The neural model's stretched prediction in 32 steps: 0 .. 31. */
@@ -674,7 +685,7 @@ static void init_tables(cm_model *m) {
         for (int i = 0; i < MIXER_INPUTS; i++)
             m->weights2[s][i] = MIXER_INITIAL_WEIGHT;
     if (m->with_model) {
-        for (size_t i = 0; i < (size_t)3 << END_TABLE_BITS; i++)
+        for (size_t i = 0; i < (size_t)END_CONTEXTS << END_TABLE_BITS; i++)
             m->end_table[i] = 1u << 31;
         for (int s = 0; s < END_SETS; s++)
             m->end_weights[s][0] = MODEL_INITIAL_WEIGHT;
@@ -700,7 +711,7 @@ static lmc_status cm_create(size_t size, const uint8_t *history, int with_model,
     m->apm2.cells = calloc((size_t)APM2_CONTEXTS * APM_CELLS, sizeof *m->apm2.cells);
     if (with_model) {
         m->apm3.cells = calloc((size_t)APM3_CONTEXTS * APM_CELLS, sizeof *m->apm3.cells);
-        m->end_table = malloc(((size_t)3 << END_TABLE_BITS) * sizeof *m->end_table);
+        m->end_table = malloc(((size_t)END_CONTEXTS << END_TABLE_BITS) * sizeof *m->end_table);
     }
     if (!m->match_index || !m->apm1.cells || !m->apm2.cells ||
         (with_model && (!m->apm3.cells || !m->end_table)) ||
@@ -725,7 +736,7 @@ size_t lmc_cm_memory(size_t size) {
     size_t table = table_bytes_for(size);
     return sizeof(cm_model) + table + table_alignment(table) + match_entries_for(size) * sizeof(uint32_t) +
            (size_t)(APM1_CONTEXTS + APM2_CONTEXTS + APM3_CONTEXTS) * APM_CELLS * sizeof(uint16_t) +
-           ((size_t)3 << END_TABLE_BITS) * sizeof(uint32_t);
+           ((size_t)END_CONTEXTS << END_TABLE_BITS) * sizeof(uint32_t);
 }
 
 lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
@@ -836,22 +847,9 @@ uint32_t lmc_cm_predict_end(lmc_cm *m, uint32_t model_p16, uint32_t candidate, u
     return LMC_MAX(1u, LMC_MIN(m->end_p16, 65535u));
 }
 
-static void end_map_update(uint32_t *entry, int bit, const uint16_t *reciprocal) {
-    uint32_t count = *entry & 1023;
-    int32_t p22 = (int32_t)(*entry >> 10);
-    int32_t target = bit ? (1 << 22) - 1 : 0;
-    p22 += (int32_t)(((int64_t)(target - p22) * reciprocal[count]) >> 16);
-    count += count < END_MAP_LIMIT;
-    *entry = (uint32_t)p22 << 10 | count;
-}
-
 void lmc_cm_update_end(lmc_cm *m, int bit) {
     int32_t error = ((bit << 16) - (int32_t)m->end_p16) * MIXER_LEARNING_RATE >> 4;
-    for (int i = 0; i < END_INPUTS; i++) {
-        int32_t updated = m->end_active[i] + ((m->end_inputs[i] * error + (1 << 15)) >> 16);
-        m->end_active[i] = LMC_MAX(-MIXER_WEIGHT_LIMIT, LMC_MIN(updated, MIXER_WEIGHT_LIMIT));
-    }
-    end_map_update(m->end_entry[0], bit, m->reciprocal);
-    end_map_update(m->end_entry[1], bit, m->reciprocal);
-    end_map_update(m->end_entry[2], bit, m->reciprocal);
+    mixer_train_n(m->end_active, m->end_inputs, END_INPUTS, error);
+    for (int i = 0; i < END_CONTEXTS; i++)
+        state_map_update_limited(m->end_entry[i], bit, m->reciprocal, END_MAP_LIMIT);
 }
