@@ -165,6 +165,11 @@ void lmc_piece_index_free(lmc_piece_index *index);
 
 /* ======================= Models ======================= */
 
+/* What a model file's general.architecture asks the engine to run: a
+ * Llama-family transformer over tokens, or one of lmc's sample models for
+ * media (no tokenizer; the sample coder reads its own tensors from gguf). */
+typedef enum { LMC_FAMILY_LLAMA = 0, LMC_FAMILY_IMAGE, LMC_FAMILY_AUDIO } lmc_model_family;
+
 typedef struct lmc_model {
     char name[64];               /* general.name, else the file's base name */
     char path[1024];
@@ -172,6 +177,7 @@ typedef struct lmc_model {
     uint64_t file_size;
     lmc_kind kind;               /* lmc.default_kind metadata, else LMC_KIND_AUTO */
     char architecture[32];       /* general.architecture */
+    lmc_model_family family;
     lmc_gguf *gguf;
     lmc_gguf *base_gguf;         /* an overlay's base model file (NULL otherwise) */
     lmc_tokenizer *tokenizer;
@@ -235,5 +241,41 @@ uint32_t lmc_cm_predict_end(lmc_cm *cm, uint32_t model_p16, uint32_t candidate, 
                             uint32_t previous2, uint32_t depth);
 void lmc_cm_update_end(lmc_cm *cm, int bit);
 void lmc_cm_close(lmc_cm *cm);
+
+/* ======================= Media sample models ======================= */
+
+/* An image's samples: plane p, row y, column x at (p * height + y) * width + x.
+ * Samples are at most max_value (255 for 8-bit images, 65535 for 16-bit, the
+ * largest index for a palette). */
+typedef struct {
+    uint32_t width, height, planes;
+    uint32_t max_value;
+    int palette;  /* the single plane holds palette indices, not intensities */
+} lmc_image_shape;
+
+/* Codes every sample of an image under an LMC_FAMILY_IMAGE model (image.c).
+ * The payload is self-contained given the model and shape; decoding fills
+ * `samples` (width * height * planes values) or fails with LMC_ERR_CORRUPT. */
+lmc_status lmc_image_encode(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                            lmc_pool *pool, lmc_buf *out, lmc_message *message);
+lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
+                            size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message);
+
+/* Audio samples: channel c, frame t at c * frames + t; signed values of
+ * `bits` bits (8, 16, 24 or 32), of which the low bits below valid_bits
+ * may be padding. */
+typedef struct {
+    uint32_t channels;
+    uint64_t frames;
+    uint32_t bits, valid_bits;
+    uint32_t sample_rate;
+} lmc_audio_shape;
+
+/* Codes every sample of a recording under an LMC_FAMILY_AUDIO model
+ * (audio.c); the same contract as the image coder. */
+lmc_status lmc_audio_encode(const lmc_model *model, const lmc_audio_shape *shape, const int32_t *samples,
+                            lmc_pool *pool, lmc_buf *out, lmc_message *message);
+lmc_status lmc_audio_decode(const lmc_model *model, const lmc_audio_shape *shape, const uint8_t *payload,
+                            size_t size, lmc_pool *pool, int32_t *samples, lmc_message *message);
 
 #endif /* LMC_MODEL_H */

@@ -461,16 +461,22 @@ static void model_name(lmc_model *model, const char *path) {
     copy_string(model->name, sizeof model->name, base, length);
 }
 
-static lmc_status read_settings(lmc_model *model, lmc_message *message) {
-    const lmc_gguf *g = model->gguf;
+static lmc_status read_kind(lmc_model *model, lmc_message *message) {
     lmc_gguf_string kind;
     model->kind = LMC_KIND_AUTO;
-    if (lmc_gguf_get_str(g, "lmc.default_kind", &kind) == 0) {
+    if (lmc_gguf_get_str(model->gguf, "lmc.default_kind", &kind) == 0) {
         char text[16];
         copy_string(text, sizeof text, kind.data, kind.size);
         if (kind.size >= sizeof text || lmc_kind_parse(text, &model->kind) != LMC_OK)
             return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model: unknown lmc.default_kind '%s'", text);
     }
+    return LMC_OK;
+}
+
+static lmc_status read_settings(lmc_model *model, lmc_message *message) {
+    const lmc_gguf *g = model->gguf;
+    lmc_status status = read_kind(model, message);
+    if (status != LMC_OK) return status;
     uint32_t context = (uint32_t)model->llama.context_length;
     model->default_block_size = DEFAULT_BLOCK_SIZE;
     model->context_window = LMC_MIN(context, DEFAULT_MAX_CONTEXT_WINDOW);
@@ -486,6 +492,14 @@ static lmc_status read_settings(lmc_model *model, lmc_message *message) {
                         "model: inconsistent settings (block size %u, context window %u of %u, stride %u)",
                         model->default_block_size, model->context_window, context, model->window_stride);
     return LMC_OK;
+}
+
+/* lmc's own sample models; everything else is run as a Llama-family model
+ * (load_llama refuses architectures it does not know). */
+static lmc_model_family model_family(const char *architecture) {
+    if (strcmp(architecture, "lmc-image") == 0) return LMC_FAMILY_IMAGE;
+    if (strcmp(architecture, "lmc-audio") == 0) return LMC_FAMILY_AUDIO;
+    return LMC_FAMILY_LLAMA;
 }
 
 /* ---------------------------------------------------------------- entry points */
@@ -514,6 +528,8 @@ static lmc_status open_model(const char *path, const char *base_path, uint64_t m
     if (arch.size >= sizeof model->architecture || memchr(arch.data, 0, (size_t)arch.size))
         return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model: architecture '%s...' is not supported",
                         model->architecture);
+    model->family = model_family(model->architecture);
+    if (model->family != LMC_FAMILY_LLAMA) return read_kind(model, message);
     status = load_llama(model, memlimit, message);
     if (status == LMC_OK) status = read_settings(model, message);
     return status;
@@ -532,8 +548,9 @@ static lmc_status load_with_tokenizer(const char *path, const char *base_path, u
                                       lmc_message *message) {
     lmc_status status = open_model(path, base_path, memlimit, out, message);
     lmc_model *model = *out;
-    if (status == LMC_OK) status = lmc_tokenizer_from_gguf(model->gguf, &model->tokenizer, message);
-    if (status == LMC_OK && lmc_tokenizer_vocab_size(model->tokenizer) > model->llama.vocab)
+    int tokens = status == LMC_OK && model->family == LMC_FAMILY_LLAMA;
+    if (tokens) status = lmc_tokenizer_from_gguf(model->gguf, &model->tokenizer, message);
+    if (tokens && status == LMC_OK && lmc_tokenizer_vocab_size(model->tokenizer) > model->llama.vocab)
         status = lmc_fail(message, LMC_ERR_MODEL_INVALID, "model: the tokenizer has %d tokens, the model only %d",
                           lmc_tokenizer_vocab_size(model->tokenizer), model->llama.vocab);
     if (status != LMC_OK) {
