@@ -34,19 +34,11 @@
 #include <sys/mman.h>
 
 #include "coder/coder.h"
+#include "model/cm_kit.h"
 #include "model/model.h"
-
-/* Mixer and map updates shift negative values right; C leaves that to the
- * implementation, and the format needs the arithmetic (flooring) shift. */
-_Static_assert((-3 >> 1) == -2, "the --fast model needs an arithmetic right shift");
-
-/* The per-bit loops run over a handful of models or mixer inputs; fully
- * unrolled they run 15-30% faster (GCC unrolls them only at -O3). */
-#define UNROLLED _Pragma("GCC unroll 8")
 
 /* ---- Dimensions and tuning constants ---- */
 
-#define LOGISTIC_LIMIT 2047     /* logistic domain x / 256, clamped to about +-8 */
 #define TABLE_BYTES_PER_BYTE 32
 #define TABLE_MIN_BYTES ((size_t)1 << 16)
 #define TABLE_MAX_BYTES ((size_t)1 << 26)
@@ -68,10 +60,8 @@ enum {
     MIXER1_SETS = 4 * 256,              /* match-length class x partial byte */
     MIXER2_SETS = 256 * 8,              /* previous byte x bit position */
     MIXER_LEARNING_RATE = 24,           /* error scale, 16 = 1.0 */
-    MIXER_WEIGHT_LIMIT = 1 << 22,       /* weights are 16.16 fixed point: +-64 */
     MIXER_INITIAL_WEIGHT = 1 << 14,     /* 0.25 */
     MODEL_INITIAL_WEIGHT = 1 << 16,     /* 1.0 */
-    APM_CELLS = 33,                     /* interpolation points over the logistic domain */
     APM1_CONTEXTS = 256,                /* partial byte */
     APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
     APM3_CONTEXTS = 32 * 256,           /* neural model's prediction x partial byte (mixed codec) */
@@ -80,71 +70,10 @@ enum {
     END_SETS = 16,                      /* weight sets by bytes into the token */
     END_TABLE_BITS = 16,                /* entries per token-context table */
     END_MAP_LIMIT = 255,                /* token contexts adapt faster than bit histories */
-    APM_RATE = 6,                       /* cells move 1/64 of the error */
-    STATE_MAP_LIMIT = 1023,             /* state maps average over up to this many hits */
     LINE_BYTES = 64,                    /* one context's slot: a cache line */
     NIBBLE_BYTES = 16,                  /* check or tag byte + the 15 nodes of a nibble's bit tree */
     NIBBLE_WAYS = 3,                    /* second-nibble trees per line */
 };
-
-/* ---- Logistic tables ---- */
-
-typedef struct {
-    int16_t stretch[4096];  /* ln(p / (1 - p)) * 256 at p = i / 4096 */
-    uint16_t squash[4096];  /* 65536 / (1 + e^(-x / 256)) at x = i - 2048 */
-} logistic_tables;
-
-/* e^(-1/256) in Q62 from its Taylor series, with integers only. */
-static uint64_t exp_minus_1_256_q62(void) {
-    uint64_t term = (uint64_t)1 << 62, sum = term;
-    for (unsigned k = 1; term != 0; k++) {
-        term /= 256u * k;
-        sum = (k & 1) ? sum - term : sum + term;
-    }
-    return sum;
-}
-
-/* squash(x) for x >= 0 from e^(-x/256) in Q32, built by repeated
- * multiplication (after 2048 steps the error is still below 2^-20), and
- * mirrored for x < 0. */
-static void build_squash(logistic_tables *t) {
-    const uint64_t step = exp_minus_1_256_q62() >> 30;
-    uint64_t e = (uint64_t)1 << 32;
-    for (int x = 0; x < 2048; x++) {
-        uint64_t denominator = ((uint64_t)1 << 32) + e;
-        uint64_t p = (((uint64_t)1 << 48) + denominator / 2) / denominator;
-        p = LMC_MIN(p, 65535u);
-        t->squash[2048 + x] = (uint16_t)p;
-        t->squash[2048 - x] = (uint16_t)(65536 - p);
-        e = (e * step) >> 32;
-    }
-    t->squash[0] = t->squash[1];
-}
-
-/* stretch = the inverse of squash on the 12-bit probability grid. */
-static void build_stretch(logistic_tables *t) {
-    int next = 0;
-    for (int x = -LOGISTIC_LIMIT; x <= LOGISTIC_LIMIT; x++) {
-        int p12 = (t->squash[x + 2048] + 8) >> 4;
-        for (; next <= p12 && next < 4096; next++)
-            t->stretch[next] = (int16_t)x;
-    }
-    for (; next < 4096; next++)
-        t->stretch[next] = LOGISTIC_LIMIT;
-}
-
-static inline int clamp_logistic(int x) {
-    return LMC_MAX(-LOGISTIC_LIMIT, LMC_MIN(x, LOGISTIC_LIMIT));
-}
-
-static inline int stretch(const logistic_tables *t, uint32_t p16) {
-    return t->stretch[p16 >> 4];
-}
-
-/* x must already be clamped. */
-static inline uint32_t squash(const logistic_tables *t, int x) {
-    return t->squash[x + 2048];
-}
 
 /* ---- Bit histories ----
  *
@@ -228,66 +157,11 @@ static void build_histories(history_tables *h) {
     }
 }
 
-/* ---- State maps: context -> probability, learning rate 1/n ---- */
-
-/* An entry holds P(1) in its top 22 bits and a hit count in the low 10. */
-static inline uint32_t state_map_p16(uint32_t entry) {
-    return entry >> 16;
-}
-
-/* Moves the entry 1/(count + 1.5) of the way to the bit; the count stops at
- * limit (<= STATE_MAP_LIMIT), so a lower limit keeps the map adapting faster. */
-static inline void state_map_update_limited(uint32_t *entry, int bit, const uint16_t *reciprocal, uint32_t limit) {
-    uint32_t count = *entry & 1023;
-    int32_t p22 = (int32_t)(*entry >> 10);
-    int32_t target = bit ? (1 << 22) - 1 : 0;
-    p22 += (int32_t)(((int64_t)(target - p22) * reciprocal[count]) >> 16);
-    count += count < limit;
-    *entry = (uint32_t)p22 << 10 | count;
-}
-
-static inline void state_map_update(uint32_t *entry, int bit, const uint16_t *reciprocal) {
-    state_map_update_limited(entry, bit, reciprocal, STATE_MAP_LIMIT);
-}
-
-/* ---- Adaptive probability maps (SSE) ----
- *
- * A context selects 33 cells spread over the logistic domain; the input
- * interpolates between two of them. Cells are stored as their difference
- * (mod 2^16) from the identity curve, so a zeroed table starts as the
- * identity and a large one needs no initialisation pass.
- */
-typedef struct {
-    uint16_t *cells;
-    uint32_t index;         /* the cell nearer the last input, for the update */
-    uint32_t cell;          /* its position among its context's cells */
-} apm;
-
-/* x: the input in the logistic domain (clamped). */
-static inline uint32_t apm_predict(apm *a, const uint16_t *identity, uint32_t context, int x) {
-    int s = x + 2048;       /* 1 .. 4095 */
-    int low = s >> 7, weight = s & 127;
-    uint32_t base = context * APM_CELLS + (uint32_t)low;
-    uint32_t v0 = (uint16_t)(a->cells[base] + identity[low]);
-    uint32_t v1 = (uint16_t)(a->cells[base + 1] + identity[low + 1]);
-    a->cell = (uint32_t)(low + (weight >> 6));
-    a->index = base + (uint32_t)(weight >> 6);
-    return (v0 * (uint32_t)(128 - weight) + v1 * (uint32_t)weight) >> 7;
-}
-
-static inline void apm_update(apm *a, const uint16_t *identity, int bit) {
-    int32_t value = (uint16_t)(a->cells[a->index] + identity[a->cell]);
-    value += ((bit ? 65535 : 0) - value) >> APM_RATE;
-    a->cells[a->index] = (uint16_t)((uint32_t)value - identity[a->cell]);
-}
-
 /* ---- The model ---- */
 
 struct lmc_cm {
-    logistic_tables logistic;
+    lmc_cm_tables tables;
     history_tables histories;
-    uint16_t reciprocal[STATE_MAP_LIMIT + 1]; /* 65536 / (n + 1.5) */
-    uint16_t apm_identity[APM_CELLS];
 
     /* Context models: order 1 direct, the others hashed into lines. */
     uint8_t order1[256 * 256];
@@ -338,15 +212,7 @@ struct lmc_cm {
 };
 typedef struct lmc_cm cm_model;
 
-/* ---- Hashing and the line table ---- */
-
-static inline uint32_t hash2(uint32_t a, uint32_t b) {
-    uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u) * 0x85EBCA77u;
-    h ^= h >> 15;
-    h *= 0xC2B2AE3Du;
-    h ^= h >> 13;
-    return h;
-}
+/* ---- The line table ---- */
 
 /*
  * Each hashed context owns one 64-byte line, so each model costs one cache
@@ -460,14 +326,6 @@ static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
     *x2 = clamp_logistic((int)(dot2 >> 16));
 }
 
-static inline void mixer_train_n(int32_t *restrict weights, const int32_t *restrict inputs, int n, int32_t error) {
-    UNROLLED
-    for (int i = 0; i < n; i++) {
-        int32_t updated = weights[i] + ((inputs[i] * error + (1 << 15)) >> 16);
-        weights[i] = LMC_MAX(-MIXER_WEIGHT_LIMIT, LMC_MIN(updated, MIXER_WEIGHT_LIMIT));
-    }
-}
-
 static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
     mixer_train_n(weights, inputs, MIXER_INPUTS, error);
 }
@@ -480,7 +338,7 @@ static inline uint32_t model_bucket(int32_t stretched) {
 /* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
  * P(1) * 65536 when mixing one in, else ignored. */
 static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
-    const logistic_tables *t = &m->logistic;
+    const lmc_cm_tables *t = &m->tables;
     point_slots(m);
     UNROLLED
     for (int i = 0; i < CONTEXT_MODELS; i++) {
@@ -506,11 +364,11 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
 
     int x = (x1 + x2) >> 1;
     uint32_t p_mix = squash(t, x);
-    uint32_t p_apm1 = apm_predict(&m->apm1, m->apm_identity, m->c0, x);
-    uint32_t p_apm2 = apm_predict(&m->apm2, m->apm_identity, c1 << 8 | m->c0, x);
+    uint32_t p_apm1 = apm_predict(&m->apm1, m->tables.apm_identity, m->c0, x);
+    uint32_t p_apm2 = apm_predict(&m->apm2, m->tables.apm_identity, c1 << 8 | m->c0, x);
     uint32_t p;
     if (m->with_model) {
-        uint32_t p_apm3 = apm_predict(&m->apm3, m->apm_identity, model_bucket(m->inputs[MODEL_INPUT]) << 8 | m->c0, x);
+        uint32_t p_apm3 = apm_predict(&m->apm3, m->tables.apm_identity, model_bucket(m->inputs[MODEL_INPUT]) << 8 | m->c0, x);
         p = (p_mix + p_apm1 + p_apm2 + p_apm3) >> 2;
     } else {
         p = (p_mix + p_apm1 + 2 * p_apm2) >> 2;
@@ -521,16 +379,16 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
 static void cm_update(cm_model *m, int bit) {
     mixer_train(m->active1, m->inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * MIXER_LEARNING_RATE >> 4);
     mixer_train(m->active2, m->inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * MIXER_LEARNING_RATE >> 4);
-    apm_update(&m->apm1, m->apm_identity, bit);
-    apm_update(&m->apm2, m->apm_identity, bit);
+    apm_update(&m->apm1, m->tables.apm_identity, bit);
+    apm_update(&m->apm2, m->tables.apm_identity, bit);
     if (m->with_model)
-        apm_update(&m->apm3, m->apm_identity, bit);
+        apm_update(&m->apm3, m->tables.apm_identity, bit);
     UNROLLED
     for (int i = 0; i < CONTEXT_MODELS; i++) {
-        state_map_update(m->entry[i], bit, m->reciprocal);
+        state_map_update(m->entry[i], bit, m->tables.reciprocal);
         *m->slot[i] = m->histories.next[*m->slot[i]][bit];
     }
-    state_map_update(&m->match_map[m->match_context], bit, m->reciprocal);
+    state_map_update(&m->match_map[m->match_context], bit, m->tables.reciprocal);
     if (m->match_length > 0 && (int)(m->match_context & 1u) != bit)
         m->match_length = 0;
 
@@ -666,13 +524,8 @@ static void cm_free(cm_model *m) {
 }
 
 static void init_tables(cm_model *m) {
-    build_squash(&m->logistic);
-    build_stretch(&m->logistic);
+    lmc_cm_tables_build(&m->tables);
     build_histories(&m->histories);
-    for (int n = 0; n <= STATE_MAP_LIMIT; n++)
-        m->reciprocal[n] = (uint16_t)(131072 / (2 * n + 3));
-    for (int i = 0; i < APM_CELLS; i++)
-        m->apm_identity[i] = (uint16_t)squash(&m->logistic, clamp_logistic((i - 16) * 128));
     for (int i = 0; i < CONTEXT_MODELS; i++)
         for (int s = 0; s < 256; s++)
             m->state_map[i][s] = (uint32_t)m->histories.initial[s] << 16;
@@ -829,7 +682,7 @@ void lmc_cm_close(lmc_cm *cm) {
  * token, with weight sets by how many bytes of the token are known. */
 uint32_t lmc_cm_predict_end(lmc_cm *m, uint32_t model_p16, uint32_t candidate, uint32_t previous,
                             uint32_t previous2, uint32_t depth) {
-    const logistic_tables *t = &m->logistic;
+    const lmc_cm_tables *t = &m->tables;
     uint32_t mask = (1u << END_TABLE_BITS) - 1;
     m->end_entry[0] = &m->end_table[hash2(candidate, 0x454E4430u) & mask];
     m->end_entry[1] = &m->end_table[(1u << END_TABLE_BITS) + (hash2(candidate, previous ^ 0x454E4431u) & mask)];
@@ -851,5 +704,5 @@ void lmc_cm_update_end(lmc_cm *m, int bit) {
     int32_t error = ((bit << 16) - (int32_t)m->end_p16) * MIXER_LEARNING_RATE >> 4;
     mixer_train_n(m->end_active, m->end_inputs, END_INPUTS, error);
     for (int i = 0; i < END_CONTEXTS; i++)
-        state_map_update_limited(m->end_entry[i], bit, m->reciprocal, END_MAP_LIMIT);
+        state_map_update_limited(m->end_entry[i], bit, m->tables.reciprocal, END_MAP_LIMIT);
 }
