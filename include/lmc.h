@@ -107,6 +107,10 @@ LMC_API lmc_status lmc_encoder_finish(lmc_encoder *encoder);
 LMC_API size_t lmc_encoder_pull(lmc_encoder *encoder, void *out, size_t capacity);
 /* The detailed message of the last error (never NULL). */
 LMC_API const char *lmc_encoder_message(const lmc_encoder *encoder);
+/* After lmc_encoder_finish: why the input was coded differently from what
+ * its kind suggests (an image the readers cannot restore exactly, coded as
+ * bytes, for example), or NULL. */
+LMC_API const char *lmc_encoder_notice(const lmc_encoder *encoder);
 LMC_API void lmc_encoder_free(lmc_encoder *encoder);
 
 /* ---- Decompression -------------------------------------------------------- */
@@ -142,6 +146,7 @@ typedef struct {
     uint32_t context_window;  /* model tokens of context inside a block */
     uint32_t window_stride;
     int mixed;                /* the neural model mixed with the adaptive model */
+    int media;                /* a parsed image, recording or video coded by a sample model */
 } lmc_archive_info;
 
 /* Reads the headers of a whole archive held in memory-sized chunks through

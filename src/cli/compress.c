@@ -103,6 +103,8 @@ static int encode(const cli_config *config, cli_input *input, cli_output *output
     cli_stream stream = cli_stream_of_encoder(encoder);
     cli_sink sink = cli_sink_of_output(output);
     int outcome = cli_pump(&stream, input, &sink, &progress, result);
+    if (outcome == 0 && lmc_encoder_notice(encoder))
+        cli_notice(input->name, "%s", lmc_encoder_notice(encoder));
     lmc_encoder_free(encoder);
     return outcome;
 }

@@ -30,7 +30,10 @@ static void print_model(const lmc_archive_info *info) {
     lmc_hash_hex(info->model_hash, hash);
     printf("  model:            %s\n", info->model_name);
     printf("  model hash:       %s\n", hash);
-    printf("  coding:           %s\n", info->mixed ? "model mixed with an adaptive context model" : "model alone");
+    const char *coding = info->media ? "samples under the model, which adapts to them (side data: context model)"
+                         : info->mixed ? "model mixed with an adaptive context model"
+                                       : "model alone";
+    printf("  coding:           %s\n", coding);
 }
 
 static void print_size(const char *label, uint64_t bytes) {
@@ -59,9 +62,11 @@ static void print_info(const char *name, const lmc_archive_info *info) {
     print_ratio(info);
     printf("  blocks:           %llu (%llu stored)\n", (unsigned long long)info->blocks,
            (unsigned long long)info->stored_blocks);
-    printf("  block size:       %lu bytes\n", (unsigned long)info->block_size);
-    printf("  context window:   %lu tokens (stride %lu)\n", (unsigned long)info->context_window,
-           (unsigned long)info->window_stride);
+    if (!info->media) {
+        printf("  block size:       %lu bytes\n", (unsigned long)info->block_size);
+        printf("  context window:   %lu tokens (stride %lu)\n", (unsigned long)info->context_window,
+               (unsigned long)info->window_stride);
+    }
     printf("  format version:   %lu\n", (unsigned long)info->format_version);
     printf("  numerics version: %lu\n", (unsigned long)info->numerics_version);
 }

@@ -21,8 +21,9 @@
 #define LMC_MAX_HEADER_EXTENSION 4096
 
 /* MODEL: tokens coded under the neural model alone; FAST: the classical
- * context-mixing model alone; MIXED: tokens coded as bytes under both. */
-typedef enum { LMC_CODEC_MODEL = 0, LMC_CODEC_FAST = 1, LMC_CODEC_MIXED = 2 } lmc_codec;
+ * context-mixing model alone; MIXED: tokens coded as bytes under both;
+ * MEDIA: one parsed image, recording or video under a sample model. */
+typedef enum { LMC_CODEC_MODEL = 0, LMC_CODEC_FAST = 1, LMC_CODEC_MIXED = 2, LMC_CODEC_MEDIA = 3 } lmc_codec;
 typedef enum { LMC_BLOCK_CODED = 0, LMC_BLOCK_STORED = 1 } lmc_block_mode;
 
 typedef struct {

@@ -116,6 +116,8 @@ static lmc_neural_config coder_config_for(const lmc_header *h) {
 
 /* Keeps the loaded model and coder when a concatenated archive uses them again. */
 static int model_reusable(const lmc_decoder *d) {
+    if (d->header.codec == LMC_CODEC_MEDIA)
+        return d->model && !memcmp(d->model->hash, d->header.model_hash, 16);
     lmc_neural_config want = coder_config_for(&d->header);
     const lmc_neural_config *have = &d->coder_config;
     return d->coder && !memcmp(d->model->hash, d->header.model_hash, 16) && have->window == want.window &&
@@ -142,6 +144,15 @@ static lmc_status prepare_model(lmc_decoder *d) {
                                                d->options.memlimit, &d->model, &d->message);
     if (status != LMC_OK)
         return status;
+    if (h->codec == LMC_CODEC_MEDIA) {
+        d->batch_blocks = 1;
+        if (!lmc_media_model_fits(d->model, h->kind))
+            return lmc_fail(&d->message, LMC_ERR_CORRUPT, "model '%s' does not code %s data", d->model->name,
+                            lmc_kind_name(h->kind));
+        return LMC_OK;
+    }
+    if (d->model->family != LMC_FAMILY_LLAMA)
+        return lmc_fail(&d->message, LMC_ERR_CORRUPT, "model '%s' is not a token model", d->model->name);
     if (h->context_window > (uint32_t)d->model->llama.context_length)
         return lmc_fail(&d->message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, d->model->llama.context_length);
@@ -185,9 +196,54 @@ static lmc_status decode_coded(lmc_decoder *d, lmc_block_job *jobs, int count) {
     return LMC_OK;
 }
 
+/* The batch is done: its output is released and its payloads dropped. */
+static lmc_status finish_batch(lmc_decoder *d, uint64_t raw_bytes) {
+    d->blocks += (uint64_t)d->pending_count;
+    d->member_out += raw_bytes;
+    d->pending_count = 0;
+    lmc_buf_consume(&d->input, d->parsed);
+    d->parsed = 0;
+    if (d->options.progress && d->options.progress(d->options.progress_user, d->total_in, d->total_out))
+        return lmc_fail(&d->message, LMC_ERR_INTERRUPTED, "interrupted");
+    return LMC_OK;
+}
+
+/* A media archive's block (batches of one): the item is decoded, checked
+ * against the block's checksum and written out as a file. */
+static lmc_status decode_media_block(lmc_decoder *d) {
+    const pending_block *p = &d->pending[0];
+    const uint8_t *payload = d->input.data + p->payload_offset;
+    lmc_buf_compact(&d->output, &d->output_read);
+    size_t base = d->output.size;
+    uint8_t hashed[8];
+    lmc_media item;
+    lmc_status status = lmc_media_block_decode(d->model, d->pool, payload, p->record.payload_size,
+                                               p->record.raw_size, d->options.memlimit, &item, &d->message);
+    if (status != LMC_OK)
+        return status;
+    uint64_t checksum = lmc_media_checksum(&item);
+    if (checksum != p->record.raw_checksum)
+        status = lmc_fail(&d->message, LMC_ERR_CORRUPT, "block %llu: decoded data does not match its checksum",
+                          (unsigned long long)d->blocks);
+    if (status == LMC_OK && lmc_media_write(&item, &d->output, &d->message) != LMC_OK)
+        status = lmc_fail(&d->message, LMC_ERR_CORRUPT, "block %llu: the decoded %s cannot be written: %s",
+                          (unsigned long long)d->blocks, lmc_kind_name(item.desc.kind), d->message.text);
+    lmc_media_free(&item);
+    if (status != LMC_OK) {
+        d->output.size = base;
+        return status;
+    }
+    lmc_put_le64(hashed, checksum);
+    XXH3_64bits_update(d->total_hash, hashed, 8);
+    d->total_out += d->output.size - base;
+    return finish_batch(d, p->record.raw_size);
+}
+
 /* Lays the batch's blocks out in the output buffer, decodes the coded ones
  * in place, and verifies every block's checksum. */
 static lmc_status decode_batch(lmc_decoder *d) {
+    if (d->header.codec == LMC_CODEC_MEDIA && d->pending[0].record.mode == LMC_BLOCK_CODED)
+        return decode_media_block(d);
     lmc_buf_compact(&d->output, &d->output_read);
     size_t base = d->output.size, total = 0;
     for (int i = 0; i < d->pending_count; i++)
@@ -220,16 +276,8 @@ static lmc_status decode_batch(lmc_decoder *d) {
         return status;
     XXH3_64bits_update(d->total_hash, d->output.data + base, total);
     d->output.size = base + total;
-    d->blocks += (uint64_t)d->pending_count;
-    d->member_out += total;
     d->total_out += total;
-    d->pending_count = 0;
-    /* The batch's payloads are no longer needed. */
-    lmc_buf_consume(&d->input, d->parsed);
-    d->parsed = 0;
-    if (d->options.progress && d->options.progress(d->options.progress_user, d->total_in, d->total_out))
-        return lmc_fail(&d->message, LMC_ERR_INTERRUPTED, "interrupted");
-    return LMC_OK;
+    return finish_batch(d, total);
 }
 
 static lmc_status check_end(lmc_decoder *d) {

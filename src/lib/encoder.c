@@ -3,6 +3,10 @@
  * the neural codec (all threads on one block: its rows are evaluated
  * together) or, with --fast, by the context-mixing model (one block per
  * thread). A block whose coded form is not smaller is stored raw.
+ *
+ * Images, audio and video whose kind has a sample model are held until the
+ * input ends, parsed, and coded as one media block; input the readers
+ * cannot restore exactly falls back to the byte path with a notice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,8 @@ struct lmc_encoder {
     lmc_neural_coder *coder;
     lmc_header header;
     int started, finished;
+    int media;               /* holding the input for the media coder */
+    char notice[LMC_MESSAGE_SIZE];
     int batch_blocks;        /* blocks coded per batch */
     lmc_buf input;           /* bytes not yet coded */
     lmc_buf output;
@@ -87,6 +93,10 @@ const char *lmc_encoder_message(const lmc_encoder *e) {
     return e ? e->message.text : "out of memory";
 }
 
+const char *lmc_encoder_notice(const lmc_encoder *e) {
+    return e && e->notice[0] ? e->notice : NULL;
+}
+
 /* ---- Starting: kind, model, header ---- */
 
 static lmc_status check_memory(lmc_encoder *e, uint64_t working) {
@@ -101,14 +111,25 @@ static lmc_status check_memory(lmc_encoder *e, uint64_t working) {
     return LMC_OK;
 }
 
-static lmc_status start_model(lmc_encoder *e) {
-    lmc_status status = lmc_find_model_for_encoding(e->options.model, e->header.kind, e->options.memlimit,
-                                                    &e->model, &e->message);
+/* The header's model fields. */
+static void name_model(lmc_encoder *e) {
+    snprintf(e->header.model_name, sizeof e->header.model_name, "%s", e->model->name);
+    memcpy(e->header.model_hash, e->model->hash, 16);
+}
+
+/* Byte coding under a Llama-family model: the one already loaded, else
+ * model_arg's, else the default for model_kind. */
+static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind model_kind) {
+    lmc_status status = LMC_OK;
+    if (!e->model)
+        status = lmc_find_model_for_encoding(model_arg, model_kind, e->options.memlimit, &e->model, &e->message);
     if (status != LMC_OK)
         return status;
     lmc_model *m = e->model;
-    snprintf(e->header.model_name, sizeof e->header.model_name, "%s", m->name);
-    memcpy(e->header.model_hash, m->hash, 16);
+    if (m->family != LMC_FAMILY_LLAMA)
+        return lmc_fail(&e->message, LMC_ERR_PARAM, "model '%s' codes %s data, not %s data", m->name,
+                        lmc_kind_name(m->kind), lmc_kind_name(e->header.kind));
+    name_model(e);
     e->header.block_size = e->options.block_size ? e->options.block_size : m->default_block_size;
     uint32_t window = e->options.context_window ? e->options.context_window : m->context_window;
     uint32_t stride = e->options.window_stride ? e->options.window_stride : LMC_MIN(m->window_stride, window);
@@ -127,6 +148,23 @@ static lmc_status start_model(lmc_encoder *e) {
     return lmc_neural_coder_create(m, e->pool, &config, &e->coder, &e->message);
 }
 
+static int is_media_kind(lmc_kind kind) {
+    return kind == LMC_KIND_IMAGE || kind == LMC_KIND_AUDIO || kind == LMC_KIND_VIDEO;
+}
+
+/* Loads the model for a media kind; holds the input when it is a sample
+ * model (the header waits for the media block), else leaves the model for
+ * byte coding. */
+static lmc_status start_media(lmc_encoder *e) {
+    lmc_status status = lmc_find_model_for_encoding(e->options.model, e->header.kind, e->options.memlimit,
+                                                    &e->model, &e->message);
+    if (status == LMC_OK && lmc_media_model_fits(e->model, e->header.kind)) {
+        e->media = 1;
+        e->batch_blocks = 1;
+    }
+    return status;
+}
+
 static lmc_status start(lmc_encoder *e) {
     e->started = 1;
     e->header.format_version = LMC_FORMAT_VERSION;
@@ -142,8 +180,25 @@ static lmc_status start(lmc_encoder *e) {
         e->batch_blocks = LMC_MIN(lmc_pool_threads(e->pool), MAX_FAST_BATCH);
         status = check_memory(e, (uint64_t)e->batch_blocks * lmc_cm_memory(e->header.block_size));
     } else {
-        status = start_model(e);
+        status = is_media_kind(e->header.kind) ? start_media(e) : LMC_OK;
+        if (status == LMC_OK && e->media)
+            return LMC_OK;
+        if (status == LMC_OK)
+            status = start_model(e, e->options.model, e->header.kind);
     }
+    if (status == LMC_OK)
+        status = lmc_header_write(&e->output, &e->header);
+    return status;
+}
+
+/* The media coder gives up on this input: byte coding with the default
+ * byte model, and a notice saying why. */
+static lmc_status fall_back_to_bytes(lmc_encoder *e, const char *reason) {
+    snprintf(e->notice, sizeof e->notice, "%.440s; coded as bytes instead (byte-exact)", reason);
+    lmc_model_free(e->model);
+    e->model = NULL;
+    e->media = 0;
+    lmc_status status = start_model(e, NULL, LMC_KIND_BYTES);
     if (status == LMC_OK)
         status = lmc_header_write(&e->output, &e->header);
     return status;
@@ -166,13 +221,17 @@ static void fast_range(void *ctx, int begin, int end) {
         batch->status[i] = lmc_cm_compress(batch->data + (size_t)i * block_size, batch->sizes[i], &batch->payloads[i]);
 }
 
-static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size, const lmc_buf *payload) {
+/* media_checksum: a media block's checksum of its item (NULL for byte
+ * blocks); the whole-archive checksum then takes its 8 bytes in place of
+ * the block's data. */
+static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size, const lmc_buf *payload,
+                             const uint64_t *media_checksum) {
     lmc_block_record record;
     int stored = payload->size >= raw_size;
     record.mode = stored ? LMC_BLOCK_STORED : LMC_BLOCK_CODED;
     record.raw_size = raw_size;
     record.payload_size = stored ? raw_size : payload->size;
-    record.raw_checksum = lmc_checksum64(raw, raw_size);
+    record.raw_checksum = stored || !media_checksum ? lmc_checksum64(raw, raw_size) : *media_checksum;
     record.payload_checksum = stored ? record.raw_checksum : lmc_checksum64(payload->data, payload->size);
     lmc_buf_compact(&e->output, &e->output_read);
     size_t before = e->output.size;
@@ -181,7 +240,13 @@ static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size
         status = lmc_buf_append(&e->output, stored ? raw : payload->data, record.payload_size);
     if (status != LMC_OK)
         return lmc_fail(&e->message, status, "out of memory");
-    XXH3_64bits_update(e->total_hash, raw, raw_size);
+    if (stored || !media_checksum) {
+        XXH3_64bits_update(e->total_hash, raw, raw_size);
+    } else {
+        uint8_t le[8];
+        lmc_put_le64(le, *media_checksum);
+        XXH3_64bits_update(e->total_hash, le, 8);
+    }
     e->blocks++;
     e->total_in += raw_size;
     e->total_out += e->output.size - before;
@@ -206,7 +271,7 @@ static lmc_status code_blocks(lmc_encoder *e, int count, size_t bytes) {
         for (int i = 0; i < count && status == LMC_OK; i++) {
             status = batch->status[i];
             if (status == LMC_OK)
-                status = emit_block(e, e->input.data + (size_t)i * block_size, batch->sizes[i], &batch->payloads[i]);
+                status = emit_block(e, e->input.data + (size_t)i * block_size, batch->sizes[i], &batch->payloads[i], NULL);
             else
                 lmc_fail(&e->message, status, "fast model failed on a block");
         }
@@ -221,7 +286,7 @@ static lmc_status code_blocks(lmc_encoder *e, int count, size_t bytes) {
             lmc_buf_init(&payload);
             status = lmc_neural_encode_block(e->coder, raw, size, &payload, &e->message);
             if (status == LMC_OK)
-                status = emit_block(e, raw, size, &payload);
+                status = emit_block(e, raw, size, &payload, NULL);
             lmc_buf_free(&payload);
         }
     }
@@ -231,6 +296,88 @@ static lmc_status code_blocks(lmc_encoder *e, int count, size_t bytes) {
     if (e->options.progress && e->options.progress(e->options.progress_user, e->total_in, e->total_out))
         return lmc_fail(&e->message, LMC_ERR_INTERRUPTED, "interrupted");
     return LMC_OK;
+}
+
+/* ---- Media ---- */
+
+static int same_item(const lmc_media *a, const lmc_media *b) {
+    size_t element = a->samples ? sizeof *a->samples : sizeof *a->audio;
+    const void *sa = a->samples ? (const void *)a->samples : (const void *)a->audio;
+    const void *sb = b->samples ? (const void *)b->samples : (const void *)b->audio;
+    return lmc_media_desc_equal(&a->desc, &b->desc) && a->count == b->count && a->side_size == b->side_size &&
+           memcmp(a->side, b->side, a->side_size) == 0 && (a->count == 0 || memcmp(sa, sb, a->count * element) == 0);
+}
+
+/* 1 if the writer restores the input from the item: byte for byte, or for
+ * PNG (re-compressed) pixel for pixel and chunk for chunk. */
+static int restorable(const lmc_media *item, const uint8_t *data, size_t size) {
+    lmc_buf written;
+    lmc_buf_init(&written);
+    lmc_message message;
+    int ok = lmc_media_write(item, &written, &message) == LMC_OK;
+    if (ok && item->desc.format != LMC_MEDIA_PNG) {
+        ok = written.size == size && memcmp(written.data, data, size) == 0;
+    } else if (ok) {
+        lmc_media again;
+        ok = lmc_media_parse(written.data, written.size, 0, &again, &message) == LMC_OK;
+        ok = ok && same_item(item, &again);
+        lmc_media_free(&again);
+    }
+    lmc_buf_free(&written);
+    return ok;
+}
+
+static lmc_status code_media_item(lmc_encoder *e, const lmc_media *item) {
+    lmc_buf payload;
+    lmc_buf_init(&payload);
+    lmc_status status = lmc_media_block_encode(e->model, e->pool, item, &payload, &e->message);
+    if (status == LMC_ERR_UNSUPPORTED) {
+        char reason[LMC_MESSAGE_SIZE];
+        snprintf(reason, sizeof reason, "%s", e->message.text);
+        lmc_buf_free(&payload);
+        return fall_back_to_bytes(e, reason);
+    }
+    e->header.codec = LMC_CODEC_MEDIA;
+    e->header.block_size = LMC_MAX_BLOCK_SIZE;
+    e->header.context_window = e->header.window_stride = 0;
+    name_model(e);
+    if (status == LMC_OK)
+        status = lmc_header_write(&e->output, &e->header);
+    uint64_t checksum = lmc_media_checksum(item);
+    if (status == LMC_OK)
+        status = emit_block(e, e->input.data, e->input.size, &payload, &checksum);
+    lmc_buf_free(&payload);
+    if (status == LMC_OK)
+        lmc_buf_consume(&e->input, e->input.size);
+    return status;
+}
+
+/* The whole input as one media block, or the byte path if the readers
+ * cannot take it exactly. */
+static lmc_status code_media(lmc_encoder *e) {
+    lmc_media item;
+    lmc_message why;
+    lmc_status status = lmc_media_parse(e->input.data, e->input.size, 0, &item, &why);
+    if (status == LMC_ERR_NOMEM)
+        return lmc_fail(&e->message, status, "%s", why.text);
+    if (status != LMC_OK) {
+        char reason[LMC_MESSAGE_SIZE];
+        snprintf(reason, sizeof reason, "not coded as %s: %.400s", lmc_kind_name(e->header.kind), why.text);
+        return fall_back_to_bytes(e, reason);
+    }
+    if (item.desc.kind != e->header.kind && !lmc_media_model_fits(e->model, item.desc.kind)) {
+        lmc_media_free(&item);
+        return fall_back_to_bytes(e, "the model does not code this kind of media");
+    }
+    e->header.kind = item.desc.kind;
+    if (!restorable(&item, e->input.data, e->input.size)) {
+        lmc_media_free(&item);
+        return fall_back_to_bytes(e, "the file cannot be restored exactly from its samples");
+    }
+    status = code_media_item(e, &item);
+    lmc_media_free(&item);
+    e->media = 0;
+    return status;
 }
 
 static lmc_status code_full_batches(lmc_encoder *e) {
@@ -253,7 +400,9 @@ lmc_status lmc_encoder_push(lmc_encoder *e, const void *data, size_t size) {
     lmc_status status = LMC_OK;
     if (!e->started && e->input.size >= DETECT_BYTES)
         status = start(e);
-    if (status == LMC_OK && e->started)
+    if (status == LMC_OK && e->media && e->input.size > LMC_MAX_BLOCK_SIZE)
+        status = fall_back_to_bytes(e, "larger than one media block (64 MiB)");
+    if (status == LMC_OK && e->started && !e->media)
         status = code_full_batches(e);
     return status == LMC_OK ? LMC_OK : fail(e, status);
 }
@@ -264,6 +413,8 @@ lmc_status lmc_encoder_finish(lmc_encoder *e) {
     if (e->finished)
         return LMC_OK;
     lmc_status status = e->started ? LMC_OK : start(e);
+    if (status == LMC_OK && e->media)
+        status = code_media(e);
     if (status == LMC_OK)
         status = code_full_batches(e);
     while (status == LMC_OK && e->input.size > 0) {

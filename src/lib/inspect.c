@@ -43,6 +43,7 @@ static void fill_info(lmc_archive_info *info, const lmc_header *h) {
     memcpy(info->model_hash, h->model_hash, 16);
     info->fast = h->codec == LMC_CODEC_FAST;
     info->mixed = h->codec == LMC_CODEC_MIXED;
+    info->media = h->codec == LMC_CODEC_MEDIA;
     info->block_size = h->block_size;
     info->context_window = h->context_window;
     info->window_stride = h->window_stride;

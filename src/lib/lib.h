@@ -8,6 +8,7 @@
 #include "coder/coder.h"
 #include "common/common.h"
 #include "container/container.h"
+#include "format/media.h"
 #include "model/model.h"
 
 /* ---- Neural block codec (blockcodec.c) ----
@@ -64,6 +65,21 @@ size_t lmc_mix_block_position(const lmc_mix_block *block);
 void lmc_mix_encode_token(lmc_mix_block *block, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id);
 /* The decoded token's canonical id, or -1 if the data is damaged. */
 int32_t lmc_mix_decode_token(lmc_mix_block *block, lmc_rc_decoder *rc, const uint32_t *cum);
+
+/* ---- Media blocks (mediacodec.c) ----
+ * A whole parsed media file as one block of an LMC_CODEC_MEDIA archive. */
+
+/* 1 if `model` codes samples of this kind (image models also code video). */
+int lmc_media_model_fits(const lmc_model *model, lmc_kind kind);
+/* The checksum a media block records: of the item's description, side blob
+ * and samples, so it holds for a PNG restored pixel-exact. */
+uint64_t lmc_media_checksum(const lmc_media *item);
+lmc_status lmc_media_block_encode(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *payload,
+                                  lmc_message *message);
+/* raw_size (the original file's size, from the block record) bounds what
+ * the payload may declare; memlimit (0: none) bounds the samples. */
+lmc_status lmc_media_block_decode(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
+                                  uint64_t raw_size, uint64_t memlimit, lmc_media *item, lmc_message *message);
 
 /* ---- Model search (models.c) ---- */
 

@@ -272,16 +272,17 @@ int lmc_models_list(lmc_model_visit_fn fn, void *user) {
     int listed = 0;
     uint8_t seen[256][16];
     for (int i = 0; i < sp.count; i++) {
-        DIR *d = opendir(sp.dirs[i]);
-        if (!d)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
+        /* By name within each folder, so listings are stable. */
+        struct dirent **names;
+        int n = scandir(sp.dirs[i], &names, NULL, alphasort);
+        for (int j = 0; j < n; j++) {
             char path[PATH_SIZE];
             lmc_model_entry entry;
-            if (!has_gguf_suffix(e->d_name) || snprintf(path, sizeof path, "%s/%s", sp.dirs[i], e->d_name) >= PATH_SIZE)
-                continue;
-            if (!describe_model(path, &entry))
+            const char *file = names[j]->d_name;
+            int usable = has_gguf_suffix(file) && snprintf(path, sizeof path, "%s/%s", sp.dirs[i], file) < PATH_SIZE &&
+                         describe_model(path, &entry);
+            free(names[j]);
+            if (!usable)
                 continue;
             int duplicate = 0;
             for (int k = 0; k < listed && k < 256; k++)
@@ -293,7 +294,8 @@ int lmc_models_list(lmc_model_visit_fn fn, void *user) {
             listed++;
             fn(user, &entry);
         }
-        closedir(d);
+        if (n >= 0)
+            free(names);
     }
     return listed;
 }

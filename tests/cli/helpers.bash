@@ -97,8 +97,10 @@ file_size() {
 }
 
 # The first model `lmc models` lists, or nothing.
+# The first listed model that codes bytes or text (image and audio models
+# code only their media).
 first_model() {
-    "$LMC" models -q 2>/dev/null | head -n 1
+    "$LMC" models 2>/dev/null | awk 'NR > 1 && ($2 == "bytes" || $2 == "text") { print $1; exit }'
 }
 
 skip() {

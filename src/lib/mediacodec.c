@@ -1,0 +1,267 @@
+/*
+ * Media blocks (codec 3, docs/FORMAT.md): a whole image, recording or video
+ * parsed by the format readers, its samples coded by the kind's sample
+ * model and the rest of the file (headers, chunks: the "side" blob) by the
+ * --fast context model.
+ *
+ * Payload: u8 version (1); the item's description as 14 varints; varint
+ * side size, varint side payload size (0: stored), the side payload; then
+ * the samples' payload to the end.
+ *
+ * A PNG comes back pixel-exact, not byte-exact (its IDAT is re-compressed),
+ * so a media block's checksum covers the item's canonical form (description,
+ * side blob, samples) rather than the file's bytes: lmc_media_checksum.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "lib/lib.h"
+
+#define MEDIA_PAYLOAD_VERSION 1
+#define DESC_FIELDS 14
+/* zlib expands at most ~1032:1, and a sample can be one bit of it. */
+#define MAX_SAMPLES_PER_FILE_BYTE (8u * 1040u)
+
+static void desc_to_fields(const lmc_media_desc *d, uint64_t *f) {
+    const uint64_t fields[DESC_FIELDS] = {d->kind, d->format, d->width, d->height, d->channels,
+                                          d->bits, d->valid_bits, d->max_value, d->sample_rate, d->frames,
+                                          d->chroma_shift_x, d->chroma_shift_y, d->palette, d->interlaced};
+    memcpy(f, fields, sizeof fields);
+}
+
+/* Field by field, refusing values the readers never produce. */
+static int desc_from_fields(const uint64_t *f, lmc_media_desc *d) {
+    for (int i = 2; i < 9; i++)
+        if (f[i] > UINT32_MAX)
+            return 0;
+    if (f[0] < LMC_KIND_IMAGE || f[0] > LMC_KIND_VIDEO || f[1] < LMC_MEDIA_PNG || f[1] > LMC_MEDIA_Y4M ||
+        f[10] > 1 || f[11] > 1 || f[12] > 1 || f[13] > 1)
+        return 0;
+    *d = (lmc_media_desc){(lmc_kind)f[0], (lmc_media_format)f[1], (uint32_t)f[2], (uint32_t)f[3],
+                          (uint32_t)f[4], (uint32_t)f[5], (uint32_t)f[6], (uint32_t)f[7], (uint32_t)f[8],
+                          f[9], (uint8_t)f[10], (uint8_t)f[11], (uint8_t)f[12], (uint8_t)f[13]};
+    return 1;
+}
+
+/* Samples the description declares, or 0 if it is not a plausible item
+ * (which includes any product that could overflow). */
+static uint64_t declared_samples(const lmc_media_desc *d) {
+    if (d->kind == LMC_KIND_AUDIO)
+        return d->channels >= 1 && d->channels <= 65535 && d->frames <= LMC_MEDIA_MAX_SAMPLES
+                   ? d->channels * d->frames : 0;
+    if (d->width == 0 || d->height == 0 || d->channels == 0 || d->channels > 4 || d->max_value == 0 ||
+        d->max_value > 65535 || (uint64_t)d->width * d->height > LMC_MEDIA_MAX_SAMPLES)
+        return 0;
+    uint64_t frame = lmc_media_frame_samples(d);
+    uint64_t frames = d->kind == LMC_KIND_VIDEO ? d->frames : 1;
+    return frames <= LMC_MEDIA_MAX_SAMPLES / LMC_MAX(frame, 1) ? frame * frames : 0;
+}
+
+uint64_t lmc_media_checksum(const lmc_media *item) {
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    uint64_t fields[DESC_FIELDS];
+    desc_to_fields(&item->desc, fields);
+    uint8_t le[8];
+    for (int i = 0; i < DESC_FIELDS; i++) {
+        lmc_put_le64(le, fields[i]);
+        XXH3_64bits_update(&state, le, 8);
+    }
+    XXH3_64bits_update(&state, item->side, item->side_size);
+    /* Samples are hashed in their in-memory form, which the format fixes as
+     * little-endian on every platform lmc supports (common.h checks). */
+    if (item->samples)
+        XXH3_64bits_update(&state, item->samples, item->count * sizeof *item->samples);
+    if (item->audio)
+        XXH3_64bits_update(&state, item->audio, item->count * sizeof *item->audio);
+    return XXH3_64bits_digest(&state);
+}
+
+/* ---- Sample payloads by kind ---- */
+
+static lmc_image_shape image_shape(const lmc_media_desc *d) {
+    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette};
+}
+
+/* A video frame's plane as a one-plane image. */
+static lmc_image_shape plane_shape(const lmc_media_desc *d, uint32_t plane) {
+    return (lmc_image_shape){lmc_media_plane_width(d, plane), lmc_media_plane_height(d, plane), 1, d->max_value, 0};
+}
+
+/* Video, for now frame by frame and plane by plane: varint size and the
+ * image payload of each plane. */
+static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
+                               lmc_message *message) {
+    const lmc_media_desc *d = &item->desc;
+    const uint16_t *samples = item->samples;
+    lmc_buf plane;
+    lmc_buf_init(&plane);
+    lmc_status status = LMC_OK;
+    for (uint64_t f = 0; f < d->frames && status == LMC_OK; f++)
+        for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
+            lmc_image_shape shape = plane_shape(d, p);
+            plane.size = 0;
+            status = lmc_image_encode(model, &shape, samples, pool, &plane, message);
+            if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
+                                     lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
+                status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+            samples += (size_t)shape.width * shape.height;
+        }
+    lmc_buf_free(&plane);
+    return status;
+}
+
+static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
+                               lmc_media *item, lmc_message *message) {
+    const lmc_media_desc *d = &item->desc;
+    uint16_t *samples = item->samples;
+    size_t pos = 0;
+    lmc_status status = LMC_OK;
+    for (uint64_t f = 0; f < d->frames && status == LMC_OK; f++)
+        for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
+            lmc_image_shape shape = plane_shape(d, p);
+            uint64_t length;
+            if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos)
+                return lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged frame table");
+            status = lmc_image_decode(model, &shape, payload + pos, (size_t)length, pool, samples, message);
+            pos += (size_t)length;
+            samples += (size_t)shape.width * shape.height;
+        }
+    if (status == LMC_OK && pos != size)
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last frame");
+    return status;
+}
+
+static lmc_model_family family_for(lmc_kind kind) {
+    return kind == LMC_KIND_AUDIO ? LMC_FAMILY_AUDIO : LMC_FAMILY_IMAGE;
+}
+
+int lmc_media_model_fits(const lmc_model *model, lmc_kind kind) {
+    return (kind == LMC_KIND_IMAGE || kind == LMC_KIND_AUDIO || kind == LMC_KIND_VIDEO) &&
+           model->family == family_for(kind);
+}
+
+static lmc_status encode_samples(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
+                                 lmc_message *message) {
+    const lmc_media_desc *d = &item->desc;
+    if (d->kind == LMC_KIND_IMAGE) {
+        lmc_image_shape shape = image_shape(d);
+        return lmc_image_encode(model, &shape, item->samples, pool, out, message);
+    }
+    if (d->kind == LMC_KIND_AUDIO)
+        return lmc_fail(message, LMC_ERR_UNSUPPORTED, "audio: no sample coder yet");
+    return encode_video(model, pool, item, out, message);
+}
+
+static lmc_status decode_samples(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
+                                 lmc_media *item, lmc_message *message) {
+    const lmc_media_desc *d = &item->desc;
+    if (d->kind == LMC_KIND_IMAGE) {
+        lmc_image_shape shape = image_shape(d);
+        return lmc_image_decode(model, &shape, payload, size, pool, item->samples, message);
+    }
+    if (d->kind == LMC_KIND_AUDIO)
+        return lmc_fail(message, LMC_ERR_UNSUPPORTED, "audio: no sample coder yet");
+    return decode_video(model, pool, payload, size, item, message);
+}
+
+/* ---- Blocks ---- */
+
+static lmc_status encode_side(const lmc_media *item, lmc_buf *out) {
+    lmc_buf coded;
+    lmc_buf_init(&coded);
+    lmc_status status = item->side_size > 0 ? lmc_cm_compress(item->side, item->side_size, &coded) : LMC_OK;
+    int stored = status != LMC_OK || coded.size >= item->side_size;
+    if (status == LMC_OK || status == LMC_ERR_NOMEM)
+        status = lmc_varint_put(out, item->side_size);
+    if (status == LMC_OK)
+        status = lmc_varint_put(out, stored ? 0 : coded.size);
+    if (status == LMC_OK)
+        status = stored ? lmc_buf_append(out, item->side, item->side_size) : lmc_buf_append(out, coded.data, coded.size);
+    lmc_buf_free(&coded);
+    return status;
+}
+
+lmc_status lmc_media_block_encode(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *payload,
+                                  lmc_message *message) {
+    uint64_t fields[DESC_FIELDS];
+    desc_to_fields(&item->desc, fields);
+    lmc_status status = lmc_buf_append_byte(payload, MEDIA_PAYLOAD_VERSION);
+    for (int i = 0; i < DESC_FIELDS && status == LMC_OK; i++)
+        status = lmc_varint_put(payload, fields[i]);
+    if (status == LMC_OK)
+        status = encode_side(item, payload);
+    if (status != LMC_OK)
+        return lmc_fail(message, status, "out of memory");
+    return encode_samples(model, pool, item, payload, message);
+}
+
+static lmc_status corrupt(lmc_message *message, const char *what) {
+    return lmc_fail(message, LMC_ERR_CORRUPT, "damaged media block: %s", what);
+}
+
+static lmc_status read_desc(const uint8_t *payload, size_t size, size_t *pos, lmc_media_desc *desc,
+                            lmc_message *message) {
+    if (size == 0 || payload[0] != MEDIA_PAYLOAD_VERSION)
+        return corrupt(message, "unknown payload version");
+    *pos = 1;
+    uint64_t fields[DESC_FIELDS];
+    for (int i = 0; i < DESC_FIELDS; i++)
+        if (lmc_varint_get(payload, size, pos, &fields[i]) != LMC_OK)
+            return corrupt(message, "truncated description");
+    return desc_from_fields(fields, desc) ? LMC_OK : corrupt(message, "impossible description");
+}
+
+static lmc_status read_side(const uint8_t *payload, size_t size, size_t *pos, uint64_t raw_size, lmc_media *item,
+                            lmc_message *message) {
+    uint64_t side_size, coded_size;
+    if (lmc_varint_get(payload, size, pos, &side_size) != LMC_OK ||
+        lmc_varint_get(payload, size, pos, &coded_size) != LMC_OK || side_size > raw_size + 64)
+        return corrupt(message, "bad side-data sizes");
+    uint64_t stored_size = coded_size ? coded_size : side_size;
+    if (stored_size > size - *pos)
+        return corrupt(message, "side data runs past the block");
+    item->side = malloc(side_size ? (size_t)side_size : 1);
+    if (!item->side)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    item->side_size = (size_t)side_size;
+    const uint8_t *data = payload + *pos;
+    if (coded_size == 0)
+        memcpy(item->side, data, item->side_size);
+    else if (lmc_cm_decompress(data, (size_t)coded_size, item->side, item->side_size) != LMC_OK)
+        return corrupt(message, "side data does not decode");
+    *pos += (size_t)stored_size;
+    return LMC_OK;
+}
+
+lmc_status lmc_media_block_decode(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
+                                  uint64_t raw_size, uint64_t memlimit, lmc_media *item, lmc_message *message) {
+    memset(item, 0, sizeof *item);
+    size_t pos;
+    lmc_status status = read_desc(payload, size, &pos, &item->desc, message);
+    if (status != LMC_OK)
+        return status;
+    if (!lmc_media_model_fits(model, item->desc.kind))
+        return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model '%s' cannot decode %s data", model->name,
+                        lmc_kind_name(item->desc.kind));
+    uint64_t count = declared_samples(&item->desc);
+    if (count == 0 && !(item->desc.kind == LMC_KIND_AUDIO && item->desc.frames == 0 && item->desc.channels > 0))
+        return corrupt(message, "impossible geometry");
+    if (count / MAX_SAMPLES_PER_FILE_BYTE > raw_size + 1)
+        return corrupt(message, "more samples than the file could hold");
+    uint64_t sample_bytes = count * (item->desc.kind == LMC_KIND_AUDIO ? sizeof(int32_t) : sizeof(uint16_t));
+    if (memlimit && sample_bytes > memlimit)
+        return lmc_fail(message, LMC_ERR_MEMLIMIT, "the %s needs %llu MiB, over the memory limit",
+                        lmc_kind_name(item->desc.kind), (unsigned long long)(sample_bytes >> 20));
+    status = read_side(payload, size, &pos, raw_size, item, message);
+    if (status == LMC_OK)
+        status = lmc_media_alloc_samples(item, count, LMC_MEDIA_MAX_SAMPLES, message);
+    if (status == LMC_OK)
+        status = decode_samples(model, pool, payload + pos, size - pos, item, message);
+    if (status != LMC_OK)
+        lmc_media_free(item);
+    return status;
+}

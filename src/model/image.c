@@ -1,0 +1,790 @@
+/*
+ * The image coder (LMC_FAMILY_IMAGE models): every sample is coded bit by
+ * bit, most significant first, by context mixing over a two-dimensional
+ * causal neighbourhood.
+ *
+ * Samples are viewed as 8-bit "channels" interleaved per pixel: a plane of
+ * 8-bit (or fewer bits, or palette) samples is one channel; a 16-bit plane
+ * is two, its high byte then its low byte. Pixels are coded in raster
+ * order and, within a pixel, channel by channel, so a channel sees the rows
+ * above, the pixels to its left and the earlier channels of its own pixel.
+ *
+ * Each sample is predicted by
+ *   - classical predictors (W, N, gradients, MED, and for later channels the
+ *     earlier channel's local difference carried over), each a context for
+ *     an adaptive bit-tree map;
+ *   - a blend of predictors weighted by their recent local errors, whose
+ *     value and error scale give a parametric (logistic) bit probability
+ *     and more contexts;
+ * mixed by two gated logistic mixers and refined by two APMs. Everything
+ * adapts to the image as it is coded; the model file supplies the mixers'
+ * starting weights (trained on photographs, train/train_image.py).
+ *
+ * Parallel decoding: the image is cut into stripes of whole rows, each
+ * coded independently (its own model, no context from the stripe above),
+ * so any number of threads decodes them in parallel and the payload does
+ * not depend on the thread count.
+ *
+ * Payload: varint stripe_rows, varint stripe count - 1 sizes, then the
+ * stripes' range-coder streams.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coder/coder.h"
+#include "model/cm_kit.h"
+#include "model/model.h"
+
+#define MAX_CHANNELS 8            /* up to 4 planes of 16-bit samples */
+#define STRIPE_PIXELS (1u << 18)  /* about this many pixels per stripe */
+
+enum {
+    /* Sub-predictors blended by their recent errors. */
+    BLEND_PREDICTORS = 6,
+    /* Context maps: one per classical prediction, and combinations. */
+    PREDICTION_CONTEXTS = 11,
+    CROSS_CONTEXTS = 5,           /* from the earlier channel of the pixel */
+    COMBINED_CONTEXTS = 8,
+    CONTEXTS = PREDICTION_CONTEXTS + CROSS_CONTEXTS + COMBINED_CONTEXTS,
+    PARAMETRIC_INPUTS = 2,
+    INPUTS = CONTEXTS + PARAMETRIC_INPUTS + 1, /* + bias */
+    ACTIVITY_LEVELS = 8,
+    MIXER1_SETS = MAX_CHANNELS * 8 * ACTIVITY_LEVELS, /* channel x bit x activity */
+    MIXER2_SETS = MAX_CHANNELS * 256,                 /* channel x partial byte */
+    APM1_CONTEXTS_PER_CHANNEL = 256,
+    APM2_WHERE = 32,              /* where the blend points among the values left */
+    APM2_CONTEXTS_PER_CHANNEL = ACTIVITY_LEVELS * APM2_WHERE * 256,
+    SLOT_WORDS = 16,              /* a nibble's 15-node bit tree (+1 spare): one cache line */
+    SMALL_MAP_BITS = 14,          /* slots of a prediction's map: values x channels x nibbles */
+    LARGE_MAP_BITS = 16,          /* slots of a combined context's map */
+    MAP_LIMIT = 127,              /* state maps keep adapting */
+    MIXER_RATE = 32,              /* error scale, 16 = 1.0 */
+    MIXER_START = 1 << 14,        /* 0.25 */
+};
+
+typedef struct {
+    uint8_t *pixels;            /* the whole image, channels interleaved */
+    uint32_t width, height, channels;
+} channel_image;
+
+/* ---- One stripe's adaptive model ---- */
+
+typedef struct {
+    const lmc_cm_tables *tables;
+    const channel_image *image;
+    uint32_t first_row, rows;
+
+    uint32_t *maps;             /* all context maps, one block */
+    uint32_t *map[CONTEXTS];    /* each context's map */
+    uint32_t map_mask[CONTEXTS];
+    uint32_t *slot[CONTEXTS];   /* the current nibble's tree in each map */
+    uint32_t key[CONTEXTS];     /* each context's hash for this sample */
+    uint32_t *entry[CONTEXTS];
+
+    int32_t inputs[INPUTS];
+    int32_t (*weights1)[INPUTS];
+    int32_t (*weights2)[INPUTS];
+    int32_t *active1, *active2;
+    uint32_t p1_mix, p2_mix;
+    apm apm1, apm2;
+
+    /* Per channel and column: the blend's sub-predictor errors and its own
+     * error, for the row above (odd/even rows alternate). */
+    uint16_t *errors;           /* [2][channels][width][BLEND_PREDICTORS + 1] */
+
+    /* The sample being coded. */
+    uint32_t channel, c0, bit;
+    int32_t blend16;            /* blended prediction in 1/16 */
+    int32_t scale16;            /* its expected error in 1/16 */
+    uint32_t activity;
+    uint32_t sub_prediction[BLEND_PREDICTORS];
+} stripe_model;
+
+static inline uint8_t pixel_at(const channel_image *im, uint32_t x, uint32_t y, uint32_t c) {
+    return im->pixels[((size_t)y * im->width + x) * im->channels + c];
+}
+
+static inline int clamp_sample(int v) {
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/* The causal neighbourhood of one channel at (x, y); outside the stripe
+ * a neighbour takes the value of the nearest one that exists. */
+typedef struct {
+    int w, n, nw, ne, ww, nn, nne;
+} neighbours;
+
+static neighbours neighbours_at(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
+    const channel_image *im = s->image;
+    int above = y > s->first_row, above2 = y > s->first_row + 1;
+    int left = x > 0, left2 = x > 1, right = x + 1 < im->width;
+    neighbours v;
+    v.w = left ? pixel_at(im, x - 1, y, c) : above ? pixel_at(im, x, y - 1, c) : 0;
+    v.n = above ? pixel_at(im, x, y - 1, c) : v.w;
+    v.nw = above && left ? pixel_at(im, x - 1, y - 1, c) : v.n;
+    v.ne = above && right ? pixel_at(im, x + 1, y - 1, c) : v.n;
+    v.ww = left2 ? pixel_at(im, x - 2, y, c) : v.w;
+    v.nn = above2 ? pixel_at(im, x, y - 2, c) : v.n;
+    v.nne = above2 && right ? pixel_at(im, x + 1, y - 2, c) : v.ne;
+    return v;
+}
+
+static int median3(int a, int b, int c) {
+    return LMC_MAX(LMC_MIN(a, b), LMC_MIN(LMC_MAX(a, b), c));
+}
+
+/* LOCO-I's median edge detector. */
+static int med_predict(const neighbours *v) {
+    return median3(v->w, v->n, v->w + v->n - v->nw);
+}
+
+static uint16_t *errors_at(stripe_model *s, uint32_t row, uint32_t x, uint32_t c) {
+    size_t per_row = (size_t)s->image->channels * s->image->width;
+    return s->errors + (((row & 1) * per_row + (size_t)c * s->image->width + x) * (BLEND_PREDICTORS + 1));
+}
+
+/* Sum of one sub-predictor's (or, at BLEND_PREDICTORS, the blend's) errors
+ * at W, N, NW and NE, in 1/16. */
+static uint32_t local_error(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, int i) {
+    uint32_t sum = 0;
+    if (x > 0)
+        sum += errors_at(s, y, x - 1, c)[i];
+    if (y > s->first_row) {
+        sum += errors_at(s, y - 1, x, c)[i];
+        if (x > 0)
+            sum += errors_at(s, y - 1, x - 1, c)[i];
+        if (x + 1 < s->image->width)
+            sum += errors_at(s, y - 1, x + 1, c)[i];
+    }
+    return sum;
+}
+
+/* The blend: each sub-predictor weighted by 1 / (its local error)^2. */
+static void blend(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const int *p) {
+    uint64_t total = 0, weighted = 0;
+    for (int i = 0; i < BLEND_PREDICTORS; i++) {
+        uint64_t e = 16 + local_error(s, x, y, c, i);
+        uint64_t w = ((uint64_t)1 << 40) / (e * e);
+        total += w;
+        weighted += w * (uint64_t)p[i];
+        s->sub_prediction[i] = (uint32_t)p[i];
+    }
+    s->blend16 = (int32_t)((weighted * 16 + total / 2) / total);
+    uint32_t error = local_error(s, x, y, c, BLEND_PREDICTORS);
+    /* A logistic's mean absolute deviation is 1.39 scales; the neighbours'
+     * sum is about four deviations. */
+    s->scale16 = (int32_t)LMC_MAX(6u, (error * 46u) >> 8);
+    uint32_t a = error >> 4, level = 0;
+    while (a > 1 && level < ACTIVITY_LEVELS - 1) {
+        a >>= 1;
+        level++;
+    }
+    s->activity = level;
+}
+
+static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, int value) {
+    uint16_t *e = errors_at(s, y, x, c);
+    for (int i = 0; i < BLEND_PREDICTORS; i++)
+        e[i] = (uint16_t)(abs((int)s->sub_prediction[i] - value) * 16);
+    e[BLEND_PREDICTORS] = (uint16_t)LMC_MIN(abs(s->blend16 - value * 16), 65535);
+}
+
+/* The exact values of the pixel's earlier channels (its colour so far);
+ * for the first channel, the exact W and N. */
+static uint32_t earlier_channels(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v) {
+    if (c == 0)
+        return (uint32_t)v->w << 8 | (uint32_t)v->n;
+    uint32_t h = 0;
+    for (uint32_t j = 0; j < c; j++)
+        h = hash2(h, pixel_at(s->image, x, y, j));
+    return h;
+}
+
+/* Context keys for the sample of channel c at (x, y). */
+static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
+    neighbours v = neighbours_at(s, x, y, c);
+    int grad = clamp_sample(v.w + v.n - v.nw);
+    int med = med_predict(&v);
+    int sub[BLEND_PREDICTORS] = {v.w, v.n, v.ne, grad, clamp_sample(v.w + v.ne - v.n),
+                                 clamp_sample(v.n + v.ne - v.nne)};
+    int cross_value = -1, cross_residual = 0;
+    int cross[CROSS_CONTEXTS] = {0};
+    if (c > 0) {
+        /* The earlier channel's local differences carried over. */
+        neighbours u = neighbours_at(s, x, y, c - 1);
+        int here = pixel_at(s->image, x, y, c - 1);
+        cross_value = here;
+        cross[0] = clamp_sample(v.w + here - u.w);
+        cross[1] = clamp_sample(v.n + here - u.n);
+        cross[2] = clamp_sample(grad + here - clamp_sample(u.w + u.n - u.nw));
+        cross[3] = clamp_sample(v.ne + here - u.ne);
+        cross[4] = clamp_sample((v.w + v.n + 2 * here - u.w - u.n + 1) >> 1);
+        cross_residual = here - med_predict(&u);
+        sub[4] = cross[0];
+        sub[5] = cross[1];
+    }
+    blend(s, x, y, c, sub);
+    int blended = (s->blend16 + 8) >> 4;
+    int predictions[PREDICTION_CONTEXTS] = {v.w, v.n, v.nw, v.ne, grad, med, sub[4], sub[5],
+                                            clamp_sample(2 * v.w - v.ww), clamp_sample(2 * v.n - v.nn),
+                                            blended};
+    uint32_t k = 0, salt = c << 8;
+    for (int i = 0; i < PREDICTION_CONTEXTS; i++, k++)
+        s->key[k] = hash2(salt | k, (uint32_t)predictions[i]);
+    for (int i = 0; i < CROSS_CONTEXTS; i++, k++)
+        s->key[k] = hash2(salt | k, (uint32_t)(c > 0 ? cross[i] : predictions[i]));
+    uint32_t q = (uint32_t)clamp_sample(cross_residual + 128) >> 2;
+    uint32_t combined[COMBINED_CONTEXTS] = {
+        (uint32_t)(v.w >> 2) << 8 | (uint32_t)(v.n >> 2),
+        (uint32_t)(v.n >> 2) << 8 | (uint32_t)(v.ne >> 2),
+        (uint32_t)(v.w >> 2) << 8 | (uint32_t)(v.nw >> 2),
+        (uint32_t)blended << 8 | s->activity,
+        (uint32_t)blended << 8 | q,
+        (uint32_t)(cross_value + 1) << 16 | (uint32_t)(s->blend16 >> 2),
+        earlier_channels(s, x, y, c, &v),
+        hash2(earlier_channels(s, x, y, c, &v), (uint32_t)blended)};
+    for (int i = 0; i < COMBINED_CONTEXTS; i++, k++)
+        s->key[k] = hash2(salt | k, combined[i]);
+    s->channel = c;
+    s->c0 = 1;
+    s->bit = 0;
+}
+
+static void select_slots(stripe_model *s, uint32_t nibble_tag) {
+    for (int i = 0; i < CONTEXTS; i++)
+        s->slot[i] = s->map[i] + (size_t)(hash2(s->key[i], nibble_tag) & s->map_mask[i]) * SLOT_WORDS;
+}
+
+static uint32_t map_bits(int context) {
+    return context < PREDICTION_CONTEXTS + CROSS_CONTEXTS ? SMALL_MAP_BITS : LARGE_MAP_BITS;
+}
+
+static size_t maps_words(void) {
+    size_t words = 0;
+    for (int i = 0; i < CONTEXTS; i++)
+        words += (size_t)SLOT_WORDS << map_bits(i);
+    return words;
+}
+
+/* P(bit = 1) * 65536 of the next bit under a logistic of centre blend16 and
+ * scale scale16, given the bits of the sample so far (c0). */
+static uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int32_t scale16) {
+    uint32_t known = s->bit, c0 = s->c0;
+    int32_t width = 256 >> known;
+    int32_t low = (int32_t)(c0 ^ (1u << known)) * width;
+    int32_t mid = low + width / 2, high = low + width;
+    /* F(v) = squash(256 (v - 1/2 - centre) / scale), v in samples. */
+    int32_t f[3];
+    int32_t edges[3] = {low, mid, high};
+    for (int i = 0; i < 3; i++) {
+        int32_t z = ((edges[i] * 16 - 8 - centre16) * 256) / scale16;
+        f[i] = (int32_t)squash(s->tables, clamp_logistic(z));
+    }
+    int32_t zero = f[1] - f[0] + 1, one = f[2] - f[1] + 1;
+    uint32_t p = (uint32_t)(((int64_t)one << 16) / (zero + one));
+    return LMC_MAX(32u, LMC_MIN(p, 65504u));
+}
+
+static uint32_t node_of(const stripe_model *s) {
+    return s->bit < 4 ? s->c0 : (s->c0 & ((1u << (s->bit - 4)) - 1)) | (1u << (s->bit - 4));
+}
+
+static uint32_t predict_bit(stripe_model *s) {
+    const lmc_cm_tables *t = s->tables;
+    uint32_t node = node_of(s);
+    for (int i = 0; i < CONTEXTS; i++) {
+        s->entry[i] = s->slot[i] + node;
+        s->inputs[i] = stretch(t, state_map_p16(*s->entry[i]));
+    }
+    s->inputs[CONTEXTS] = stretch(t, logistic_bit(s, s->blend16, s->scale16));
+    s->inputs[CONTEXTS + 1] = stretch(t, logistic_bit(s, s->blend16, s->scale16 * 2));
+    s->inputs[CONTEXTS + 2] = 256;
+
+    uint32_t c = s->channel;
+    s->active1 = s->weights1[(c * 8 + s->bit) * ACTIVITY_LEVELS + s->activity];
+    s->active2 = s->weights2[c * 256 + s->c0];
+    int64_t dot1 = 0, dot2 = 0;
+    for (int i = 0; i < INPUTS; i++) {
+        dot1 += (int64_t)s->active1[i] * s->inputs[i];
+        dot2 += (int64_t)s->active2[i] * s->inputs[i];
+    }
+    int x1 = clamp_logistic((int)(dot1 >> 16)), x2 = clamp_logistic((int)(dot2 >> 16));
+    s->p1_mix = squash(t, x1);
+    s->p2_mix = squash(t, x2);
+    int x = (x1 + x2) >> 1;
+    /* Where the blend points, relative to the values still possible. */
+    uint32_t known = s->bit;
+    int32_t low16 = (int32_t)((s->c0 ^ (1u << known)) << (8 - known)) * 16;
+    int32_t offset = (s->blend16 - low16) >> (8 - LMC_MIN(known, 4u));
+    uint32_t where = (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
+    uint32_t p_a1 = apm_predict(&s->apm1, t->apm_identity, c * 256 + s->c0, x);
+    uint32_t p_a2 = apm_predict(&s->apm2, t->apm_identity,
+                                ((c * ACTIVITY_LEVELS + s->activity) * APM2_WHERE + where) * 256 + s->c0, x);
+    uint32_t p = (squash(t, x) + p_a1 + 2 * p_a2) >> 2;
+    return LMC_MAX(1u, LMC_MIN(p, 65535u));
+}
+
+static void update_bit(stripe_model *s, int bit) {
+    const lmc_cm_tables *t = s->tables;
+    mixer_train_n(s->active1, s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p1_mix) * MIXER_RATE >> 4);
+    mixer_train_n(s->active2, s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p2_mix) * MIXER_RATE >> 4);
+    apm_update(&s->apm1, t->apm_identity, bit);
+    apm_update(&s->apm2, t->apm_identity, bit);
+    for (int i = 0; i < CONTEXTS; i++)
+        state_map_update_limited(s->entry[i], bit, t->reciprocal, MAP_LIMIT);
+    s->c0 = s->c0 << 1 | (uint32_t)bit;
+    s->bit++;
+    if (s->bit == 4)
+        select_slots(s, s->c0);
+}
+
+/* ---- Coding a stripe ---- */
+
+typedef struct {
+    lmc_rc_encoder *encoder; /* one of the two */
+    lmc_rc_decoder *decoder;
+} bit_coder;
+
+static int code_bit(stripe_model *s, const bit_coder *coder, int bit) {
+    uint32_t p = predict_bit(s);
+    if (coder->encoder)
+        lmc_rc_encode_bit(coder->encoder, p, bit);
+    else
+        bit = lmc_rc_decode_bit(coder->decoder, p);
+    update_bit(s, bit);
+    return bit;
+}
+
+/* Codes (or decodes into the image) every sample of the stripe. */
+static void code_stripe(stripe_model *s, const bit_coder *coder) {
+    const channel_image *im = s->image;
+    for (uint32_t y = s->first_row; y < s->first_row + s->rows; y++) {
+        for (uint32_t x = 0; x < im->width; x++) {
+            for (uint32_t c = 0; c < im->channels; c++) {
+                uint8_t *sample = &im->pixels[((size_t)y * im->width + x) * im->channels + c];
+                prepare_sample(s, x, y, c);
+                select_slots(s, 0);
+                int value = 0;
+                for (int b = 7; b >= 0; b--)
+                    value = value << 1 | code_bit(s, coder, (*sample >> b) & 1);
+                *sample = (uint8_t)value;
+                record_errors(s, x, y, c, value);
+            }
+        }
+    }
+}
+
+static void stripe_free(stripe_model *s) {
+    free(s->maps);
+    free(s->weights1);
+    free(s->weights2);
+    free(s->apm1.cells);
+    free(s->apm2.cells);
+    free(s->errors);
+}
+
+typedef struct {
+    const lmc_cm_tables *tables;
+    const int32_t *initial_weights; /* [INPUTS] or NULL */
+} image_prior;
+
+static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const channel_image *image,
+                              uint32_t first_row, uint32_t rows) {
+    memset(s, 0, sizeof *s);
+    s->tables = prior->tables;
+    s->image = image;
+    s->first_row = first_row;
+    s->rows = rows;
+    size_t map_words = maps_words();
+    s->maps = malloc(map_words * sizeof *s->maps);
+    s->weights1 = malloc(sizeof(*s->weights1) * MIXER1_SETS);
+    s->weights2 = malloc(sizeof(*s->weights2) * MIXER2_SETS);
+    s->apm1.cells = calloc((size_t)image->channels * APM1_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm1.cells);
+    s->apm2.cells = calloc((size_t)image->channels * APM2_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm2.cells);
+    s->errors = calloc((size_t)2 * image->channels * image->width * (BLEND_PREDICTORS + 1), sizeof *s->errors);
+    if (!s->maps || !s->weights1 || !s->weights2 || !s->apm1.cells || !s->apm2.cells || !s->errors) {
+        stripe_free(s);
+        return LMC_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < map_words; i++)
+        s->maps[i] = STATE_MAP_START;
+    uint32_t *next = s->maps;
+    for (int i = 0; i < CONTEXTS; i++) {
+        s->map[i] = next;
+        s->map_mask[i] = (1u << map_bits(i)) - 1;
+        next += (size_t)SLOT_WORDS << map_bits(i);
+    }
+    for (int i = 0; i < INPUTS; i++) {
+        int32_t w = prior->initial_weights ? prior->initial_weights[i] : MIXER_START;
+        for (int set = 0; set < MIXER1_SETS; set++)
+            s->weights1[set][i] = w;
+        for (int set = 0; set < MIXER2_SETS; set++)
+            s->weights2[set][i] = w;
+    }
+    return LMC_OK;
+}
+
+/* ---- Whole images ---- */
+
+typedef struct {
+    image_prior prior;
+    channel_image image;
+    uint32_t stripe_rows, stripes;
+    lmc_buf *streams;           /* encoding: one per stripe */
+    const uint8_t **inputs;     /* decoding: each stripe's stream */
+    size_t *input_sizes;
+    lmc_status *status;
+} image_job;
+
+static void code_stripes(void *ctx, int begin, int end) {
+    image_job *job = ctx;
+    for (int i = begin; i < end; i++) {
+        uint32_t first = (uint32_t)i * job->stripe_rows;
+        uint32_t rows = LMC_MIN(job->stripe_rows, job->image.height - first);
+        stripe_model s;
+        job->status[i] = stripe_open(&s, &job->prior, &job->image, first, rows);
+        if (job->status[i] != LMC_OK)
+            continue;
+        if (job->streams) {
+            lmc_rc_encoder encoder;
+            lmc_rc_encoder_init(&encoder, &job->streams[i]);
+            code_stripe(&s, &(bit_coder){&encoder, NULL});
+            job->status[i] = lmc_rc_encoder_finish(&encoder);
+        } else {
+            lmc_rc_decoder decoder;
+            lmc_rc_decoder_init(&decoder, job->inputs[i], job->input_sizes[i]);
+            code_stripe(&s, &(bit_coder){NULL, &decoder});
+            job->status[i] = lmc_rc_decoder_end_ok(&decoder) ? LMC_OK : LMC_ERR_CORRUPT;
+        }
+        stripe_free(&s);
+    }
+}
+
+static uint32_t channels_of(const lmc_image_shape *shape) {
+    return shape->planes * (shape->max_value > 255 ? 2u : 1u);
+}
+
+static lmc_status check_shape(const lmc_image_shape *shape, lmc_message *message) {
+    if (shape->width == 0 || shape->height == 0 || shape->planes == 0 || channels_of(shape) > MAX_CHANNELS ||
+        shape->max_value == 0 || shape->max_value > 65535)
+        return lmc_fail(message, LMC_ERR_UNSUPPORTED, "image: %u x %u pixels of %u planes up to %u not supported",
+                        shape->width, shape->height, shape->planes, shape->max_value);
+    return LMC_OK;
+}
+
+/* Planar samples to interleaved 8-bit channels (16-bit: high byte first). */
+static void to_channels(const lmc_image_shape *shape, const uint16_t *samples, uint8_t *pixels) {
+    size_t area = (size_t)shape->width * shape->height;
+    uint32_t channels = channels_of(shape), wide = shape->max_value > 255;
+    for (uint32_t p = 0; p < shape->planes; p++)
+        for (size_t i = 0; i < area; i++) {
+            uint16_t v = samples[p * area + i];
+            if (wide) {
+                pixels[i * channels + 2 * p] = (uint8_t)(v >> 8);
+                pixels[i * channels + 2 * p + 1] = (uint8_t)v;
+            } else {
+                pixels[i * channels + p] = (uint8_t)v;
+            }
+        }
+}
+
+static int from_channels(const lmc_image_shape *shape, const uint8_t *pixels, uint16_t *samples) {
+    size_t area = (size_t)shape->width * shape->height;
+    uint32_t channels = channels_of(shape), wide = shape->max_value > 255;
+    for (uint32_t p = 0; p < shape->planes; p++)
+        for (size_t i = 0; i < area; i++) {
+            uint16_t v = wide ? (uint16_t)(pixels[i * channels + 2 * p] << 8 | pixels[i * channels + 2 * p + 1])
+                              : pixels[i * channels + p];
+            if (v > shape->max_value)
+                return 0;
+            samples[p * area + i] = v;
+        }
+    return 1;
+}
+
+static uint32_t stripe_rows_for(const lmc_image_shape *shape) {
+    uint32_t rows = LMC_MAX(1u, STRIPE_PIXELS / shape->width);
+    uint32_t stripes = (shape->height + rows - 1) / rows;
+    return (shape->height + stripes - 1) / stripes; /* balanced */
+}
+
+static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_image_shape *shape,
+                           lmc_cm_tables *tables, uint32_t stripe_rows, lmc_message *message) {
+    memset(job, 0, sizeof *job);
+    lmc_status status = check_shape(shape, message);
+    if (status != LMC_OK)
+        return status;
+    if (model->family != LMC_FAMILY_IMAGE)
+        return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model '%s' is not an image model", model->name);
+    lmc_cm_tables_build(tables);
+    job->prior.tables = tables;
+    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape)};
+    job->stripe_rows = stripe_rows;
+    job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
+    job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
+    job->status = calloc(job->stripes, sizeof *job->status);
+    if (!job->image.pixels || !job->status)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    return LMC_OK;
+}
+
+static void job_close(image_job *job) {
+    if (job->streams)
+        for (uint32_t i = 0; i < job->stripes; i++)
+            lmc_buf_free(&job->streams[i]);
+    free(job->streams);
+    free(job->inputs);
+    free(job->input_sizes);
+    free(job->status);
+    free(job->image.pixels);
+}
+
+static lmc_status job_status(const image_job *job, lmc_status failure, const char *what, lmc_message *message) {
+    for (uint32_t i = 0; i < job->stripes; i++)
+        if (job->status[i] != LMC_OK)
+            return lmc_fail(message, job->status[i] == LMC_ERR_NOMEM ? LMC_ERR_NOMEM : failure,
+                            "image: stripe %u %s", i, job->status[i] == LMC_ERR_NOMEM ? "out of memory" : what);
+    return LMC_OK;
+}
+
+static lmc_status encode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                                lmc_pool *pool, lmc_buf *out, lmc_message *message) {
+    lmc_cm_tables *tables = malloc(sizeof *tables);
+    if (!tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    image_job job;
+    lmc_status status = job_open(&job, model, shape, tables, stripe_rows_for(shape), message);
+    if (status == LMC_OK) {
+        job.streams = calloc(job.stripes, sizeof *job.streams);
+        if (!job.streams)
+            status = lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    }
+    if (status == LMC_OK) {
+        to_channels(shape, samples, job.image.pixels);
+        lmc_pool_for(pool, (int)job.stripes, code_stripes, &job);
+        status = job_status(&job, LMC_ERR_NOMEM, "failed", message);
+    }
+    if (status == LMC_OK) {
+        status = lmc_varint_put(out, job.stripe_rows);
+        for (uint32_t i = 0; i + 1 < job.stripes && status == LMC_OK; i++)
+            status = lmc_varint_put(out, job.streams[i].size);
+        for (uint32_t i = 0; i < job.stripes && status == LMC_OK; i++)
+            status = lmc_buf_append(out, job.streams[i].data, job.streams[i].size);
+        if (status != LMC_OK)
+            lmc_fail(message, status, "image: out of memory");
+    }
+    job_close(&job);
+    free(tables);
+    return status;
+}
+
+/* Reads the stripe table: where each stripe's stream starts and ends. */
+static lmc_status read_stripes(image_job *job, const uint8_t *payload, size_t size, size_t pos,
+                               lmc_message *message) {
+    job->inputs = calloc(job->stripes, sizeof *job->inputs);
+    job->input_sizes = calloc(job->stripes, sizeof *job->input_sizes);
+    if (!job->inputs || !job->input_sizes)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    for (uint32_t i = 0; i + 1 < job->stripes; i++) {
+        uint64_t length;
+        if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size)
+            return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged stripe table");
+        job->input_sizes[i] = (size_t)length;
+    }
+    for (uint32_t i = 0; i < job->stripes; i++) {
+        size_t left = size - pos;
+        if (i + 1 == job->stripes)
+            job->input_sizes[i] = left;
+        if (job->input_sizes[i] > left)
+            return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged stripe table");
+        job->inputs[i] = payload + pos;
+        pos += job->input_sizes[i];
+    }
+    return LMC_OK;
+}
+
+static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
+                                size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
+    size_t pos = 0;
+    uint64_t stripe_rows;
+    if (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
+        stripe_rows > shape->height)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
+    lmc_cm_tables *tables = malloc(sizeof *tables);
+    if (!tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    image_job job;
+    lmc_status status = job_open(&job, model, shape, tables, (uint32_t)stripe_rows, message);
+    if (status == LMC_OK)
+        status = read_stripes(&job, payload, size, pos, message);
+    if (status == LMC_OK) {
+        lmc_pool_for(pool, (int)job.stripes, code_stripes, &job);
+        status = job_status(&job, LMC_ERR_CORRUPT, "is damaged", message);
+    }
+    if (status == LMC_OK && !from_channels(shape, job.image.pixels, samples))
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "image: a decoded sample exceeds the image's maximum");
+    job_close(&job);
+    free(tables);
+    return status;
+}
+
+/* ---- The palette transform ----
+ * An image of few colours (a palette image stored as RGB, a chart, a
+ * drawing) is coded as a plane of indices into its colours, sorted by
+ * brightness so that similar colours get near indices. */
+
+#define MAX_PALETTE 256
+
+typedef struct {
+    uint32_t count;
+    uint32_t colours[MAX_PALETTE]; /* planes packed 8 bits each, plane 0 highest */
+} palette;
+
+static uint32_t colour_at(const lmc_image_shape *shape, const uint16_t *samples, size_t i) {
+    size_t area = (size_t)shape->width * shape->height;
+    uint32_t colour = 0;
+    for (uint32_t p = 0; p < shape->planes; p++)
+        colour = colour << 8 | samples[p * area + i];
+    return colour;
+}
+
+static uint32_t brightness(uint32_t colour, uint32_t planes) {
+    if (planes < 3)
+        return colour;
+    uint32_t shift = (planes - 3) * 8;
+    uint32_t r = colour >> (shift + 16) & 255, g = colour >> (shift + 8) & 255, b = colour >> shift & 255;
+    return (2 * r + 5 * g + b) << 8 | (colour & 255);
+}
+
+/* The image's colours if there are at most MAX_PALETTE, sorted; 0 if not. */
+static int find_palette(const lmc_image_shape *shape, const uint16_t *samples, palette *pal) {
+    if (shape->palette || shape->max_value > 255 || shape->planes < 2)
+        return 0;
+    enum { SLOTS = 1024 };
+    uint32_t slots[SLOTS];
+    uint8_t used[SLOTS] = {0};
+    pal->count = 0;
+    size_t area = (size_t)shape->width * shape->height;
+    for (size_t i = 0; i < area; i++) {
+        uint32_t colour = colour_at(shape, samples, i);
+        uint32_t h = hash2(colour, 0) & (SLOTS - 1);
+        while (used[h] && slots[h] != colour)
+            h = (h + 1) & (SLOTS - 1);
+        if (used[h])
+            continue;
+        if (pal->count == MAX_PALETTE)
+            return 0;
+        used[h] = 1;
+        slots[h] = colour;
+        pal->colours[pal->count++] = colour;
+    }
+    /* Insertion sort by brightness, then colour: at most 256 entries. */
+    for (uint32_t i = 1; i < pal->count; i++) {
+        uint32_t c = pal->colours[i], key = brightness(c, shape->planes), j = i;
+        for (; j > 0; j--) {
+            uint32_t prev = pal->colours[j - 1], prev_key = brightness(prev, shape->planes);
+            if (prev_key < key || (prev_key == key && prev < c))
+                break;
+            pal->colours[j] = prev;
+        }
+        pal->colours[j] = c;
+    }
+    return 1;
+}
+
+/* A colour of the image is always in its palette. */
+static uint32_t palette_index(const palette *pal, uint32_t colour) {
+    uint32_t i = 0;
+    while (i + 1 < pal->count && pal->colours[i] != colour)
+        i++;
+    return i;
+}
+
+static lmc_status encode_palette(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                                 const palette *pal, lmc_pool *pool, lmc_buf *out, lmc_message *message) {
+    size_t area = (size_t)shape->width * shape->height;
+    uint16_t *indices = malloc(area * sizeof *indices);
+    if (!indices)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    /* Neighbouring pixels mostly share a colour: search only on a change. */
+    uint32_t last_colour = pal->colours[0], last_index = 0;
+    for (size_t i = 0; i < area; i++) {
+        uint32_t colour = colour_at(shape, samples, i);
+        if (colour != last_colour) {
+            last_colour = colour;
+            last_index = palette_index(pal, colour);
+        }
+        indices[i] = (uint16_t)last_index;
+    }
+    lmc_status status = lmc_varint_put(out, pal->count);
+    for (uint32_t i = 0; i < pal->count && status == LMC_OK; i++)
+        for (uint32_t p = 0; p < shape->planes && status == LMC_OK; p++)
+            status = lmc_buf_append_byte(out, (uint8_t)(pal->colours[i] >> (8 * (shape->planes - 1 - p))));
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1};
+    if (status == LMC_OK)
+        status = encode_planes(model, &index_shape, indices, pool, out, message);
+    else
+        lmc_fail(message, status, "image: out of memory");
+    free(indices);
+    return status;
+}
+
+static lmc_status decode_palette(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
+                                 size_t size, size_t pos, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
+    uint64_t count;
+    if (lmc_varint_get(payload, size, &pos, &count) != LMC_OK || count == 0 || count > MAX_PALETTE ||
+        shape->planes > 4 || count * shape->planes > size - pos)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged palette");
+    const uint8_t *colours = payload + pos;
+    pos += (size_t)count * shape->planes;
+    for (uint64_t i = 0; i < count * shape->planes; i++)
+        if (colours[i] > shape->max_value)
+            return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged palette");
+    size_t area = (size_t)shape->width * shape->height;
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1};
+    /* The indices are decoded into the first plane's place, then spread. */
+    lmc_status status = decode_planes(model, &index_shape, payload + pos, size - pos, pool, samples, message);
+    if (status != LMC_OK)
+        return status;
+    for (size_t i = area; i-- > 0;) {
+        const uint8_t *colour = colours + (size_t)samples[i] * shape->planes;
+        for (uint32_t p = shape->planes; p-- > 0;)
+            samples[p * area + i] = colour[p];
+    }
+    return LMC_OK;
+}
+
+/* Payload: u8 transform (TRANSFORM_*), its parameters, then the planes. */
+enum { TRANSFORM_NONE = 0, TRANSFORM_PALETTE = 1 };
+
+lmc_status lmc_image_encode(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                            lmc_pool *pool, lmc_buf *out, lmc_message *message) {
+    lmc_status status = check_shape(shape, message);
+    if (status != LMC_OK)
+        return status;
+    palette *pal = malloc(sizeof *pal);
+    if (!pal)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    int use_palette = find_palette(shape, samples, pal);
+    status = lmc_buf_append_byte(out, use_palette ? TRANSFORM_PALETTE : TRANSFORM_NONE);
+    if (status != LMC_OK)
+        status = lmc_fail(message, status, "image: out of memory");
+    else if (use_palette)
+        status = encode_palette(model, shape, samples, pal, pool, out, message);
+    else
+        status = encode_planes(model, shape, samples, pool, out, message);
+    free(pal);
+    return status;
+}
+
+lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
+                            size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
+    lmc_status status = check_shape(shape, message);
+    if (status != LMC_OK)
+        return status;
+    if (size == 0 || payload[0] > TRANSFORM_PALETTE)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "image: unknown transform");
+    if (payload[0] == TRANSFORM_PALETTE)
+        return decode_palette(model, shape, payload, size, 1, pool, samples, message);
+    return decode_planes(model, shape, payload + 1, size - 1, pool, samples, message);
+}
