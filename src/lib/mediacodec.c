@@ -83,55 +83,75 @@ uint64_t lmc_media_checksum(const lmc_media *item) {
 /* ---- Sample payloads by kind ---- */
 
 static lmc_image_shape image_shape(const lmc_media_desc *d) {
-    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette};
+    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette, 0};
 }
 
-/* A video frame's plane as a one-plane image. */
-static lmc_image_shape plane_shape(const lmc_media_desc *d, uint32_t plane) {
-    return (lmc_image_shape){lmc_media_plane_width(d, plane), lmc_media_plane_height(d, plane), 1, d->max_value, 0};
+/* Video: each plane's frames stacked into one tall one-plane image whose
+ * frames are predicted from the frame before; planes one after another,
+ * each as `varint size` + image payload. */
+static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane) {
+    uint32_t height = lmc_media_plane_height(d, plane);
+    return (lmc_image_shape){lmc_media_plane_width(d, plane), height * (uint32_t)d->frames, 1, d->max_value, 0,
+                             height};
 }
 
-/* Video, for now frame by frame and plane by plane: varint size and the
- * image payload of each plane. */
+/* Copies plane p of every frame between the item's frame-major samples and
+ * a plane stack (to_stack: item -> stack, else back). */
+static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, uint16_t *stack, int to_stack) {
+    size_t frame = (size_t)lmc_media_frame_samples(d), offset = 0;
+    for (uint32_t q = 0; q < p; q++)
+        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q);
+    size_t plane = (size_t)lmc_media_plane_width(d, p) * lmc_media_plane_height(d, p);
+    for (uint64_t f = 0; f < d->frames; f++) {
+        uint16_t *in_item = samples + f * frame + offset, *in_stack = stack + f * plane;
+        memcpy(to_stack ? in_stack : in_item, to_stack ? in_item : in_stack, plane * sizeof *stack);
+    }
+}
+
 static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
                                lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    const uint16_t *samples = item->samples;
+    uint16_t *stack = malloc((size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames *
+                             sizeof *stack);
     lmc_buf plane;
     lmc_buf_init(&plane);
-    lmc_status status = LMC_OK;
-    for (uint64_t f = 0; f < d->frames && status == LMC_OK; f++)
-        for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-            lmc_image_shape shape = plane_shape(d, p);
-            plane.size = 0;
-            status = lmc_image_encode(model, &shape, samples, pool, &plane, message);
-            if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
-                                     lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
-                status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-            samples += (size_t)shape.width * shape.height;
-        }
+    lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
+        lmc_image_shape shape = plane_stack_shape(d, p);
+        move_plane(d, p, item->samples, stack, 1);
+        plane.size = 0;
+        status = lmc_image_encode(model, &shape, stack, pool, &plane, message);
+        if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
+                                 lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
+            status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    }
     lmc_buf_free(&plane);
+    free(stack);
     return status;
 }
 
 static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
                                lmc_media *item, lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    uint16_t *samples = item->samples;
+    uint16_t *stack = malloc((size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames *
+                             sizeof *stack);
     size_t pos = 0;
-    lmc_status status = LMC_OK;
-    for (uint64_t f = 0; f < d->frames && status == LMC_OK; f++)
-        for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-            lmc_image_shape shape = plane_shape(d, p);
-            uint64_t length;
-            if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos)
-                return lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged frame table");
-            status = lmc_image_decode(model, &shape, payload + pos, (size_t)length, pool, samples, message);
-            pos += (size_t)length;
-            samples += (size_t)shape.width * shape.height;
+    lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
+        lmc_image_shape shape = plane_stack_shape(d, p);
+        uint64_t length;
+        if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos) {
+            status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
+            break;
         }
+        status = lmc_image_decode(model, &shape, payload + pos, (size_t)length, pool, stack, message);
+        if (status == LMC_OK)
+            move_plane(d, p, item->samples, stack, 0);
+        pos += (size_t)length;
+    }
     if (status == LMC_OK && pos != size)
-        status = lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last frame");
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last plane");
+    free(stack);
     return status;
 }
 

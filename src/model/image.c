@@ -28,6 +28,7 @@
  * Payload: varint stripe_rows, varint stripe count - 1 sizes, then the
  * stripes' range-coder streams.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,34 +38,114 @@
 
 #define MAX_CHANNELS 8            /* up to 4 planes of 16-bit samples */
 #define STRIPE_PIXELS (1u << 18)  /* about this many pixels per stripe */
+#define VIDEO_STRIPE_PIXELS (1u << 21)
 
 enum {
     /* Sub-predictors blended by their recent errors. */
-    BLEND_PREDICTORS = 6,
+    BLEND_PREDICTORS = 7,         /* the last is the least-squares predictor */
     /* Context maps: one per classical prediction, and combinations. */
-    PREDICTION_CONTEXTS = 11,
+    PREDICTION_CONTEXTS = 12,
     CROSS_CONTEXTS = 5,           /* from the earlier channel of the pixel */
     COMBINED_CONTEXTS = 8,
     CONTEXTS = PREDICTION_CONTEXTS + CROSS_CONTEXTS + COMBINED_CONTEXTS,
     PARAMETRIC_INPUTS = 2,
     INPUTS = CONTEXTS + PARAMETRIC_INPUTS + 1, /* + bias */
     ACTIVITY_LEVELS = 8,
-    MIXER1_SETS = MAX_CHANNELS * 8 * ACTIVITY_LEVELS, /* channel x bit x activity */
-    MIXER2_SETS = MAX_CHANNELS * 256,                 /* channel x partial byte */
+    MIXERS = 3,                   /* first layer, each choosing its weights by its own context: */
+    MIXER0_SETS = MAX_CHANNELS * 8 * ACTIVITY_LEVELS, /* channel x bit x activity */
+    MIXER1_SETS = MAX_CHANNELS * 256,                 /* channel x partial byte */
+    MIXER2_SETS = MAX_CHANNELS * 8 * 32,              /* channel x bit x where the blend points */
+    MIXER_SETS = MIXER0_SETS + MIXER1_SETS + MIXER2_SETS,
+    FINAL_INPUTS = MIXERS + 1,    /* the second layer mixes the first's outputs and a bias */
+    FINAL_SETS = MAX_CHANNELS * 8,
+    FINAL_RATE = 6,
+    FINAL_START = 65536 / MIXERS,
     APM1_CONTEXTS_PER_CHANNEL = 256,
     APM2_WHERE = 32,              /* where the blend points among the values left */
     APM2_CONTEXTS_PER_CHANNEL = ACTIVITY_LEVELS * APM2_WHERE * 256,
     SLOT_WORDS = 16,              /* a nibble's 15-node bit tree (+1 spare): one cache line */
     SMALL_MAP_BITS = 14,          /* slots of a prediction's map: values x channels x nibbles */
-    LARGE_MAP_BITS = 16,          /* slots of a combined context's map */
+    LARGE_MAP_BITS = 17,          /* slots of a combined context's map */
     MAP_LIMIT = 127,              /* state maps keep adapting */
     MIXER_RATE = 32,              /* error scale, 16 = 1.0 */
     MIXER_START = 1 << 14,        /* 0.25 */
 };
 
+/* An online least-squares predictor: weights solving the exponentially
+ * forgotten normal equations of the samples seen so far. Doubles in a fixed
+ * order of operations (no FMA contraction: -ffp-contract=off), so every
+ * machine computes the same predictions. */
+#define OLS_MAX_INPUTS 20       /* 7 neighbours + 5 from each of two earlier channels or from the previous frame */
+#define OLS_FORGET 0.998        /* weight of the past per sample */
+#define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
+#define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
+
+typedef struct {
+    int n;
+    double covariance[OLS_MAX_INPUTS][OLS_MAX_INPUTS]; /* lower triangle used */
+    double target[OLS_MAX_INPUTS];
+    double weights[OLS_MAX_INPUTS];
+    double inputs[OLS_MAX_INPUTS];
+} least_squares;
+
+static double ols_predict(least_squares *o, const int *inputs, int n) {
+    o->n = n;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        o->inputs[i] = inputs[i];
+        sum += o->weights[i] * o->inputs[i];
+    }
+    return sum;
+}
+
+/* Cholesky factorisation in place of a copy, then two triangular solves;
+ * keeps the old weights if the system is not positive definite. */
+static void ols_solve(least_squares *o) {
+    double l[OLS_MAX_INPUTS][OLS_MAX_INPUTS], z[OLS_MAX_INPUTS];
+    int n = o->n;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j <= i; j++) {
+            double sum = o->covariance[i][j] + (i == j ? OLS_RIDGE : 0.0);
+            for (int k = 0; k < j; k++)
+                sum -= l[i][k] * l[j][k];
+            if (i == j) {
+                if (sum <= 1e-9)
+                    return;
+                l[i][i] = sqrt(sum);
+            } else {
+                l[i][j] = sum / l[j][j];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        double sum = o->target[i];
+        for (int k = 0; k < i; k++)
+            sum -= l[i][k] * z[k];
+        z[i] = sum / l[i][i];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double sum = z[i];
+        for (int k = i + 1; k < n; k++)
+            sum -= l[k][i] * o->weights[k];
+        o->weights[i] = sum / l[i][i];
+    }
+}
+
+static void ols_update(least_squares *o, int value, int solve) {
+    int n = o->n;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j <= i; j++)
+            o->covariance[i][j] = OLS_FORGET * o->covariance[i][j] + o->inputs[i] * o->inputs[j];
+        o->target[i] = OLS_FORGET * o->target[i] + o->inputs[i] * value;
+    }
+    if (solve)
+        ols_solve(o);
+}
+
 typedef struct {
     uint8_t *pixels;            /* the whole image, channels interleaved */
     uint32_t width, height, channels;
+    uint32_t frame_height;      /* rows per frame (video plane stacks); = height for an image */
 } channel_image;
 
 /* ---- One stripe's adaptive model ---- */
@@ -82,10 +163,13 @@ typedef struct {
     uint32_t *entry[CONTEXTS];
 
     int32_t inputs[INPUTS];
-    int32_t (*weights1)[INPUTS];
-    int32_t (*weights2)[INPUTS];
-    int32_t *active1, *active2;
-    uint32_t p1_mix, p2_mix;
+    int32_t (*weights)[INPUTS];          /* MIXER_SETS: the first layer's sets, mixer by mixer */
+    int32_t *active[MIXERS];
+    uint32_t p_mixer[MIXERS];
+    int32_t final_weights[FINAL_SETS][FINAL_INPUTS];
+    int32_t final_inputs[FINAL_INPUTS];
+    int32_t *final_active;
+    uint32_t p_final;
     apm apm1, apm2;
 
     /* Per channel and column: the blend's sub-predictor errors and its own
@@ -98,6 +182,7 @@ typedef struct {
     int32_t scale16;            /* its expected error in 1/16 */
     uint32_t activity;
     uint32_t sub_prediction[BLEND_PREDICTORS];
+    least_squares *ols;         /* one per channel */
 } stripe_model;
 
 static inline uint8_t pixel_at(const channel_image *im, uint32_t x, uint32_t y, uint32_t c) {
@@ -114,9 +199,15 @@ typedef struct {
     int w, n, nw, ne, ww, nn, nne;
 } neighbours;
 
+/* The first row of y's frame: no context comes from above it. */
+static uint32_t frame_top(const stripe_model *s, uint32_t y) {
+    return y - (y - s->first_row) % s->image->frame_height;
+}
+
 static neighbours neighbours_at(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     const channel_image *im = s->image;
-    int above = y > s->first_row, above2 = y > s->first_row + 1;
+    uint32_t top = frame_top(s, y);
+    int above = y > top, above2 = y > top + 1;
     int left = x > 0, left2 = x > 1, right = x + 1 < im->width;
     neighbours v;
     v.w = left ? pixel_at(im, x - 1, y, c) : above ? pixel_at(im, x, y - 1, c) : 0;
@@ -149,7 +240,7 @@ static uint32_t local_error(stripe_model *s, uint32_t x, uint32_t y, uint32_t c,
     uint32_t sum = 0;
     if (x > 0)
         sum += errors_at(s, y, x - 1, c)[i];
-    if (y > s->first_row) {
+    if (y > frame_top(s, y)) {
         sum += errors_at(s, y - 1, x, c)[i];
         if (x > 0)
             sum += errors_at(s, y - 1, x - 1, c)[i];
@@ -187,6 +278,53 @@ static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, i
     for (int i = 0; i < BLEND_PREDICTORS; i++)
         e[i] = (uint16_t)(abs((int)s->sub_prediction[i] - value) * 16);
     e[BLEND_PREDICTORS] = (uint16_t)LMC_MIN(abs(s->blend16 - value * 16), 65535);
+    ols_update(&s->ols[c], value, x % OLS_SOLVE_EVERY == 0);
+}
+
+/* Video: the previous frame around the same position (all of it is known,
+ * so the reference has neighbours on every side). */
+typedef struct {
+    int present;
+    int r, w, n, e, s;
+} reference;
+
+static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y) {
+    reference ref = {0, 0, 0, 0, 0, 0};
+    uint32_t fh = s->image->frame_height;
+    if (y < s->first_row + fh)
+        return ref;
+    uint32_t ry = y - fh, top = frame_top(s, ry);
+    const channel_image *im = s->image;
+    ref.present = 1;
+    ref.r = pixel_at(im, x, ry, 0);
+    ref.w = x > 0 ? pixel_at(im, x - 1, ry, 0) : ref.r;
+    ref.e = x + 1 < im->width ? pixel_at(im, x + 1, ry, 0) : ref.r;
+    ref.n = ry > top ? pixel_at(im, x, ry - 1, 0) : ref.r;
+    ref.s = ry + 1 < top + fh ? pixel_at(im, x, ry + 1, 0) : ref.r;
+    return ref;
+}
+
+/* The least-squares prediction from the neighbourhood and, for later
+ * channels, the earlier channels of this pixel and their neighbours. */
+static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                                    const reference *ref) {
+    int inputs[OLS_MAX_INPUTS] = {v->w, v->n, v->nw, v->ne, v->ww, v->nn, v->nne};
+    int n = 7;
+    if (ref->present) {
+        int previous[5] = {ref->r, ref->w, ref->n, ref->e, ref->s};
+        memcpy(inputs + n, previous, sizeof previous);
+        n += 5;
+    }
+    for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
+        neighbours u = neighbours_at(s, x, y, j);
+        inputs[n++] = pixel_at(s->image, x, y, j);
+        inputs[n++] = u.w;
+        inputs[n++] = u.n;
+        inputs[n++] = u.nw;
+        inputs[n++] = u.ne;
+    }
+    double p = ols_predict(&s->ols[c], inputs, n);
+    return clamp_sample((int)lround(p));
 }
 
 /* The exact values of the pixel's earlier channels (its colour so far);
@@ -203,13 +341,26 @@ static uint32_t earlier_channels(const stripe_model *s, uint32_t x, uint32_t y, 
 /* Context keys for the sample of channel c at (x, y). */
 static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     neighbours v = neighbours_at(s, x, y, c);
+    reference ref = reference_at(s, x, y);
     int grad = clamp_sample(v.w + v.n - v.nw);
     int med = med_predict(&v);
     int sub[BLEND_PREDICTORS] = {v.w, v.n, v.ne, grad, clamp_sample(v.w + v.ne - v.n),
-                                 clamp_sample(v.n + v.ne - v.nne)};
+                                 clamp_sample(v.n + v.ne - v.nne), least_squares_prediction(s, x, y, c, &v, &ref)};
     int cross_value = -1, cross_residual = 0;
     int cross[CROSS_CONTEXTS] = {0};
-    if (c > 0) {
+    if (ref.present) {
+        /* The previous frame's local differences carried over (video has
+         * one channel per plane, so these take the cross-channel places). */
+        cross_value = ref.r;
+        cross[0] = clamp_sample(v.w + ref.r - ref.w);
+        cross[1] = clamp_sample(v.n + ref.r - ref.n);
+        cross[2] = clamp_sample(grad + ref.r - clamp_sample(ref.w + ref.n - median3(ref.w, ref.n, ref.r)));
+        cross[3] = ref.r;
+        cross[4] = clamp_sample((v.w + v.n + 2 * ref.r - ref.w - ref.n + 1) >> 1);
+        cross_residual = ref.r - median3(ref.w, ref.n, ref.w + ref.n - ref.r);
+        sub[4] = cross[0];
+        sub[5] = cross[1];
+    } else if (c > 0) {
         /* The earlier channel's local differences carried over. */
         neighbours u = neighbours_at(s, x, y, c - 1);
         int here = pixel_at(s->image, x, y, c - 1);
@@ -227,12 +378,12 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
     int blended = (s->blend16 + 8) >> 4;
     int predictions[PREDICTION_CONTEXTS] = {v.w, v.n, v.nw, v.ne, grad, med, sub[4], sub[5],
                                             clamp_sample(2 * v.w - v.ww), clamp_sample(2 * v.n - v.nn),
-                                            blended};
+                                            blended, sub[6]};
     uint32_t k = 0, salt = c << 8;
     for (int i = 0; i < PREDICTION_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, (uint32_t)predictions[i]);
     for (int i = 0; i < CROSS_CONTEXTS; i++, k++)
-        s->key[k] = hash2(salt | k, (uint32_t)(c > 0 ? cross[i] : predictions[i]));
+        s->key[k] = hash2(salt | k, (uint32_t)(c > 0 || ref.present ? cross[i] : predictions[i]));
     uint32_t q = (uint32_t)clamp_sample(cross_residual + 128) >> 2;
     uint32_t combined[COMBINED_CONTEXTS] = {
         (uint32_t)(v.w >> 2) << 8 | (uint32_t)(v.n >> 2),
@@ -241,7 +392,7 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
         (uint32_t)blended << 8 | s->activity,
         (uint32_t)blended << 8 | q,
         (uint32_t)(cross_value + 1) << 16 | (uint32_t)(s->blend16 >> 2),
-        earlier_channels(s, x, y, c, &v),
+        earlier_channels(s, x, y, c, &v) ^ (uint32_t)(cross_value + 1) << 24,
         hash2(earlier_channels(s, x, y, c, &v), (uint32_t)blended)};
     for (int i = 0; i < COMBINED_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, combined[i]);
@@ -301,22 +452,28 @@ static uint32_t predict_bit(stripe_model *s) {
     s->inputs[CONTEXTS + 2] = 256;
 
     uint32_t c = s->channel;
-    s->active1 = s->weights1[(c * 8 + s->bit) * ACTIVITY_LEVELS + s->activity];
-    s->active2 = s->weights2[c * 256 + s->c0];
-    int64_t dot1 = 0, dot2 = 0;
-    for (int i = 0; i < INPUTS; i++) {
-        dot1 += (int64_t)s->active1[i] * s->inputs[i];
-        dot2 += (int64_t)s->active2[i] * s->inputs[i];
-    }
-    int x1 = clamp_logistic((int)(dot1 >> 16)), x2 = clamp_logistic((int)(dot2 >> 16));
-    s->p1_mix = squash(t, x1);
-    s->p2_mix = squash(t, x2);
-    int x = (x1 + x2) >> 1;
     /* Where the blend points, relative to the values still possible. */
     uint32_t known = s->bit;
     int32_t low16 = (int32_t)((s->c0 ^ (1u << known)) << (8 - known)) * 16;
     int32_t offset = (s->blend16 - low16) >> (8 - LMC_MIN(known, 4u));
     uint32_t where = (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
+    s->active[0] = s->weights[(c * 8 + s->bit) * ACTIVITY_LEVELS + s->activity];
+    s->active[1] = s->weights[MIXER0_SETS + c * 256 + s->c0];
+    s->active[2] = s->weights[MIXER0_SETS + MIXER1_SETS + (c * 8 + s->bit) * 32 + where];
+    for (int m = 0; m < MIXERS; m++) {
+        int64_t dot = 0;
+        for (int i = 0; i < INPUTS; i++)
+            dot += (int64_t)s->active[m][i] * s->inputs[i];
+        s->final_inputs[m] = clamp_logistic((int)(dot >> 16));
+        s->p_mixer[m] = squash(t, s->final_inputs[m]);
+    }
+    s->final_inputs[MIXERS] = 256;
+    s->final_active = s->final_weights[c * 8 + s->bit];
+    int64_t dot = 0;
+    for (int i = 0; i < FINAL_INPUTS; i++)
+        dot += (int64_t)s->final_active[i] * s->final_inputs[i];
+    int x = clamp_logistic((int)(dot >> 16));
+    s->p_final = squash(t, x);
     uint32_t p_a1 = apm_predict(&s->apm1, t->apm_identity, c * 256 + s->c0, x);
     uint32_t p_a2 = apm_predict(&s->apm2, t->apm_identity,
                                 ((c * ACTIVITY_LEVELS + s->activity) * APM2_WHERE + where) * 256 + s->c0, x);
@@ -326,8 +483,10 @@ static uint32_t predict_bit(stripe_model *s) {
 
 static void update_bit(stripe_model *s, int bit) {
     const lmc_cm_tables *t = s->tables;
-    mixer_train_n(s->active1, s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p1_mix) * MIXER_RATE >> 4);
-    mixer_train_n(s->active2, s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p2_mix) * MIXER_RATE >> 4);
+    for (int m = 0; m < MIXERS; m++)
+        mixer_train_n(s->active[m], s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p_mixer[m]) * MIXER_RATE >> 4);
+    mixer_train_n(s->final_active, s->final_inputs, FINAL_INPUTS,
+                  ((bit << 16) - (int32_t)s->p_final) * FINAL_RATE >> 4);
     apm_update(&s->apm1, t->apm_identity, bit);
     apm_update(&s->apm2, t->apm_identity, bit);
     for (int i = 0; i < CONTEXTS; i++)
@@ -376,17 +535,49 @@ static void code_stripe(stripe_model *s, const bit_coder *coder) {
 
 static void stripe_free(stripe_model *s) {
     free(s->maps);
-    free(s->weights1);
-    free(s->weights2);
+    free(s->weights);
     free(s->apm1.cells);
     free(s->apm2.cells);
     free(s->errors);
+    free(s->ols);
 }
 
+/* What the model file gives every stripe to start from: the mixers'
+ * weights learned on photographs (train/README.md, "Image model"), or
+ * generic starting weights when the file has none. */
 typedef struct {
     const lmc_cm_tables *tables;
-    const int32_t *initial_weights; /* [INPUTS] or NULL */
+    const int32_t *mixer;       /* [MIXER_SETS][INPUTS] or NULL */
+    const int32_t *final;       /* [FINAL_SETS][FINAL_INPUTS] or NULL */
+    int32_t (*learned)[INPUTS]; /* training: receives stripe 0's final weights */
+    int32_t (*learned_final)[FINAL_INPUTS];
 } image_prior;
+
+#define MIXER_TENSOR "image.mixer"
+#define FINAL_TENSOR "image.final"
+
+static const int32_t *prior_tensor(const lmc_model *model, const char *name, uint64_t columns, uint64_t rows,
+                                   lmc_status *status, lmc_message *message) {
+    const lmc_gguf_tensor *t = lmc_gguf_tensor_find(model->gguf, name);
+    if (!t)
+        return NULL;
+    if (t->type != LMC_GGML_I32 || t->n_dims != 2 || t->ne[0] != columns || t->ne[1] != rows ||
+        ((uintptr_t)t->data & 3) != 0) {
+        *status = lmc_fail(message, LMC_ERR_MODEL_INVALID,
+                           "model '%s': tensor %s is not int32 [%llu][%llu] (made for another lmc version?)",
+                           model->name, name, (unsigned long long)rows, (unsigned long long)columns);
+        return NULL;
+    }
+    return t->data;
+}
+
+static lmc_status prior_from_model(const lmc_model *model, image_prior *prior, lmc_message *message) {
+    lmc_status status = LMC_OK;
+    prior->mixer = prior_tensor(model, MIXER_TENSOR, INPUTS, MIXER_SETS, &status, message);
+    if (status == LMC_OK)
+        prior->final = prior_tensor(model, FINAL_TENSOR, FINAL_INPUTS, FINAL_SETS, &status, message);
+    return status;
+}
 
 static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const channel_image *image,
                               uint32_t first_row, uint32_t rows) {
@@ -397,12 +588,12 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     s->rows = rows;
     size_t map_words = maps_words();
     s->maps = malloc(map_words * sizeof *s->maps);
-    s->weights1 = malloc(sizeof(*s->weights1) * MIXER1_SETS);
-    s->weights2 = malloc(sizeof(*s->weights2) * MIXER2_SETS);
+    s->weights = malloc(sizeof(*s->weights) * MIXER_SETS);
     s->apm1.cells = calloc((size_t)image->channels * APM1_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm1.cells);
     s->apm2.cells = calloc((size_t)image->channels * APM2_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm2.cells);
     s->errors = calloc((size_t)2 * image->channels * image->width * (BLEND_PREDICTORS + 1), sizeof *s->errors);
-    if (!s->maps || !s->weights1 || !s->weights2 || !s->apm1.cells || !s->apm2.cells || !s->errors) {
+    s->ols = calloc(image->channels, sizeof *s->ols);
+    if (!s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors) {
         stripe_free(s);
         return LMC_ERR_NOMEM;
     }
@@ -414,13 +605,13 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
         s->map_mask[i] = (1u << map_bits(i)) - 1;
         next += (size_t)SLOT_WORDS << map_bits(i);
     }
-    for (int i = 0; i < INPUTS; i++) {
-        int32_t w = prior->initial_weights ? prior->initial_weights[i] : MIXER_START;
-        for (int set = 0; set < MIXER1_SETS; set++)
-            s->weights1[set][i] = w;
-        for (int set = 0; set < MIXER2_SETS; set++)
-            s->weights2[set][i] = w;
-    }
+    for (int set = 0; set < MIXER_SETS; set++)
+        for (int i = 0; i < INPUTS; i++)
+            s->weights[set][i] = prior->mixer ? prior->mixer[set * INPUTS + i] : MIXER_START;
+    for (int set = 0; set < FINAL_SETS; set++)
+        for (int i = 0; i < FINAL_INPUTS; i++)
+            s->final_weights[set][i] = prior->final ? prior->final[set * FINAL_INPUTS + i]
+                                                    : i < MIXERS ? FINAL_START : 0;
     return LMC_OK;
 }
 
@@ -450,6 +641,10 @@ static void code_stripes(void *ctx, int begin, int end) {
             lmc_rc_encoder_init(&encoder, &job->streams[i]);
             code_stripe(&s, &(bit_coder){&encoder, NULL});
             job->status[i] = lmc_rc_encoder_finish(&encoder);
+            if (i == 0 && job->prior.learned) {
+                memcpy(job->prior.learned, s.weights, sizeof(*s.weights) * MIXER_SETS);
+                memcpy(job->prior.learned_final, s.final_weights, sizeof s.final_weights);
+            }
         } else {
             lmc_rc_decoder decoder;
             lmc_rc_decoder_init(&decoder, job->inputs[i], job->input_sizes[i]);
@@ -466,7 +661,8 @@ static uint32_t channels_of(const lmc_image_shape *shape) {
 
 static lmc_status check_shape(const lmc_image_shape *shape, lmc_message *message) {
     if (shape->width == 0 || shape->height == 0 || shape->planes == 0 || channels_of(shape) > MAX_CHANNELS ||
-        shape->max_value == 0 || shape->max_value > 65535)
+        shape->max_value == 0 || shape->max_value > 65535 ||
+        (shape->frame_height && (shape->height % shape->frame_height != 0 || shape->planes != 1)))
         return lmc_fail(message, LMC_ERR_UNSUPPORTED, "image: %u x %u pixels of %u planes up to %u not supported",
                         shape->width, shape->height, shape->planes, shape->max_value);
     return LMC_OK;
@@ -502,7 +698,23 @@ static int from_channels(const lmc_image_shape *shape, const uint8_t *pixels, ui
     return 1;
 }
 
+static uint32_t frame_height_of(const lmc_image_shape *shape) {
+    return shape->frame_height ? shape->frame_height : shape->height;
+}
+
+/* Stripes of whole frames for video: long enough that the model has time
+ * to learn (about VIDEO_STRIPE_PIXELS), balanced. */
+static uint32_t video_stripe_rows(const lmc_image_shape *shape) {
+    uint32_t fh = frame_height_of(shape), frames = shape->height / fh;
+    uint64_t frame_pixels = (uint64_t)fh * shape->width;
+    uint32_t per_stripe = (uint32_t)LMC_MAX(1u, VIDEO_STRIPE_PIXELS / frame_pixels);
+    uint32_t stripes = (frames + per_stripe - 1) / per_stripe;
+    return (frames + stripes - 1) / stripes * fh;
+}
+
 static uint32_t stripe_rows_for(const lmc_image_shape *shape) {
+    if (frame_height_of(shape) != shape->height)
+        return video_stripe_rows(shape);
     uint32_t rows = LMC_MAX(1u, STRIPE_PIXELS / shape->width);
     uint32_t stripes = (shape->height + rows - 1) / rows;
     return (shape->height + stripes - 1) / stripes; /* balanced */
@@ -516,9 +728,12 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
         return status;
     if (model->family != LMC_FAMILY_IMAGE)
         return lmc_fail(message, LMC_ERR_MODEL_INVALID, "model '%s' is not an image model", model->name);
+    status = prior_from_model(model, &job->prior, message);
+    if (status != LMC_OK)
+        return status;
     lmc_cm_tables_build(tables);
     job->prior.tables = tables;
-    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape)};
+    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape), frame_height_of(shape)};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
@@ -547,13 +762,16 @@ static lmc_status job_status(const image_job *job, lmc_status failure, const cha
     return LMC_OK;
 }
 
-static lmc_status encode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
-                                lmc_pool *pool, lmc_buf *out, lmc_message *message) {
+static lmc_status encode_planes_learning(const lmc_model *model, const lmc_image_shape *shape,
+                                         const uint16_t *samples, lmc_pool *pool, lmc_buf *out, int32_t *learned,
+                                         int32_t *learned_final, lmc_message *message) {
     lmc_cm_tables *tables = malloc(sizeof *tables);
     if (!tables)
         return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
     image_job job;
     lmc_status status = job_open(&job, model, shape, tables, stripe_rows_for(shape), message);
+    job.prior.learned = (int32_t(*)[INPUTS])learned;
+    job.prior.learned_final = (int32_t(*)[FINAL_INPUTS])learned_final;
     if (status == LMC_OK) {
         job.streams = calloc(job.stripes, sizeof *job.streams);
         if (!job.streams)
@@ -576,6 +794,11 @@ static lmc_status encode_planes(const lmc_model *model, const lmc_image_shape *s
     job_close(&job);
     free(tables);
     return status;
+}
+
+static lmc_status encode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                                lmc_pool *pool, lmc_buf *out, lmc_message *message) {
+    return encode_planes_learning(model, shape, samples, pool, out, NULL, NULL, message);
 }
 
 /* Reads the stripe table: where each stripe's stream starts and ends. */
@@ -608,7 +831,7 @@ static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *s
     size_t pos = 0;
     uint64_t stripe_rows;
     if (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
-        stripe_rows > shape->height)
+        stripe_rows > shape->height || stripe_rows % frame_height_of(shape) != 0)
         return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
     lmc_cm_tables *tables = malloc(sizeof *tables);
     if (!tables)
@@ -720,7 +943,7 @@ static lmc_status encode_palette(const lmc_model *model, const lmc_image_shape *
     for (uint32_t i = 0; i < pal->count && status == LMC_OK; i++)
         for (uint32_t p = 0; p < shape->planes && status == LMC_OK; p++)
             status = lmc_buf_append_byte(out, (uint8_t)(pal->colours[i] >> (8 * (shape->planes - 1 - p))));
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1};
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1, 0};
     if (status == LMC_OK)
         status = encode_planes(model, &index_shape, indices, pool, out, message);
     else
@@ -741,7 +964,7 @@ static lmc_status decode_palette(const lmc_model *model, const lmc_image_shape *
         if (colours[i] > shape->max_value)
             return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged palette");
     size_t area = (size_t)shape->width * shape->height;
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1};
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1, 0};
     /* The indices are decoded into the first plane's place, then spread. */
     lmc_status status = decode_planes(model, &index_shape, payload + pos, size - pos, pool, samples, message);
     if (status != LMC_OK)
@@ -787,4 +1010,31 @@ lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape
     if (payload[0] == TRANSFORM_PALETTE)
         return decode_palette(model, shape, payload, size, 1, pool, samples, message);
     return decode_planes(model, shape, payload + 1, size - 1, pool, samples, message);
+}
+
+/* ---- Training (tools/lmc_image_train.c) ---- */
+
+void lmc_image_prior_shape(int which, uint64_t ne[2]) {
+    ne[0] = which == 0 ? INPUTS : FINAL_INPUTS;
+    ne[1] = which == 0 ? MIXER_SETS : FINAL_SETS;
+}
+
+const char *lmc_image_prior_name(int which) {
+    return which == 0 ? MIXER_TENSOR : FINAL_TENSOR;
+}
+
+lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                           int32_t *mixer, int32_t *final, size_t *coded_bytes, lmc_message *message) {
+    lmc_status status = check_shape(shape, message);
+    if (status != LMC_OK)
+        return status;
+    lmc_pool *pool = lmc_pool_create(1);
+    lmc_buf out;
+    lmc_buf_init(&out);
+    status = pool ? encode_planes_learning(model, shape, samples, pool, &out, mixer, final, message)
+                  : lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    *coded_bytes = out.size;
+    lmc_buf_free(&out);
+    lmc_pool_free(pool);
+    return status;
 }

@@ -251,6 +251,10 @@ typedef struct {
     uint32_t width, height, planes;
     uint32_t max_value;
     int palette;  /* the single plane holds palette indices, not intensities */
+    /* Video: a one-plane stack of frames of frame_height rows each (height
+     * is a multiple); each frame is predicted from itself and the frame
+     * before. 0: a single image. */
+    uint32_t frame_height;
 } lmc_image_shape;
 
 /* Codes every sample of an image under an LMC_FAMILY_IMAGE model (image.c).
@@ -260,6 +264,17 @@ lmc_status lmc_image_encode(const lmc_model *model, const lmc_image_shape *shape
                             lmc_pool *pool, lmc_buf *out, lmc_message *message);
 lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
                             size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message);
+
+/* Training the image model's prior (tools/lmc_image_train.c): codes the
+ * planes as they are (no palette transform) in one thread and copies the
+ * first stripe's final mixer weights into mixer and final; the model file
+ * stores their average over the training images as int32 tensors named
+ * lmc_image_prior_name(0 and 1) of ne = lmc_image_prior_shape(0 and 1)
+ * (ne[0] columns, ne[1] rows). */
+void lmc_image_prior_shape(int which, uint64_t ne[2]);
+const char *lmc_image_prior_name(int which);
+lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
+                           int32_t *mixer, int32_t *final, size_t *coded_bytes, lmc_message *message);
 
 /* Audio samples: channel c, frame t at c * frames + t; signed values of
  * `bits` bits (8, 16, 24 or 32), of which the low bits below valid_bits
