@@ -142,10 +142,21 @@ static void ols_update(least_squares *o, int value, int solve) {
         ols_solve(o);
 }
 
+/* Video: each frame's blocks point into the previous frame (the encoder
+ * searches; the payload carries the vectors). */
+#define MOTION_BLOCK 16
+#define MOTION_RANGE 7          /* vectors in [-7, 7] each way */
+
+typedef struct {
+    int8_t dx, dy;
+} motion_vector;
+
 typedef struct {
     uint8_t *pixels;            /* the whole image, channels interleaved */
     uint32_t width, height, channels;
     uint32_t frame_height;      /* rows per frame (video plane stacks); = height for an image */
+    motion_vector *motion;      /* video: [frame][block row][block column], else NULL */
+    uint32_t blocks_x, blocks_y;
 } channel_image;
 
 /* ---- One stripe's adaptive model ---- */
@@ -288,19 +299,34 @@ typedef struct {
     int r, w, n, e, s;
 } reference;
 
-static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y) {
+static motion_vector motion_at(const channel_image *im, uint32_t x, uint32_t y) {
+    if (!im->motion)
+        return (motion_vector){0, 0};
+    uint32_t frame = y / im->frame_height, row = y % im->frame_height;
+    return im->motion[((size_t)frame * im->blocks_y + row / MOTION_BLOCK) * im->blocks_x + x / MOTION_BLOCK];
+}
+
+static uint32_t clamp_coordinate(int64_t v, uint32_t low, uint32_t high) {
+    return (uint32_t)(v < low ? low : v > high ? high : v);
+}
+
+static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     reference ref = {0, 0, 0, 0, 0, 0};
-    uint32_t fh = s->image->frame_height;
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height;
     if (y < s->first_row + fh)
         return ref;
-    uint32_t ry = y - fh, top = frame_top(s, ry);
-    const channel_image *im = s->image;
+    /* The previous frame's rows are [top, top + fh). */
+    motion_vector mv = motion_at(im, x, y);
+    uint32_t top = frame_top(s, y) - fh, last_row = top + fh - 1, last_column = im->width - 1;
+    uint32_t rx = clamp_coordinate((int64_t)x + mv.dx, 0, last_column);
+    uint32_t ry = clamp_coordinate((int64_t)y - fh + mv.dy, top, last_row);
     ref.present = 1;
-    ref.r = pixel_at(im, x, ry, 0);
-    ref.w = x > 0 ? pixel_at(im, x - 1, ry, 0) : ref.r;
-    ref.e = x + 1 < im->width ? pixel_at(im, x + 1, ry, 0) : ref.r;
-    ref.n = ry > top ? pixel_at(im, x, ry - 1, 0) : ref.r;
-    ref.s = ry + 1 < top + fh ? pixel_at(im, x, ry + 1, 0) : ref.r;
+    ref.r = pixel_at(im, rx, ry, c);
+    ref.w = pixel_at(im, rx > 0 ? rx - 1 : rx, ry, c);
+    ref.e = pixel_at(im, rx < last_column ? rx + 1 : rx, ry, c);
+    ref.n = pixel_at(im, rx, ry > top ? ry - 1 : ry, c);
+    ref.s = pixel_at(im, rx, ry < last_row ? ry + 1 : ry, c);
     return ref;
 }
 
@@ -341,7 +367,7 @@ static uint32_t earlier_channels(const stripe_model *s, uint32_t x, uint32_t y, 
 /* Context keys for the sample of channel c at (x, y). */
 static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     neighbours v = neighbours_at(s, x, y, c);
-    reference ref = reference_at(s, x, y);
+    reference ref = reference_at(s, x, y, c);
     int grad = clamp_sample(v.w + v.n - v.nw);
     int med = med_predict(&v);
     int sub[BLEND_PREDICTORS] = {v.w, v.n, v.ne, grad, clamp_sample(v.w + v.ne - v.n),
@@ -733,7 +759,7 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
         return status;
     lmc_cm_tables_build(tables);
     job->prior.tables = tables;
-    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape), frame_height_of(shape)};
+    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape), frame_height_of(shape), NULL, 0, 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
@@ -752,6 +778,7 @@ static void job_close(image_job *job) {
     free(job->input_sizes);
     free(job->status);
     free(job->image.pixels);
+    free(job->image.motion);
 }
 
 static lmc_status job_status(const image_job *job, lmc_status failure, const char *what, lmc_message *message) {
@@ -760,6 +787,99 @@ static lmc_status job_status(const image_job *job, lmc_status failure, const cha
             return lmc_fail(message, job->status[i] == LMC_ERR_NOMEM ? LMC_ERR_NOMEM : failure,
                             "image: stripe %u %s", i, job->status[i] == LMC_ERR_NOMEM ? "out of memory" : what);
     return LMC_OK;
+}
+
+/* ---- Motion (video) ---- */
+
+static uint32_t block_cost(const channel_image *im, uint32_t frame, uint32_t bx, uint32_t by, int dx, int dy) {
+    uint32_t fh = im->frame_height, top = frame * fh, cost = 0;
+    uint32_t x0 = bx * MOTION_BLOCK, y0 = by * MOTION_BLOCK;
+    uint32_t x1 = LMC_MIN(x0 + MOTION_BLOCK, im->width), y1 = LMC_MIN(y0 + MOTION_BLOCK, fh);
+    for (uint32_t y = y0; y < y1; y++) {
+        uint32_t ry = clamp_coordinate((int64_t)y + dy, 0, fh - 1) + top - fh;
+        for (uint32_t x = x0; x < x1; x++) {
+            uint32_t rx = clamp_coordinate((int64_t)x + dx, 0, im->width - 1);
+            cost += (uint32_t)abs(pixel_at(im, x, top + y, 0) - pixel_at(im, rx, ry, 0));
+        }
+    }
+    return cost;
+}
+
+/* Full search of every block of every frame after the first against the
+ * frame before; a vector other than (0, 0) must beat it by 1/16. */
+static void estimate_motion(channel_image *im) {
+    uint32_t frames = im->height / im->frame_height;
+    for (uint32_t f = 1; f < frames; f++)
+        for (uint32_t by = 0; by < im->blocks_y; by++)
+            for (uint32_t bx = 0; bx < im->blocks_x; bx++) {
+                motion_vector best = {0, 0};
+                uint32_t zero = block_cost(im, f, bx, by, 0, 0), best_cost = zero - zero / 16;
+                for (int dy = -MOTION_RANGE; dy <= MOTION_RANGE; dy++)
+                    for (int dx = -MOTION_RANGE; dx <= MOTION_RANGE; dx++) {
+                        uint32_t cost = block_cost(im, f, bx, by, dx, dy);
+                        if (cost < best_cost) {
+                            best_cost = cost;
+                            best = (motion_vector){(int8_t)dx, (int8_t)dy};
+                        }
+                    }
+                im->motion[((size_t)f * im->blocks_y + by) * im->blocks_x + bx] = best;
+            }
+}
+
+static size_t motion_count(const channel_image *im) {
+    return (size_t)(im->height / im->frame_height) * im->blocks_y * im->blocks_x;
+}
+
+static lmc_status allocate_motion(channel_image *im) {
+    im->blocks_x = (im->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
+    im->blocks_y = (im->frame_height + MOTION_BLOCK - 1) / MOTION_BLOCK;
+    im->motion = calloc(motion_count(im), sizeof *im->motion);
+    return im->motion ? LMC_OK : LMC_ERR_NOMEM;
+}
+
+/* The vectors as bytes (dx + range, dy + range), by the --fast model. */
+static lmc_status encode_motion(const channel_image *im, lmc_buf *out) {
+    size_t n = motion_count(im);
+    uint8_t *bytes = malloc(2 * n);
+    lmc_buf coded;
+    lmc_buf_init(&coded);
+    lmc_status status = bytes ? LMC_OK : LMC_ERR_NOMEM;
+    for (size_t i = 0; i < n && status == LMC_OK; i++) {
+        bytes[2 * i] = (uint8_t)(im->motion[i].dx + MOTION_RANGE);
+        bytes[2 * i + 1] = (uint8_t)(im->motion[i].dy + MOTION_RANGE);
+    }
+    if (status == LMC_OK)
+        status = lmc_cm_compress(bytes, 2 * n, &coded);
+    if (status == LMC_OK)
+        status = lmc_varint_put(out, coded.size);
+    if (status == LMC_OK)
+        status = lmc_buf_append(out, coded.data, coded.size);
+    lmc_buf_free(&coded);
+    free(bytes);
+    return status;
+}
+
+static lmc_status decode_motion(channel_image *im, const uint8_t *payload, size_t size, size_t *pos) {
+    size_t n = motion_count(im);
+    uint64_t coded;
+    if (lmc_varint_get(payload, size, pos, &coded) != LMC_OK || coded > size - *pos)
+        return LMC_ERR_CORRUPT;
+    uint8_t *bytes = malloc(2 * n);
+    if (!bytes)
+        return LMC_ERR_NOMEM;
+    lmc_status status = lmc_cm_decompress(payload + *pos, (size_t)coded, bytes, 2 * n);
+    for (size_t i = 0; i < 2 * n && status == LMC_OK; i++)
+        if (bytes[i] > 2 * MOTION_RANGE)
+            status = LMC_ERR_CORRUPT;
+    for (size_t i = 0; i < n && status == LMC_OK; i++)
+        im->motion[i] = (motion_vector){(int8_t)(bytes[2 * i] - MOTION_RANGE), (int8_t)(bytes[2 * i + 1] - MOTION_RANGE)};
+    free(bytes);
+    *pos += (size_t)coded;
+    return status == LMC_ERR_NOMEM ? status : status != LMC_OK ? LMC_ERR_CORRUPT : LMC_OK;
+}
+
+static int is_video(const channel_image *im) {
+    return im->frame_height != im->height;
 }
 
 static lmc_status encode_planes_learning(const lmc_model *model, const lmc_image_shape *shape,
@@ -779,6 +899,17 @@ static lmc_status encode_planes_learning(const lmc_model *model, const lmc_image
     }
     if (status == LMC_OK) {
         to_channels(shape, samples, job.image.pixels);
+        if (is_video(&job.image)) {
+            status = allocate_motion(&job.image);
+            if (status == LMC_OK) {
+                estimate_motion(&job.image);
+                status = encode_motion(&job.image, out);
+            }
+            if (status != LMC_OK)
+                status = lmc_fail(message, status, "image: out of memory");
+        }
+    }
+    if (status == LMC_OK) {
         lmc_pool_for(pool, (int)job.stripes, code_stripes, &job);
         status = job_status(&job, LMC_ERR_NOMEM, "failed", message);
     }
@@ -828,16 +959,34 @@ static lmc_status read_stripes(image_job *job, const uint8_t *payload, size_t si
 
 static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
                                 size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
-    size_t pos = 0;
-    uint64_t stripe_rows;
-    if (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
-        stripe_rows > shape->height || stripe_rows % frame_height_of(shape) != 0)
-        return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
     lmc_cm_tables *tables = malloc(sizeof *tables);
     if (!tables)
         return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    /* The stripe height is read after the motion vectors; job_open only
+     * needs a valid one (a frame) to lay out the image. */
     image_job job;
+    size_t pos = 0;
+    uint64_t stripe_rows = frame_height_of(shape);
     lmc_status status = job_open(&job, model, shape, tables, (uint32_t)stripe_rows, message);
+    if (status == LMC_OK && is_video(&job.image)) {
+        status = allocate_motion(&job.image);
+        if (status == LMC_OK)
+            status = decode_motion(&job.image, payload, size, &pos);
+        if (status != LMC_OK)
+            status = lmc_fail(message, status, "image: %s", status == LMC_ERR_NOMEM ? "out of memory"
+                                                                                     : "damaged motion vectors");
+    }
+    if (status == LMC_OK && (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
+                             stripe_rows > shape->height || stripe_rows % frame_height_of(shape) != 0))
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
+    if (status == LMC_OK) {
+        free(job.status);
+        job.stripe_rows = (uint32_t)stripe_rows;
+        job.stripes = (shape->height + job.stripe_rows - 1) / job.stripe_rows;
+        job.status = calloc(job.stripes, sizeof *job.status);
+        if (!job.status)
+            status = lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    }
     if (status == LMC_OK)
         status = read_stripes(&job, payload, size, pos, message);
     if (status == LMC_OK) {
