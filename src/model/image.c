@@ -977,7 +977,7 @@ static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *s
                                                                                      : "damaged motion vectors");
     }
     if (status == LMC_OK && (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
-                             stripe_rows > shape->height || stripe_rows % frame_height_of(shape) != 0))
+                             stripe_rows > shape->height || (is_video(&job.image) && stripe_rows % shape->frame_height != 0)))
         status = lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
     if (status == LMC_OK) {
         free(job.status);
