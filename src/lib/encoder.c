@@ -370,6 +370,13 @@ static lmc_status code_media(lmc_encoder *e) {
         return fall_back_to_bytes(e, "the model does not code this kind of media");
     }
     e->header.kind = item.desc.kind;
+    uint64_t needed = e->input.size + lmc_media_block_memory(&item.desc, lmc_pool_threads(e->pool)) +
+                      e->model->file_size;
+    if (e->options.memlimit && needed > e->options.memlimit) {
+        lmc_media_free(&item);
+        return lmc_fail(&e->message, LMC_ERR_MEMLIMIT, "compression needs about %llu MiB, over the memory limit of %llu MiB",
+                        (unsigned long long)(needed >> 20), (unsigned long long)(e->options.memlimit >> 20));
+    }
     if (!restorable(&item, e->input.data, e->input.size)) {
         lmc_media_free(&item);
         return fall_back_to_bytes(e, "the file cannot be restored exactly from its samples");

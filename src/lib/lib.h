@@ -74,6 +74,8 @@ int lmc_media_model_fits(const lmc_model *model, lmc_kind kind);
 /* The checksum a media block records: of the item's description, side blob
  * and samples, so it holds for a PNG restored pixel-exact. */
 uint64_t lmc_media_checksum(const lmc_media *item);
+/* Working memory to code an item of this description with `threads` threads. */
+uint64_t lmc_media_block_memory(const lmc_media_desc *desc, int threads);
 lmc_status lmc_media_block_encode(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *payload,
                                   lmc_message *message);
 /* raw_size (the original file's size, from the block record) bounds what

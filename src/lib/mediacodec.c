@@ -155,6 +155,19 @@ static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uin
     return status;
 }
 
+uint64_t lmc_media_block_memory(const lmc_media_desc *d, int threads) {
+    uint64_t count = declared_samples(d);
+    if (d->kind == LMC_KIND_AUDIO)
+        return count * sizeof(int32_t) * 3;
+    uint64_t samples = count * sizeof(uint16_t);
+    if (d->kind == LMC_KIND_IMAGE) {
+        lmc_image_shape shape = image_shape(d);
+        return samples + lmc_image_memory(&shape, threads);
+    }
+    lmc_image_shape shape = plane_stack_shape(d, 0);
+    return 2 * samples + lmc_image_memory(&shape, threads);
+}
+
 static lmc_model_family family_for(lmc_kind kind) {
     return kind == LMC_KIND_AUDIO ? LMC_FAMILY_AUDIO : LMC_FAMILY_IMAGE;
 }
@@ -272,10 +285,10 @@ lmc_status lmc_media_block_decode(const lmc_model *model, lmc_pool *pool, const 
         return corrupt(message, "impossible geometry");
     if (count / MAX_SAMPLES_PER_FILE_BYTE > raw_size + 1)
         return corrupt(message, "more samples than the file could hold");
-    uint64_t sample_bytes = count * (item->desc.kind == LMC_KIND_AUDIO ? sizeof(int32_t) : sizeof(uint16_t));
-    if (memlimit && sample_bytes > memlimit)
-        return lmc_fail(message, LMC_ERR_MEMLIMIT, "the %s needs %llu MiB, over the memory limit",
-                        lmc_kind_name(item->desc.kind), (unsigned long long)(sample_bytes >> 20));
+    uint64_t needed = lmc_media_block_memory(&item->desc, lmc_pool_threads(pool)) + model->file_size;
+    if (memlimit && needed > memlimit)
+        return lmc_fail(message, LMC_ERR_MEMLIMIT, "decoding this %s needs about %llu MiB, over the memory limit",
+                        lmc_kind_name(item->desc.kind), (unsigned long long)(needed >> 20));
     status = read_side(payload, size, &pos, raw_size, item, message);
     if (status == LMC_OK)
         status = lmc_media_alloc_samples(item, count, LMC_MEDIA_MAX_SAMPLES, message);

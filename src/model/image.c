@@ -1161,6 +1161,20 @@ lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape
     return decode_planes(model, shape, payload + 1, size - 1, pool, samples, message);
 }
 
+/* ---- Memory ---- */
+
+uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
+    uint64_t channels = channels_of(shape), area = (uint64_t)shape->width * shape->height;
+    uint64_t stripe = maps_words() * sizeof(uint32_t) + sizeof(int32_t) * INPUTS * MIXER_SETS +
+                      channels * (APM1_CONTEXTS_PER_CHANNEL + APM2_CONTEXTS_PER_CHANNEL) * APM_CELLS * 2 +
+                      2 * channels * shape->width * (BLEND_PREDICTORS + 1) * 2 + channels * sizeof(least_squares);
+    uint64_t stripes = (shape->height + stripe_rows_for(shape) - 1) / stripe_rows_for(shape);
+    /* The interleaved copy, its payload streams (at most its size) and the
+     * motion vectors of video. */
+    uint64_t whole = 2 * area * channels + area / (MOTION_BLOCK * MOTION_BLOCK) * 4 + 4096;
+    return whole + LMC_MIN(stripes, (uint64_t)LMC_MAX(threads, 1)) * stripe;
+}
+
 /* ---- Training (tools/lmc_image_train.c) ---- */
 
 void lmc_image_prior_shape(int which, uint64_t ne[2]) {

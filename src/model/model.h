@@ -265,6 +265,10 @@ lmc_status lmc_image_encode(const lmc_model *model, const lmc_image_shape *shape
 lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
                             size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message);
 
+/* Bytes of working memory lmc_image_encode or _decode takes for this shape
+ * with `threads` threads (about 100 MiB per stripe coded at a time). */
+uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads);
+
 /* Training the image model's prior (tools/lmc_image_train.c): codes the
  * planes as they are (no palette transform) in one thread and copies the
  * first stripe's final mixer weights into mixer and final; the model file
