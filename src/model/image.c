@@ -297,6 +297,7 @@ static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, i
 typedef struct {
     int present;
     int r, w, n, e, s;
+    int nw, ne, sw, se;
 } reference;
 
 static motion_vector motion_at(const channel_image *im, uint32_t x, uint32_t y) {
@@ -311,7 +312,7 @@ static uint32_t clamp_coordinate(int64_t v, uint32_t low, uint32_t high) {
 }
 
 static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
-    reference ref = {0, 0, 0, 0, 0, 0};
+    reference ref = {0};
     const channel_image *im = s->image;
     uint32_t fh = im->frame_height;
     if (y < s->first_row + fh)
@@ -327,6 +328,12 @@ static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uin
     ref.e = pixel_at(im, rx < last_column ? rx + 1 : rx, ry, c);
     ref.n = pixel_at(im, rx, ry > top ? ry - 1 : ry, c);
     ref.s = pixel_at(im, rx, ry < last_row ? ry + 1 : ry, c);
+    uint32_t left = rx > 0 ? rx - 1 : rx, right = rx < last_column ? rx + 1 : rx;
+    uint32_t up = ry > top ? ry - 1 : ry, down = ry < last_row ? ry + 1 : ry;
+    ref.nw = pixel_at(im, left, up, c);
+    ref.ne = pixel_at(im, right, up, c);
+    ref.sw = pixel_at(im, left, down, c);
+    ref.se = pixel_at(im, right, down, c);
     return ref;
 }
 
@@ -337,9 +344,9 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
     int inputs[OLS_MAX_INPUTS] = {v->w, v->n, v->nw, v->ne, v->ww, v->nn, v->nne};
     int n = 7;
     if (ref->present) {
-        int previous[5] = {ref->r, ref->w, ref->n, ref->e, ref->s};
+        int previous[9] = {ref->r, ref->w, ref->n, ref->e, ref->s, ref->nw, ref->ne, ref->sw, ref->se};
         memcpy(inputs + n, previous, sizeof previous);
-        n += 5;
+        n += 9;
     }
     for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
         neighbours u = neighbours_at(s, x, y, j);
