@@ -190,7 +190,7 @@ typedef struct {
     /* The sample being coded. */
     uint32_t channel, c0, bit;
     int32_t blend16;            /* blended prediction in 1/16 */
-    int32_t scale16;            /* its expected error in 1/16 */
+    int64_t inverse_scale;      /* 2^20 * 256 / (its expected error in 1/16), for logistic_bit */
     uint32_t activity;
     uint32_t sub_prediction[BLEND_PREDICTORS];
     least_squares *ols;         /* one per channel */
@@ -275,7 +275,8 @@ static void blend(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const int
     uint32_t error = local_error(s, x, y, c, BLEND_PREDICTORS);
     /* A logistic's mean absolute deviation is 1.39 scales; the neighbours'
      * sum is about four deviations. */
-    s->scale16 = (int32_t)LMC_MAX(6u, (error * 46u) >> 8);
+    int64_t scale16 = LMC_MAX(6u, (error * 46u) >> 8);
+    s->inverse_scale = ((int64_t)256 << 20) / scale16;
     uint32_t a = error >> 4, level = 0;
     while (a > 1 && level < ACTIVITY_LEVELS - 1) {
         a >>= 1;
@@ -450,9 +451,10 @@ static size_t maps_words(void) {
     return words;
 }
 
-/* P(bit = 1) * 65536 of the next bit under a logistic of centre blend16 and
- * scale scale16, given the bits of the sample so far (c0). */
-static uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int32_t scale16) {
+/* P(bit = 1) * 65536 of the next bit under a logistic of centre centre16
+ * (1/16 steps) and scale 2^20 * 256 / inverse, given the sample's bits so
+ * far (c0). */
+static uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int64_t inverse) {
     uint32_t known = s->bit, c0 = s->c0;
     int32_t width = 256 >> known;
     int32_t low = (int32_t)(c0 ^ (1u << known)) * width;
@@ -461,7 +463,7 @@ static uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int32_t sc
     int32_t f[3];
     int32_t edges[3] = {low, mid, high};
     for (int i = 0; i < 3; i++) {
-        int32_t z = ((edges[i] * 16 - 8 - centre16) * 256) / scale16;
+        int32_t z = (int32_t)(((int64_t)(edges[i] * 16 - 8 - centre16) * inverse) >> 20);
         f[i] = (int32_t)squash(s->tables, clamp_logistic(z));
     }
     int32_t zero = f[1] - f[0] + 1, one = f[2] - f[1] + 1;
@@ -480,8 +482,8 @@ static uint32_t predict_bit(stripe_model *s) {
         s->entry[i] = s->slot[i] + node;
         s->inputs[i] = stretch(t, state_map_p16(*s->entry[i]));
     }
-    s->inputs[CONTEXTS] = stretch(t, logistic_bit(s, s->blend16, s->scale16));
-    s->inputs[CONTEXTS + 1] = stretch(t, logistic_bit(s, s->blend16, s->scale16 * 2));
+    s->inputs[CONTEXTS] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale));
+    s->inputs[CONTEXTS + 1] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale / 2));
     s->inputs[CONTEXTS + 2] = 256;
 
     uint32_t c = s->channel;
