@@ -82,6 +82,10 @@ uint64_t lmc_media_checksum(const lmc_media *item) {
 
 /* ---- Sample payloads by kind ---- */
 
+static lmc_audio_shape audio_shape(const lmc_media_desc *d) {
+    return (lmc_audio_shape){d->channels, d->frames, d->bits, d->valid_bits, d->sample_rate};
+}
+
 static lmc_image_shape image_shape(const lmc_media_desc *d) {
     return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette, 0};
 }
@@ -184,8 +188,10 @@ static lmc_status encode_samples(const lmc_model *model, lmc_pool *pool, const l
         lmc_image_shape shape = image_shape(d);
         return lmc_image_encode(model, &shape, item->samples, pool, out, message);
     }
-    if (d->kind == LMC_KIND_AUDIO)
-        return lmc_fail(message, LMC_ERR_UNSUPPORTED, "audio: no sample coder yet");
+    if (d->kind == LMC_KIND_AUDIO) {
+        lmc_audio_shape shape = audio_shape(d);
+        return lmc_audio_encode(model, &shape, item->audio, pool, out, message);
+    }
     return encode_video(model, pool, item, out, message);
 }
 
@@ -196,8 +202,10 @@ static lmc_status decode_samples(const lmc_model *model, lmc_pool *pool, const u
         lmc_image_shape shape = image_shape(d);
         return lmc_image_decode(model, &shape, payload, size, pool, item->samples, message);
     }
-    if (d->kind == LMC_KIND_AUDIO)
-        return lmc_fail(message, LMC_ERR_UNSUPPORTED, "audio: no sample coder yet");
+    if (d->kind == LMC_KIND_AUDIO) {
+        lmc_audio_shape shape = audio_shape(d);
+        return lmc_audio_decode(model, &shape, payload, size, pool, item->audio, message);
+    }
     return decode_video(model, pool, payload, size, item, message);
 }
 
