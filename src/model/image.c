@@ -36,6 +36,7 @@
 #include "model/cm_kit.h"
 #include "model/model.h"
 
+#define MAX_PLANES 4
 #define MAX_CHANNELS 8            /* up to 4 planes of 16-bit samples */
 #define STRIPE_PIXELS (1u << 18)  /* about this many pixels per stripe */
 #define VIDEO_STRIPE_PIXELS (1u << 21)
@@ -75,7 +76,7 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 20       /* 7 neighbours + 5 from each of two earlier channels or from the previous frame */
+#define OLS_MAX_INPUTS 26       /* 7 neighbours, 9 from the previous frame, 5 from each of two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
@@ -440,14 +441,20 @@ static void select_slots(stripe_model *s, uint32_t nibble_tag) {
         s->slot[i] = s->map[i] + (size_t)(hash2(s->key[i], nibble_tag) & s->map_mask[i]) * SLOT_WORDS;
 }
 
-static uint32_t map_bits(int context) {
-    return context < PREDICTION_CONTEXTS + CROSS_CONTEXTS ? SMALL_MAP_BITS : LARGE_MAP_BITS;
+/* A context's map: its full size, or for a small stripe about two slots
+ * per sample (a stripe touches at most two per sample and context), so
+ * small images do not clear megabytes of tables. */
+static uint32_t map_bits(int context, uint64_t samples) {
+    uint32_t full = context < PREDICTION_CONTEXTS + CROSS_CONTEXTS ? SMALL_MAP_BITS : LARGE_MAP_BITS, bits = 8;
+    while (bits < full && ((uint64_t)1 << bits) < 2 * samples)
+        bits++;
+    return bits;
 }
 
-static size_t maps_words(void) {
+static size_t maps_words(uint64_t samples) {
     size_t words = 0;
     for (int i = 0; i < CONTEXTS; i++)
-        words += (size_t)SLOT_WORDS << map_bits(i);
+        words += (size_t)SLOT_WORDS << map_bits(i, samples);
     return words;
 }
 
@@ -621,14 +628,15 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     s->image = image;
     s->first_row = first_row;
     s->rows = rows;
-    size_t map_words = maps_words();
+    uint64_t samples = (uint64_t)rows * image->width * image->channels;
+    size_t map_words = maps_words(samples);
     s->maps = malloc(map_words * sizeof *s->maps);
     s->weights = malloc(sizeof(*s->weights) * MIXER_SETS);
     s->apm1.cells = calloc((size_t)image->channels * APM1_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm1.cells);
     s->apm2.cells = calloc((size_t)image->channels * APM2_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm2.cells);
     s->errors = calloc((size_t)2 * image->channels * image->width * (BLEND_PREDICTORS + 1), sizeof *s->errors);
     s->ols = calloc(image->channels, sizeof *s->ols);
-    if (!s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors) {
+    if (!s->maps || !s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors) {
         stripe_free(s);
         return LMC_ERR_NOMEM;
     }
@@ -637,8 +645,8 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     uint32_t *next = s->maps;
     for (int i = 0; i < CONTEXTS; i++) {
         s->map[i] = next;
-        s->map_mask[i] = (1u << map_bits(i)) - 1;
-        next += (size_t)SLOT_WORDS << map_bits(i);
+        s->map_mask[i] = (1u << map_bits(i, samples)) - 1;
+        next += (size_t)SLOT_WORDS << map_bits(i, samples);
     }
     for (int set = 0; set < MIXER_SETS; set++)
         for (int i = 0; i < INPUTS; i++)
@@ -695,8 +703,9 @@ static uint32_t channels_of(const lmc_image_shape *shape) {
 }
 
 static lmc_status check_shape(const lmc_image_shape *shape, lmc_message *message) {
-    if (shape->width == 0 || shape->height == 0 || shape->planes == 0 || channels_of(shape) > MAX_CHANNELS ||
-        shape->max_value == 0 || shape->max_value > 65535 ||
+    /* max_value 0 is an image of one colour (a palette of one). */
+    if (shape->width == 0 || shape->height == 0 || shape->planes == 0 || shape->planes > MAX_PLANES ||
+        shape->max_value > 65535 ||
         (shape->frame_height && (shape->height % shape->frame_height != 0 || shape->planes != 1)))
         return lmc_fail(message, LMC_ERR_UNSUPPORTED, "image: %u x %u pixels of %u planes up to %u not supported",
                         shape->width, shape->height, shape->planes, shape->max_value);
@@ -985,8 +994,10 @@ static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *s
             status = lmc_fail(message, status, "image: %s", status == LMC_ERR_NOMEM ? "out of memory"
                                                                                      : "damaged motion vectors");
     }
-    if (status == LMC_OK && (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK || stripe_rows == 0 ||
-                             stripe_rows > shape->height || (is_video(&job.image) && stripe_rows % shape->frame_height != 0)))
+    /* The stripe height is the one the geometry fixes: the decoder's work
+     * must not depend on what a damaged payload claims. */
+    if (status == LMC_OK && (lmc_varint_get(payload, size, &pos, &stripe_rows) != LMC_OK ||
+                             stripe_rows != stripe_rows_for(shape)))
         status = lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
     if (status == LMC_OK) {
         free(job.status);
@@ -1174,7 +1185,7 @@ lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape
 
 uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
     uint64_t channels = channels_of(shape), area = (uint64_t)shape->width * shape->height;
-    uint64_t stripe = maps_words() * sizeof(uint32_t) + sizeof(int32_t) * INPUTS * MIXER_SETS +
+    uint64_t stripe = maps_words((uint64_t)stripe_rows_for(shape) * shape->width * channels) * sizeof(uint32_t) + sizeof(int32_t) * INPUTS * MIXER_SETS +
                       channels * (APM1_CONTEXTS_PER_CHANNEL + APM2_CONTEXTS_PER_CHANNEL) * APM_CELLS * 2 +
                       2 * channels * shape->width * (BLEND_PREDICTORS + 1) * 2 + channels * sizeof(least_squares);
     uint64_t stripes = (shape->height + stripe_rows_for(shape) - 1) / stripe_rows_for(shape);

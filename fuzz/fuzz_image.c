@@ -1,0 +1,160 @@
+/*
+ * libFuzzer target for the image coder's decoder (lmc_image_decode,
+ * src/model/image.c): the input's first FUZZ_SHAPE_BYTES bytes choose a
+ * small shape, the rest is the payload. Any payload must give a clean error
+ * with a message, or an image whose every sample is at most max_value; the
+ * decoder must not write past width * height * planes samples (the buffer
+ * has exactly that size, so ASan sees it). When the shape bytes ask for it,
+ * an image that decodes is then encoded and decoded again and must come
+ * back the same (a round trip over whatever images the fuzzer reaches), or
+ * be refused as UNSUPPORTED, on which lmc's encoder codes bytes instead.
+ *
+ * Shape bytes (each field taken modulo its range):
+ *   0: width - 1 (1..64)      1: height - 1 (1..64)
+ *   2: bits 0-1 planes - 1 (1..4); bit 2 set: the round trip (it triples
+ *      the cost of an input, so the fuzzer chooses where to spend it)
+ *   3: layout: 0 8-bit (max 255); 1 max = byte 4 + 1 (1..256); 2 max = bytes
+ *      4-5 big-endian (0 read as 65535); 3 palette indices (1 plane, max =
+ *      byte 4 % 255 + 1); 4 video stack (1 plane, frames of the largest
+ *      divisor of height at most byte 5 % height + 1 rows; max 255, or 1023
+ *      when byte 4 is odd)
+ * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
+ * layout; docs/FUZZING.md says how they were made).
+ *
+ * The model is a minimal lmc-image GGUF written to a temporary file once.
+ * Every stripe the coder opens allocates and clears tens of MiB of context
+ * maps, so this target runs a few inputs per second, not thousands.
+ */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model.h"
+
+#define FUZZ_SHAPE_BYTES 6
+
+static lmc_model *model;
+static lmc_pool *pool;
+
+static void check(int condition) {
+    if (!condition) abort();
+}
+
+/* Writes the model to a temporary file, loads it and removes the file. */
+static lmc_model *load_image_model(void) {
+    char path[] = "/tmp/lmc_fuzz_image_XXXXXX";
+    int fd = mkstemp(path);
+    check(fd >= 0);
+    close(fd);
+    lmc_gguf_writer *w = lmc_gguf_writer_create();
+    check(w != NULL);
+    check(lmc_gguf_writer_set_str(w, "general.architecture", "lmc-image") == LMC_OK);
+    check(lmc_gguf_writer_set_str(w, "general.name", "fuzz-image") == LMC_OK);
+    check(lmc_gguf_writer_set_str(w, "lmc.default_kind", "image") == LMC_OK);
+    check(lmc_gguf_writer_write(w, path) == LMC_OK);
+    lmc_gguf_writer_free(w);
+    lmc_model *loaded = NULL;
+    lmc_message message;
+    check(lmc_model_load(path, 0, &loaded, &message) == LMC_OK);
+    remove(path);
+    return loaded;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    model = load_image_model();
+    pool = lmc_pool_create(1);
+    check(pool != NULL);
+    return 0;
+}
+
+/* The largest divisor of height that is at most limit. */
+static uint32_t frame_rows(uint32_t height, uint32_t limit) {
+    uint32_t rows = limit;
+    while (height % rows != 0)
+        rows--;
+    return rows;
+}
+
+static lmc_image_shape shape_from(const uint8_t *b) {
+    lmc_image_shape shape;
+    memset(&shape, 0, sizeof shape);
+    shape.width = b[0] % 64u + 1;
+    shape.height = b[1] % 64u + 1;
+    shape.planes = (b[2] & 3u) + 1;
+    shape.max_value = 255;
+    switch (b[3] % 5) {
+    case 1:
+        shape.max_value = b[4] + 1u;
+        break;
+    case 2:
+        shape.max_value = (uint32_t)b[4] << 8 | b[5];
+        if (shape.max_value == 0)
+            shape.max_value = 65535;
+        break;
+    case 3:
+        shape.planes = 1;
+        shape.palette = 1;
+        shape.max_value = b[4] % 255u + 1;
+        break;
+    case 4:
+        shape.planes = 1;
+        shape.max_value = b[4] % 2 ? 1023 : 255;
+        shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
+        break;
+    }
+    return shape;
+}
+
+/* Encodes a decoded image and decodes it again: the same samples, unless
+ * the encoder refuses the image as a whole. */
+static void check_round_trip(const lmc_image_shape *shape, const uint16_t *samples, size_t count) {
+    lmc_buf payload;
+    lmc_buf_init(&payload);
+    lmc_message message;
+    lmc_status status = lmc_image_encode(model, shape, samples, pool, &payload, &message);
+    check(status == LMC_OK || status == LMC_ERR_UNSUPPORTED);
+    if (status == LMC_OK) {
+        uint16_t *again = malloc(count * sizeof *again);
+        check(again != NULL);
+        check(lmc_image_decode(model, shape, payload.data, payload.size, pool, again, &message) == LMC_OK);
+        check(memcmp(again, samples, count * sizeof *again) == 0);
+        free(again);
+    }
+    lmc_buf_free(&payload);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < FUZZ_SHAPE_BYTES)
+        return 0;
+    lmc_image_shape shape = shape_from(data);
+    size_t count = (size_t)shape.width * shape.height * shape.planes;
+    uint16_t *samples = malloc(count * sizeof *samples);
+    check(samples != NULL);
+    /* The payload in a buffer of its own size, so over-reads are seen. */
+    size_t payload_size = size - FUZZ_SHAPE_BYTES;
+    uint8_t *payload = malloc(payload_size ? payload_size : 1);
+    check(payload != NULL);
+    memcpy(payload, data + FUZZ_SHAPE_BYTES, payload_size);
+    lmc_message message;
+    message.text[0] = '\0';
+    lmc_status status = lmc_image_decode(model, &shape, payload, payload_size, pool, samples, &message);
+    if (status == LMC_OK) {
+        for (size_t i = 0; i < count; i++)
+            check(samples[i] <= shape.max_value);
+        if (data[2] & 4)
+            check_round_trip(&shape, samples, count);
+    } else {
+        /* UNSUPPORTED: a payload may describe an inner shape the coder does
+         * not take (a palette of one colour). */
+        check(message.text[0] != '\0');
+        check(status == LMC_ERR_CORRUPT || status == LMC_ERR_TRUNCATED || status == LMC_ERR_UNSUPPORTED);
+    }
+    free(payload);
+    free(samples);
+    return 0;
+}
