@@ -76,7 +76,7 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 26       /* 7 neighbours, 9 from the previous frame, 5 from each of two earlier channels */
+#define OLS_MAX_INPUTS 27       /* 7 neighbours, 10 from earlier frames, 5 from each of two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
@@ -300,6 +300,7 @@ typedef struct {
     int present;
     int r, w, n, e, s;
     int nw, ne, sw, se;
+    int older;                  /* the frame before that, where the motion continues, or -1 */
 } reference;
 
 static motion_vector motion_at(const channel_image *im, uint32_t x, uint32_t y) {
@@ -336,6 +337,13 @@ static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uin
     ref.ne = pixel_at(im, right, up, c);
     ref.sw = pixel_at(im, left, down, c);
     ref.se = pixel_at(im, right, down, c);
+    ref.older = -1;
+    if (y >= s->first_row + 2 * fh) {
+        uint32_t older_top = top - fh;
+        uint32_t ox = clamp_coordinate((int64_t)x + 2 * mv.dx, 0, last_column);
+        uint32_t oy = clamp_coordinate((int64_t)y - 2 * fh + 2 * mv.dy, older_top, older_top + fh - 1);
+        ref.older = pixel_at(im, ox, oy, c);
+    }
     return ref;
 }
 
@@ -346,9 +354,10 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
     int inputs[OLS_MAX_INPUTS] = {v->w, v->n, v->nw, v->ne, v->ww, v->nn, v->nne};
     int n = 7;
     if (ref->present) {
-        int previous[9] = {ref->r, ref->w, ref->n, ref->e, ref->s, ref->nw, ref->ne, ref->sw, ref->se};
+        int previous[10] = {ref->r, ref->w, ref->n, ref->e, ref->s, ref->nw, ref->ne, ref->sw, ref->se,
+                            ref->older >= 0 ? ref->older : ref->r};
         memcpy(inputs + n, previous, sizeof previous);
-        n += 9;
+        n += 10;
     }
     for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
         neighbours u = neighbours_at(s, x, y, j);
