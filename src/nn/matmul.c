@@ -3,6 +3,7 @@
  * across the thread pool. Each output is computed whole by one kernel call,
  * so the split (and the kernel chosen) never changes a result.
  */
+#include "nn/cuda.h"
 #include "nn/kernels.h"
 
 /* Output rows are handed to threads in blocks of this many (the AVX-512
@@ -106,6 +107,10 @@ void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
         if (!jobs[j].w->row_sum) /* not prepared: the AVX-512 kernel needs row_sum */
             level = LMC_MIN(level, LMC_SIMD_AVX2);
     }
+    /* The GPU (nn/cuda.h) gives the same bits; if it fails, the CPU recomputes everything. */
+    if (lmc_cuda_enabled() && macs >= lmc_cuda_min_macs() &&
+        lmc_cuda_matmul_q8_multi(pool, jobs, n_jobs, xq, xscale, n_rows) == LMC_OK)
+        return;
     multi_context ctx = {lmc_q8_kernel_for(level), jobs, n_jobs, xq, xscale, n_rows};
     if (macs < MATMUL_PARALLEL_MIN_MACS)
         multi_range(&ctx, 0, blocks);

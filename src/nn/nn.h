@@ -36,7 +36,8 @@ typedef struct {
     int rows, cols;
 } lmc_qmat;
 
-/* Computes row_sum (allocates it). */
+/* Computes row_sum (allocates it). The values must not change until
+ * lmc_qmat_release (the CUDA backend, nn/cuda.h, keeps a copy until then). */
 lmc_status lmc_qmat_prepare(lmc_qmat *m);
 void lmc_qmat_release(lmc_qmat *m);
 

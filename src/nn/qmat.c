@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/cuda.h"
 #include "nn/kernels.h"
 
 lmc_status lmc_qmat_prepare(lmc_qmat *m) {
@@ -43,6 +44,7 @@ lmc_status lmc_qmat_prepare(lmc_qmat *m) {
 void lmc_qmat_release(lmc_qmat *m) {
     if (!m)
         return;
+    lmc_cuda_forget(m);
     free(m->row_sum);
     m->row_sum = NULL;
 }

@@ -1,0 +1,78 @@
+/*
+ * Optional CUDA backend of the int16 x int8 matmul (src/nn/cuda/matmul_cuda.cu,
+ * built with -DLMC_CUDA=ON, which defines LMC_HAVE_CUDA).
+ *
+ * The GPU computes exactly what lmc_matmul_q8_multi computes on the CPU:
+ * each plane's dot products accumulate exactly in int32 (dp4a), and each
+ * output is ((float)acc_hi * 256 + (float)acc_lo) * (xscale[t] * scale[o])
+ * in IEEE float with round-to-nearest, no FMA contraction and no flushing
+ * of subnormals; the bias is added on the host. So results are the same
+ * bits whichever side computes them, and archives stay interchangeable.
+ *
+ * Use: LMC_GPU=1 (or LMC_DEVICE=cuda) in the environment makes
+ * lmc_matmul_q8_multi send matmuls of at least lmc_cuda_min_macs()
+ * multiply-adds to the GPU when one is present; otherwise, and whenever a
+ * CUDA call fails, the CPU computes them as before.
+ *
+ * Weights are uploaded once per matrix and kept on the device, keyed by
+ * the matrix's data (q, scale, row_sum, rows, cols): a prepared matrix must
+ * not change until lmc_qmat_release, which drops the device copy. Only
+ * prepared matrices (row_sum set) go to the GPU. Any number of threads may
+ * call at once (each call takes its own stream and buffers).
+ */
+#ifndef LMC_NN_CUDA_H
+#define LMC_NN_CUDA_H
+
+#include <stdint.h>
+
+#include "nn/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef LMC_HAVE_CUDA
+
+/* 1 if a CUDA device can be used (whatever LMC_GPU says). */
+int lmc_cuda_available(void);
+/* 1 if lmc_matmul_q8_multi should try the GPU: available and asked for by
+ * LMC_GPU=1 / LMC_DEVICE=cuda (or lmc_cuda_force). */
+int lmc_cuda_enabled(void);
+/* Smallest matmul (n_rows * rows * cols summed over the jobs) worth a trip
+ * to the GPU; LMC_GPU_MIN_MACS overrides the default. */
+int64_t lmc_cuda_min_macs(void);
+/* Tests: enabled = 1 or 0 overrides the environment, with min_macs as the
+ * threshold; enabled = -1 returns to the environment's settings. */
+void lmc_cuda_force(int enabled, int64_t min_macs);
+/* lmc_matmul_q8_multi on the GPU, same bits (pool, which may be NULL,
+ * helps copy the results out). LMC_OK, or an error (no device, an
+ * unprepared matrix, out of device memory, a CUDA failure) with no output
+ * written, after which the caller computes on the CPU. */
+lmc_status lmc_cuda_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs, const int8_t *xq,
+                                    const float *xscale, int n_rows);
+/* Drops the device copy of a matrix (lmc_qmat_release calls it). */
+void lmc_cuda_forget(const lmc_qmat *w);
+/* Matmul calls the GPU has served (tests check the GPU really ran). */
+uint64_t lmc_cuda_matmul_count(void);
+
+#else /* built without CUDA: the CPU does everything */
+
+static inline int lmc_cuda_available(void) { return 0; }
+static inline int lmc_cuda_enabled(void) { return 0; }
+static inline int64_t lmc_cuda_min_macs(void) { return INT64_MAX; }
+static inline void lmc_cuda_force(int enabled, int64_t min_macs) { (void)enabled, (void)min_macs; }
+static inline lmc_status lmc_cuda_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
+                                                  const int8_t *xq, const float *xscale, int n_rows) {
+    (void)pool, (void)jobs, (void)n_jobs, (void)xq, (void)xscale, (void)n_rows;
+    return LMC_ERR_UNSUPPORTED;
+}
+static inline void lmc_cuda_forget(const lmc_qmat *w) { (void)w; }
+static inline uint64_t lmc_cuda_matmul_count(void) { return 0; }
+
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LMC_NN_CUDA_H */
