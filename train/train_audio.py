@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Fits the audio sample coder's model, models/audio-pcm.gguf, on shared/train/audio.
+
+The coder (src/model/audio*.c) adapts to every recording as it codes it; what
+is fitted here is where it starts and how fast it moves:
+  1. its settings (the lmc.audio.* keys: least-squares order, forgetting
+     factor and error weighting, NLMS lengths and steps, the residual coder's
+     averaging rates, map limits and mixer rate), by coordinate descent over
+     small grids, minimising the bytes the C coder writes for a search subset
+     of the training split;
+  2. the starting probability of every context of the residual coder
+     (tensor audio.coder.prior) from how often each context saw 0 and 1 over
+     the whole training split, and the mixers' starting weights
+     (audio.coder.mixer) as the average of their final weights per recording;
+  3. how much the coder trusts those probabilities (coder.prior_count).
+Then it scores the validation split (never used above) against flac -8.
+
+Every size comes from the C coder itself (tools/lmc_audio_eval), so what is
+minimised is exactly what lmc writes. Nothing is random: file lists are
+sorted and the search visits the grid in a fixed order.
+
+    /usr/bin/python3 train/train_audio.py [--tool build/lmc_audio_eval] [--out models/audio-pcm.gguf]
+
+Needs flac (to decode the training FLACs) and numpy. About 40 minutes on one core.
+"""
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import export_gguf as gg  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GGML_I16, GGML_I32 = 25, 26
+
+# The starting point of the search: the coder's built-in defaults (audio_params.c),
+# which are the result of an earlier run of this search (with a smaller grid).
+DEFAULTS = {
+    "segment_frames": 1 << 20,
+    "ls.own": 24, "ls.cross": 16, "ls.lookahead": 4, "ls.interval": 4,
+    "ls.lambda": 0.995, "ls.regularisation": 0.001, "ls.error_decay": 0.3, "ls.error_offset": 0.5,
+    "stage0.taps": 512, "stage1.taps": 64, "stage2.taps": 8,
+    "stage0.mu": 0.2, "stage1.mu": 0.06, "stage2.mu": 0.06,
+    "stage.power_decay": 0.8, "stage.rate": 0.005,
+    "coder.fast_shift": 3, "coder.slow_shift": 5, "coder.map_limit": 255, "coder.mixer_rate": 24,
+    "coder.prior_count": 0,
+}
+INTEGER_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
+
+# Values tried for each setting, in this order. Orders and lengths are capped
+# so that coding stays well above 100,000 samples per second; the solve
+# interval is not searched (every 4 samples costs 0.02% against every 2 and
+# runs 45% faster).
+GRID = [
+    ("ls.lambda", [0.99, 0.993, 0.995, 0.997, 0.998]),
+    ("ls.own", [16, 20, 24, 32]),
+    ("ls.cross", [8, 12, 16, 24]),
+    ("ls.lookahead", [0, 2, 4, 8]),
+    ("ls.error_decay", [0.15, 0.3, 0.6]),
+    ("ls.error_offset", [0.25, 0.5, 1.0, 2.0]),
+    ("stage0.taps", [256, 512, 1024]),
+    ("stage0.mu", [0.1, 0.2, 0.4]),
+    ("stage1.taps", [32, 64, 128]),
+    ("stage1.mu", [0.03, 0.06, 0.12]),
+    ("stage2.taps", [4, 8, 16]),
+    ("stage2.mu", [0.03, 0.06, 0.12]),
+    ("stage.power_decay", [0.5, 0.8, 1.2]),
+    ("stage.rate", [0.002, 0.005, 0.01]),
+    ("coder.fast_shift", [2, 3, 4]),
+    ("coder.slow_shift", [4, 5, 6]),
+    ("coder.map_limit", [127, 255, 1023]),
+    ("coder.mixer_rate", [12, 24, 48]),
+]
+PRIOR_COUNTS = [0, 4, 16, 64]
+PRIOR_SMOOTHING = 0.4  # added to both counts of a context
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+# ----------------------------------------------------------------- data
+def decode_training_audio(data_dir, wav_dir):
+    """Every FLAC under data_dir decoded to wav_dir/<group>_<name>.wav; sorted list of (group, path)."""
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for flac in sorted(data_dir.rglob("*.flac")):
+        rel = flac.relative_to(data_dir)
+        wav = wav_dir / ("_".join(rel.parts)[: -len(".flac")] + ".wav")
+        if not wav.exists():
+            subprocess.run(["flac", "-d", "-s", "-f", "-o", str(wav), str(flac)], check=True)
+        out.append(("/".join(rel.parts[:2]), wav))
+    return out
+
+
+def split(files):
+    """Validation: every 5th file in sorted order (indices 4, 9, ...); training: the rest."""
+    train = [f for i, f in enumerate(files) if i % 5 != 4]
+    val = [f for i, f in enumerate(files) if i % 5 == 4]
+    return train, val
+
+
+def channels(path):
+    with wave.open(str(path)) as w:
+        return w.getnchannels()
+
+
+def search_subset(train):
+    """What the settings are fitted on (about 8.8 million samples, so that one evaluation
+    takes seconds): the lossless stereo music of the training split and every 3rd lossless
+    mono music file; every 2nd file of the other speech groups and every 8th LibriSpeech
+    file. The Ogg-Vorbis-decoded music (band-limited, codec artefacts) is left out, being
+    unlike any lossless recording."""
+    music = [p for g, p in train if g.startswith("music/") and g != "music/librosa_ogg"]
+    stereo = [p for p in music if channels(p) > 1]
+    mono = [p for p in music if channels(p) == 1]
+    libri = [p for g, p in train if g == "speech/librispeech"]
+    other_speech = [p for g, p in train if g.startswith("speech/") and g != "speech/librispeech"]
+    return stereo + mono[::3] + other_speech[::2] + libri[::8]
+
+
+# ----------------------------------------------------------------- models
+def metadata(params, name, description):
+    kvs = [
+        ("general.architecture", gg.T_STRING, "lmc-audio"),
+        ("general.name", gg.T_STRING, name),
+        ("general.description", gg.T_STRING, description),
+        ("lmc.default_kind", gg.T_STRING, "audio"),
+        ("lmc.audio.version", gg.T_UINT32, 1),
+    ]
+    for key in sorted(params):
+        value = params[key]
+        if key in INTEGER_KEYS:
+            kvs.append(("lmc.audio." + key, gg.T_UINT32, int(value)))
+        else:
+            kvs.append(("lmc.audio." + key, gg.T_FLOAT32, float(value)))
+    return kvs
+
+
+def write_model(path, params, prior=None, mixer=None, name="audio-search", description="search candidate"):
+    items = []
+    if prior is not None:
+        items.append(("audio.coder.prior", GGML_I16, [len(prior)], prior.astype("<i2").tobytes()))
+    if mixer is not None:
+        items.append(("audio.coder.mixer", GGML_I32, [mixer.shape[1], mixer.shape[0]], mixer.astype("<i4").tobytes()))
+    gg.write_gguf(str(path), metadata(params, name, description), items)
+
+
+# ----------------------------------------------------------------- the C coder
+BYTES_RE = re.compile(r"^(\S+)\s.*?\s(\d+) bytes\s")
+
+
+def run_tool(tool, model, files, stats=None, decode=False):
+    """Per-file payload bytes of the C coder ({file name: bytes})."""
+    cmd = [str(tool), str(model)]
+    if not decode:
+        cmd.append("--encode-only")
+    if stats:
+        cmd += ["--stats", str(stats)]
+    cmd += [str(f) for f in files]
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    sizes = {}
+    for line in res.stdout.splitlines():
+        m = BYTES_RE.match(line)
+        if m and not line.startswith("total:"):
+            sizes[m.group(1)] = int(m.group(2))
+    if len(sizes) != len(files):
+        raise RuntimeError("lmc_audio_eval coded %d of %d files:\n%s" % (len(sizes), len(files), res.stderr))
+    return sizes
+
+
+class Searcher:
+    def __init__(self, tool, files, work):
+        self.tool, self.files, self.work = tool, files, work
+        self.cache = {}
+
+    def cost(self, params, prior=None, mixer=None):
+        key = tuple(sorted(params.items())) + ((prior is not None),)
+        if key not in self.cache:
+            path = self.work / "candidate.gguf"
+            write_model(path, params, prior, mixer)
+            self.cache[key] = sum(run_tool(self.tool, path, self.files).values())
+        return self.cache[key]
+
+    def coordinate_descent(self, params, passes=2):
+        best = self.cost(params)
+        log("start: %d bytes" % best)
+        for p in range(passes):
+            improved = False
+            for key, values in GRID:
+                for v in values:
+                    if v == params[key]:
+                        continue
+                    trial = dict(params, **{key: v})
+                    c = self.cost(trial)
+                    if c < best:
+                        best, params, improved = c, trial, True
+                        log("pass %d: %s = %s -> %d bytes" % (p + 1, key, v, best))
+            if not improved:
+                break
+        return params, best
+
+
+# ----------------------------------------------------------------- statistics -> priors
+def read_stats(path):
+    buf = Path(path).read_bytes()
+    if buf[:8] != b"LMCAST01":
+        raise ValueError("not an lmc_audio_eval statistics file")
+    n_prior, n_decisions, n_inputs = struct.unpack_from("<III", buf, 8)
+    pos = 20
+    counts = np.frombuffer(buf, "<u8", 2 * n_prior, pos).reshape(n_prior, 2).astype(np.float64)
+    pos += 16 * n_prior
+    mixer_sum = np.frombuffer(buf, "<i8", n_decisions * n_inputs, pos).reshape(n_decisions, n_inputs)
+    pos += 8 * n_decisions * n_inputs
+    streams = np.frombuffer(buf, "<u8", n_decisions, pos).astype(np.float64)
+    return counts, mixer_sum.astype(np.float64), streams
+
+
+def priors_from_stats(counts, mixer_sum, streams, mixer_default=1 << 14):
+    """Stretched probabilities (ln(p/(1-p)) * 256, as int16) of every context, 0 for unseen
+    ones; the mixers' average final weights (16.16), the default for unused decisions."""
+    n = counts.sum(axis=1)
+    p = (counts[:, 1] + PRIOR_SMOOTHING) / (n + 2 * PRIOR_SMOOTHING)
+    stretched = np.clip(np.round(np.log(p / (1 - p)) * 256), -2047, 2047)
+    stretched[n == 0] = 0
+    used = streams[:, None] > 0
+    mixer = np.where(used, mixer_sum / np.maximum(streams[:, None], 1), mixer_default)
+    mixer = np.clip(np.round(mixer), -(1 << 22), 1 << 22)
+    return stretched.astype(np.int16), mixer.astype(np.int32), int((n > 0).sum())
+
+
+def flac_bytes(path):
+    res = subprocess.run(["flac", "-8", "-s", "-c", str(path)], check=True, capture_output=True)
+    return len(res.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "train" / "audio"))
+    ap.add_argument("--tool", default=str(ROOT / "build" / "lmc_audio_eval"))
+    ap.add_argument("--work", default=str(ROOT / "train" / "out" / "audio"))
+    ap.add_argument("--wav", default=str(ROOT / "train" / "data" / "audio"))
+    ap.add_argument("--out", default=str(ROOT / "models" / "audio-pcm.gguf"))
+    ap.add_argument("--passes", type=int, default=2, help="coordinate-descent passes over the grid")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    files = decode_training_audio(Path(args.data), Path(args.wav))
+    train, val = split(files)
+    search = search_subset(train)
+    log("%d files: %d training (%d in the search subset), %d validation" % (len(files), len(train), len(search),
+                                                                          len(val)))
+
+    # 1. Settings.
+    searcher = Searcher(args.tool, search, work)
+    params, search_cost = searcher.coordinate_descent(dict(DEFAULTS), args.passes)
+    log("settings:", json.dumps(params, sort_keys=True))
+
+    # 2. Priors from the whole training split, coded with those settings.
+    plain = work / "plain.gguf"
+    write_model(plain, params)
+    stats = work / "stats.bin"
+    run_tool(args.tool, plain, [p for _, p in train], stats=stats)
+    prior, mixer, seen = priors_from_stats(*read_stats(stats))
+    log("prior: %d of %d contexts seen in training" % (seen, len(prior)))
+
+    # 3. Trust in the priors.
+    best_count, best = None, None
+    for count in PRIOR_COUNTS:
+        c = searcher.cost(dict(params, **{"coder.prior_count": count}), prior, mixer)
+        log("prior_count %d: %d bytes (settings alone: %d)" % (count, c, search_cost))
+        if best is None or c < best:
+            best_count, best = count, c
+    params["coder.prior_count"] = best_count
+
+    description = ("lmc audio sample coder: settings, residual-coder priors and mixer weights fitted on "
+                   "shared/train/audio (train/train_audio.py)")
+    write_model(args.out, params, prior, mixer, name="audio-pcm", description=description)
+    log("wrote", args.out)
+
+    # 4. Validation split: the model, the built-in defaults, and flac -8.
+    val_files = [p for _, p in val]
+    defaults = work / "defaults.gguf"
+    write_model(defaults, DEFAULTS)
+    trained = run_tool(args.tool, args.out, val_files, decode=True)
+    untrained = run_tool(args.tool, defaults, val_files)
+    flac = {p.name: flac_bytes(p) for p in val_files}
+    report = {"settings": params, "search_bytes": search_cost, "prior_contexts_seen": seen,
+              "validation": {n: {"lmc": trained[n], "defaults": untrained[n], "flac8": flac[n]} for n in trained}}
+    for group in ("speech", "music", ""):
+        names = [p.name for g, p in val if g.startswith(group)]
+        t, u, f = (sum(d[n] for n in names) for d in (trained, untrained, flac))
+        log("validation %-6s %3d files: lmc %9d, defaults %9d, flac -8 %9d: %.4f x flac (defaults %.4f x)" %
+            (group or "all", len(names), t, u, f, f / t, f / u))
+        report["validation_" + (group or "all")] = {"files": len(names), "lmc": t, "defaults": u, "flac8": f}
+    (work / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
