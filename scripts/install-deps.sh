@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages lmc needs, when run as root and they are missing.
 #   scripts/install-deps.sh build   # to build and run lmc
 #   scripts/install-deps.sh test    # additionally, to run the test suite
+#   scripts/install-deps.sh bench   # build, plus every codec `lmc bench` compares with
 # Why each package:
 #   cmake, gcc, make, pkg-config  the build
 #   libxxhash-dev                 block checksums and model hashes (xxHash XXH3)
@@ -10,13 +11,26 @@
 #   libcmocka-dev                 unit tests
 #   clang, libclang-rt-14-dev     fuzz targets (libFuzzer) and the gcc/clang determinism check
 #   gzip bzip2 xz-utils zstd      reference codecs for `lmc bench` and bench/
+#   zpaq                          reference codec: `lmc bench`'s zpaq -m5 column
+# bench group, the media codecs of `lmc bench` (none is needed by the test suite;
+# tests that use one skip without it):
+#   optipng                       PNG images: optipng -o7
+#   webp                          WebP lossless: cwebp -lossless -z 9, decoded by dwebp
+#   libjxl-tools                  JPEG XL lossless: cjxl -d 0 -e 9, decoded by djxl
+#   flac                          audio: flac -8 (and flac -d)
+#   wavpack                       audio: wavpack -hh -x6, decoded by wvunpack
+#   ffmpeg                        video: FFV1 (-level 3) both ways, and decoding x264's H.264
+#   x264                          video: x264 --qp 0 --preset veryslow (lossless H.264)
 set -euo pipefail
 build_packages=(cmake gcc make pkg-config libxxhash-dev libpcre2-dev libpng-dev)
 test_packages=("${build_packages[@]}" libcmocka-dev clang libclang-rt-14-dev xxd)
+bench_packages=("${build_packages[@]}" gzip bzip2 xz-utils zstd zpaq
+                optipng webp libjxl-tools flac wavpack ffmpeg x264)
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;
   test) wanted=("${test_packages[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  bench) wanted=("${bench_packages[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 missing=()
 for package in "${wanted[@]}"; do

@@ -1,9 +1,11 @@
 /*
- * lmc bench: measures lmc against gzip, bzip2, xz, zstd and zpaq on the same
- * files in one invocation; sizes, bits per byte, speeds and a verified round
- * trip for each, as a table on stdout and, on request, a CSV file and an SVG
- * chart. The exit status is 1 if any lmc round trip failed (or an input or
- * report could not be handled); other codecs' failures are only reported.
+ * lmc bench: measures lmc against gzip, bzip2, xz, zstd and zpaq, and on
+ * images, audio and video against the lossless codecs of those media, on the
+ * same files in one invocation; sizes, bits per byte (and per subpixel, or
+ * the ratio against raw PCM), speeds and a verified round trip for each, as
+ * a table on stdout and, on request, a CSV file and an SVG chart. The exit
+ * status is 1 if any lmc round trip failed (or an input or report could not
+ * be handled); other codecs' failures are only reported.
  */
 #define _POSIX_C_SOURCE 200809L /* sigaction under strict C11 */
 #include <signal.h>
@@ -14,26 +16,38 @@
 
 #define LMC_COLUMN 0
 
-static int applies_to(const bench_column *column, const bench_file *file) {
+/* A media codec runs on its kind, and only where its samples can be checked. */
+static int applies_to(const bench_column *column, const bench_file *file, const bench_input *input) {
+    if (column->codec->check == BENCH_CHECK_SAMPLES && input->media == NULL) return 0;
     return column->codec->kind == LMC_KIND_AUTO || column->codec->kind == file->kind;
 }
 
-static void measure_others(const bench_run *run, bench_file *file, const uint8_t *data, size_t size) {
+static void measure_others(const bench_run *run, bench_file *file, const bench_input *input) {
     int staged = 0; /* the data is copied into the scratch folder once, when first needed */
     for (size_t i = LMC_COLUMN + 1; i < run->column_count; i++) {
         const bench_column *column = &run->columns[i];
         bench_result *result = &file->results[i];
-        if (!applies_to(column, file)) continue;
-        if (column->program == NULL) {
+        if (!applies_to(column, file, input)) continue;
+        if (column->missing) {
             result->outcome = BENCH_MISSING;
             continue;
         }
-        if (staged == 0) staged = bench_stage_data(run, file->path, data, size) == 0 ? 1 : -1;
+        if (staged == 0) staged = bench_stage_data(run, file->path, input->data, input->size) == 0 ? 1 : -1;
         if (staged < 0)
             result->outcome = BENCH_FAILED;
         else
-            bench_external(run, column, file->path, data, size, result);
+            bench_external(run, column, input, result);
     }
+}
+
+/* The file's samples, if lmc_media_parse reads it as media of its kind
+ * (--kind may say otherwise). Returns 1 if so; the caller frees *media. */
+static int read_media(bench_file *file, const uint8_t *data, size_t size, lmc_media *media) {
+    if (!bench_media_read(data, size, media, &file->raw)) return 0;
+    if (media->desc.kind == file->kind) return 1;
+    lmc_media_free(media);
+    file->raw = (bench_raw_size){0, 0};
+    return 0;
 }
 
 static int measure_file(const bench_run *run, bench_file *file) {
@@ -42,15 +56,20 @@ static int measure_file(const bench_run *run, bench_file *file) {
     if (bench_read_file(file->path, &data, &size) != 0) return CLI_EXIT_ERROR;
     file->bytes = size;
     file->kind = bench_file_kind(run->config, data, size);
-    bench_lmc(run->config, file->path, data, size, &file->results[LMC_COLUMN]);
-    measure_others(run, file, data, size);
+    lmc_media media;
+    int is_media = read_media(file, data, size, &media);
+    bench_input input = {file->path, data, size, is_media ? &media : NULL};
+    bench_lmc(run->config, &input, &file->results[LMC_COLUMN]);
+    measure_others(run, file, &input);
+    if (is_media) lmc_media_free(&media);
     free(data);
     bench_print_file(run, file);
     return file->results[LMC_COLUMN].outcome == BENCH_OK ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
 
-static int measure_all(const bench_run *run) {
+static int measure_all(bench_run *run) {
     int status = CLI_EXIT_OK;
+    bench_detect_kinds(run);
     bench_print_header(run);
     for (size_t i = 0; i < run->file_count; i++) {
         int file_status = measure_file(run, &run->files[i]);

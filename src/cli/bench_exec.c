@@ -3,7 +3,7 @@
  * shell) in a private scratch folder holding the data, the packed file and
  * the unpacked file; its standard error is discarded and its exit status
  * and output judged instead. Times are wall-clock times of the whole
- * program, start-up included.
+ * program, start-up included; the check after decompression is not timed.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, O_CLOEXEC under strict C11 */
 #include <dirent.h>
@@ -19,7 +19,6 @@
 #include "cli/bench.h"
 
 #define DATA_NAME "data"
-#define UNPACKED_NAME "unpacked"
 #define COMPARE_CHUNK (1u << 16)
 
 /* "SCRATCH/name" as a new string; NULL when out of memory. */
@@ -50,12 +49,14 @@ static int make_scratch_folder(bench_run *run) {
 /* Every file the codecs make, then the folder: what a signal must remove. */
 static int list_scratch_paths(bench_run *run) {
     size_t count = 0;
-    run->scratch_paths = calloc(run->column_count + 4, sizeof *run->scratch_paths);
+    run->scratch_paths = calloc(2 * run->column_count + 3, sizeof *run->scratch_paths);
     if (run->scratch_paths == NULL) return -1;
     run->scratch_paths[count++] = in_scratch(run, DATA_NAME);
-    run->scratch_paths[count++] = in_scratch(run, UNPACKED_NAME);
-    for (size_t i = 0; i < run->column_count; i++)
+    for (size_t i = 0; i < run->column_count; i++) {
         if (run->columns[i].packed_name != NULL) run->scratch_paths[count++] = in_scratch(run, run->columns[i].packed_name);
+        if (run->columns[i].unpacked_name != NULL)
+            run->scratch_paths[count++] = in_scratch(run, run->columns[i].unpacked_name);
+    }
     run->scratch_paths[count] = strdup(run->scratch);
     for (size_t i = 0; i <= count; i++)
         if (run->scratch_paths[i] == NULL) {
@@ -132,6 +133,7 @@ int bench_stage_data(const bench_run *run, const char *path, const uint8_t *data
 
 /* One direction of a codec, with its placeholders replaced. */
 typedef struct {
+    const char *program; /* the executable found for argv[0] */
     const char *argv[BENCH_MAX_ARGS];
     const char *input;  /* read on standard input; NULL: none */
     const char *output; /* written on standard output; NULL: none */
@@ -140,7 +142,7 @@ typedef struct {
 static const char *file_name_for(const char *word, const bench_column *column) {
     if (strcmp(word, BENCH_DATA) == 0) return DATA_NAME;
     if (strcmp(word, BENCH_PACKED) == 0) return column->packed_name;
-    if (strcmp(word, BENCH_UNPACKED) == 0) return UNPACKED_NAME;
+    if (strcmp(word, BENCH_UNPACKED) == 0) return column->unpacked_name;
     return word;
 }
 
@@ -148,6 +150,7 @@ static void prepare_command(const bench_column *column, int compressing, prepare
     const char *const *words = compressing ? column->codec->compress : column->codec->decompress;
     const char *input = compressing ? BENCH_DATA : BENCH_PACKED;
     const char *output = compressing ? BENCH_PACKED : BENCH_UNPACKED;
+    command->program = compressing ? column->program : column->unpacker;
     command->input = file_name_for(input, column);
     command->output = file_name_for(output, column);
     size_t i = 0;
@@ -160,10 +163,10 @@ static void prepare_command(const bench_column *column, int compressing, prepare
 }
 
 /* In the child: only async-signal-safe calls until exec. */
-static void exec_in_child(const char *folder, const char *program, const prepared_command *command, const int fds[3]) {
+static void exec_in_child(const char *folder, const prepared_command *command, const int fds[3]) {
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0) _exit(127);
-    if (chdir(folder) == 0) execv(program, (char *const *)command->argv);
+    if (chdir(folder) == 0) execv(command->program, (char *const *)command->argv);
     _exit(127);
 }
 
@@ -204,7 +207,7 @@ static int run_command(const bench_run *run, const bench_column *column, const p
         cli_error(path, "%s: cannot open its files: %s", column->name, strerror(errno));
     } else {
         pid_t pid = fork();
-        if (pid == 0) exec_in_child(run->scratch, column->program, command, fds);
+        if (pid == 0) exec_in_child(run->scratch, command, fds);
         if (pid < 0) cli_error(path, "%s: cannot start it: %s", column->name, strerror(errno));
         if (pid > 0) cli_signals_guard_child(pid);
         status = pid > 0 ? wait_for(pid) : -1;
@@ -253,17 +256,41 @@ static int compare_contents(int fd, const uint8_t *data, size_t size) {
     }
 }
 
-static int unpacked_matches(const bench_run *run, const bench_column *column, const char *path, const uint8_t *data,
-                            size_t size) {
-    int fd = open_in_scratch(run, UNPACKED_NAME, O_RDONLY);
-    int outcome = fd >= 0 ? compare_contents(fd, data, size) : -1;
+static int bytes_match(const bench_run *run, const char *name, const bench_input *input) {
+    int fd = open_in_scratch(run, name, O_RDONLY);
+    int outcome = fd >= 0 ? compare_contents(fd, input->data, input->size) : -1;
     if (fd >= 0) close(fd);
-    if (outcome != 0) cli_error(path, "%s: round trip failed: the decompressed file differs", column->name);
+    return outcome;
+}
+
+static int samples_match(const bench_run *run, const char *name, const bench_input *input) {
+    char *path = in_scratch(run, name);
+    uint8_t *decoded;
+    size_t size;
+    if (path == NULL || bench_read_file(path, &decoded, &size) != 0) {
+        free(path);
+        return -1;
+    }
+    int same = bench_media_same(input, decoded, size);
+    free(decoded);
+    free(path);
+    return same ? 0 : -1;
+}
+
+/* Compares the decoded file (the packed one for a codec without a
+ * decompressor) with the input, as the codec's check says. */
+static int decoded_matches(const bench_run *run, const bench_column *column, const bench_input *input) {
+    const char *name = column->codec->decompress[0] != NULL ? column->unpacked_name : column->packed_name;
+    int outcome = column->codec->check == BENCH_CHECK_SAMPLES ? samples_match(run, name, input)
+                                                               : bytes_match(run, name, input);
+    if (outcome != 0)
+        cli_error(input->path, "%s: round trip failed: the decompressed file %s", column->name,
+                  column->codec->check == BENCH_CHECK_SAMPLES ? "has other samples" : "differs");
     return outcome;
 }
 
 static void remove_outputs(const bench_run *run, const bench_column *column) {
-    const char *names[] = {column->packed_name, UNPACKED_NAME};
+    const char *names[] = {column->packed_name, column->unpacked_name};
     for (size_t i = 0; i < 2; i++) {
         char *name = in_scratch(run, names[i]);
         if (name != NULL) unlink(name);
@@ -271,14 +298,20 @@ static void remove_outputs(const bench_run *run, const bench_column *column) {
     }
 }
 
-void bench_external(const bench_run *run, const bench_column *column, const char *path, const uint8_t *data,
-                    size_t size, bench_result *result) {
+/* Decompresses, unless the packed file is already the decoded one. */
+static int decompress(const bench_run *run, const bench_column *column, const char *path, bench_result *result) {
+    if (column->codec->decompress[0] != NULL) return run_direction(run, column, 0, path, &result->decompress_seconds);
+    result->decompress_seconds = -1.0;
+    return 0;
+}
+
+void bench_external(const bench_run *run, const bench_column *column, const bench_input *input,
+                    bench_result *result) {
     result->outcome = BENCH_FAILED;
     remove_outputs(run, column); /* some programs refuse to overwrite */
-    if (run_direction(run, column, 1, path, &result->compress_seconds) == 0 &&
-        packed_size(run, column, path, &result->compressed) == 0 &&
-        run_direction(run, column, 0, path, &result->decompress_seconds) == 0 &&
-        unpacked_matches(run, column, path, data, size) == 0)
+    if (run_direction(run, column, 1, input->path, &result->compress_seconds) == 0 &&
+        packed_size(run, column, input->path, &result->compressed) == 0 &&
+        decompress(run, column, input->path, result) == 0 && decoded_matches(run, column, input) == 0)
         result->outcome = BENCH_OK;
     remove_outputs(run, column);
 }

@@ -147,3 +147,35 @@ lmc_kind bench_file_kind(const cli_config *config, const uint8_t *data, size_t s
     if (config->kind != LMC_KIND_AUTO) return config->kind;
     return lmc_detect_kind(data, size < DETECT_PREFIX ? size : DETECT_PREFIX);
 }
+
+/* Up to DETECT_PREFIX bytes from fd's start; returns how many. */
+static size_t read_start(int fd, uint8_t *buffer) {
+    size_t size = 0;
+    while (size < DETECT_PREFIX) {
+        ssize_t got = read(fd, buffer + size, DETECT_PREFIX - size);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        size += (size_t)got;
+    }
+    return size;
+}
+
+/* The kind from the file's start; LMC_KIND_AUTO if it cannot be read. */
+static lmc_kind kind_from_start(const cli_config *config, const char *path, uint8_t *buffer) {
+    if (config->kind != LMC_KIND_AUTO) return config->kind;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return LMC_KIND_AUTO;
+    size_t size = read_start(fd, buffer);
+    close(fd);
+    return bench_file_kind(config, buffer, size);
+}
+
+void bench_detect_kinds(bench_run *run) {
+    static uint8_t buffer[DETECT_PREFIX];
+    for (size_t i = 0; i < run->file_count; i++) {
+        bench_file *file = &run->files[i];
+        file->kind = kind_from_start(run->config, file->path, buffer);
+        if (file->kind == LMC_KIND_IMAGE || file->kind == LMC_KIND_VIDEO) run->show_subpixels = 1;
+        if (file->kind == LMC_KIND_AUDIO) run->show_pcm = 1;
+    }
+}

@@ -1,9 +1,12 @@
 /*
- * lmc bench --svg: a grouped bar chart of compression ratios (original over
- * compressed size), one group per file plus one for the totals, one colored
- * bar per codec, with a y axis, grid lines, the ratio above each bar, file
- * names below, and a legend. Plain SVG 1.1 written by hand: any browser or
- * image viewer shows it, and nothing beyond libc is needed to make it.
+ * lmc bench --svg: a grouped bar chart, one group per file plus one for the
+ * totals, one colored bar per codec, with a y axis, grid lines, the value
+ * above each bar, file names below, and a legend. The value is the
+ * compression ratio (original over compressed size); when every file is an
+ * image or a video, the bits per subpixel instead (a PNG's file ratio says
+ * little: the PNG is compressed already), and when every file is audio, the
+ * ratio against raw PCM. Plain SVG 1.1 written by hand: any browser or image
+ * viewer shows it, and nothing beyond libc is needed to make it.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,8 +30,31 @@ static const char *const palette[] = {"#d62728", "#1f77b4", "#ff7f0e", "#2ca02c"
                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 #define PALETTE_SIZE (sizeof palette / sizeof palette[0])
 
+typedef enum {
+    METRIC_RATIO,             /* file bytes / compressed */
+    METRIC_BITS_PER_SUBPIXEL, /* compressed bits / subpixels */
+    METRIC_PCM_RATIO          /* PCM bytes / compressed */
+} chart_metric;
+
+typedef struct {
+    const char *axis;  /* the y axis label */
+    const char *title; /* after "lmc bench: " */
+    const char *note;  /* under the title */
+    const char *short_name; /* in the bars' tooltips */
+} metric_text;
+
+static const metric_text metric_texts[] = {
+    [METRIC_RATIO] = {"compression ratio (original / compressed)", "compression ratio by file and codec",
+                      "higher is better; the dashed line is ratio 1 (no gain)", "ratio"},
+    [METRIC_BITS_PER_SUBPIXEL] = {"bits per subpixel (compressed bits / samples)", "bits per subpixel by file and codec",
+                                  "lower is better; a subpixel is one sample of one channel", "bits per subpixel"},
+    [METRIC_PCM_RATIO] = {"ratio against raw PCM (sample bytes / compressed)", "ratio against raw PCM by file and codec",
+                          "higher is better; the dashed line is ratio 1 (no gain)", "PCM ratio"},
+};
+
 typedef struct {
     FILE *out;
+    chart_metric metric;
     const bench_run *run;
     const bench_total *totals;
     size_t group_count; /* the files, plus the totals when there are several files */
@@ -97,12 +123,47 @@ static int column_has_bars(const chart *c, size_t column) {
     return c->totals[column].ok > 0;
 }
 
-/* The ratio of a bar, or 0 for none (no result, or an empty file). */
-static double bar_ratio(const chart *c, size_t group, size_t column) {
-    if (group == c->run->file_count) return bench_ratio(c->totals[column].bytes, c->totals[column].compressed);
+/* A column's colour, by its place among the columns with bars: a run shows
+ * only its kinds' codecs, seldom more than the palette holds. */
+static const char *column_color(const chart *c, size_t column) {
+    size_t series = 0;
+    for (size_t i = 0; i < column; i++) series += column_has_bars(c, i) ? 1 : 0;
+    return palette[series % PALETTE_SIZE];
+}
+
+static double total_value(const chart *c, const bench_total *total) {
+    switch (c->metric) {
+    case METRIC_BITS_PER_SUBPIXEL: return bench_bits_per_subpixel(total->subpixels, total->subpixel_compressed);
+    case METRIC_PCM_RATIO: return bench_ratio(total->pcm_bytes, total->pcm_compressed);
+    default: return bench_ratio(total->bytes, total->compressed);
+    }
+}
+
+static double file_value(const chart *c, const bench_file *file, uint64_t compressed) {
+    switch (c->metric) {
+    case METRIC_BITS_PER_SUBPIXEL: return bench_bits_per_subpixel(file->raw.subpixels, compressed);
+    case METRIC_PCM_RATIO: return bench_ratio(file->raw.pcm_bytes, compressed);
+    default: return bench_ratio(file->bytes, compressed);
+    }
+}
+
+/* The value of a bar, or 0 for none (no result, or an empty file). */
+static double bar_value(const chart *c, size_t group, size_t column) {
+    if (group == c->run->file_count) return total_value(c, &c->totals[column]);
     const bench_file *file = &c->run->files[group];
     const bench_result *result = &file->results[column];
-    return result->outcome == BENCH_OK ? bench_ratio(file->bytes, result->compressed) : 0.0;
+    return result->outcome == BENCH_OK ? file_value(c, file, result->compressed) : 0.0;
+}
+
+/* Bits per subpixel or the PCM ratio when every file has that measure. */
+static chart_metric choose_metric(const bench_run *run) {
+    int all_subpixels = 1, all_pcm = 1;
+    for (size_t i = 0; i < run->file_count; i++) {
+        all_subpixels &= run->files[i].raw.subpixels > 0;
+        all_pcm &= run->files[i].raw.pcm_bytes > 0;
+    }
+    if (all_subpixels) return METRIC_BITS_PER_SUBPIXEL;
+    return all_pcm ? METRIC_PCM_RATIO : METRIC_RATIO;
 }
 
 /* A round axis: steps of 1, 2 or 5 times a power of ten, about six of them. */
@@ -110,7 +171,7 @@ static void choose_scale(chart *c) {
     double highest = 0.0;
     for (size_t g = 0; g < c->group_count; g++)
         for (size_t i = 0; i < c->run->column_count; i++)
-            if (bar_ratio(c, g, i) > highest) highest = bar_ratio(c, g, i);
+            if (bar_value(c, g, i) > highest) highest = bar_value(c, g, i);
     if (highest <= 0.0) highest = 1.0;
     highest *= 1.12; /* room for the label above the tallest bar */
     double raw = highest / 6.0;
@@ -129,8 +190,8 @@ static int group_left(const chart *c, size_t group) {
     return LEFT + GROUP_GAP + (int)group * (group_width(c) + GROUP_GAP);
 }
 
-static double y_of(const chart *c, double ratio) {
-    return TOP + PLOT_HEIGHT - ratio / c->y_max * PLOT_HEIGHT;
+static double y_of(const chart *c, double value) {
+    return TOP + PLOT_HEIGHT - value / c->y_max * PLOT_HEIGHT;
 }
 
 static void write_axes(const chart *c) {
@@ -141,30 +202,30 @@ static void write_axes(const chart *c) {
                 LEFT + c->plot_width, y);
         fprintf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", LEFT - 6, y + 4, tick);
     }
-    if (c->y_max > 1.0) /* ratio 1: the data did not shrink */
+    if (c->metric != METRIC_BITS_PER_SUBPIXEL && c->y_max > 1.0) /* ratio 1: the data did not shrink */
         fprintf(out, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n",
                 LEFT, y_of(c, 1.0), LEFT + c->plot_width, y_of(c, 1.0));
     fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", LEFT, TOP, LEFT,
             TOP + PLOT_HEIGHT);
     fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", LEFT, TOP + PLOT_HEIGHT,
             LEFT + c->plot_width, TOP + PLOT_HEIGHT);
-    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">"
-                 "compression ratio (original / compressed)</text>\n",
-            24, TOP + PLOT_HEIGHT / 2, 24, TOP + PLOT_HEIGHT / 2);
+    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">%s</text>\n", 24,
+            TOP + PLOT_HEIGHT / 2, 24, TOP + PLOT_HEIGHT / 2, metric_texts[c->metric].axis);
 }
 
 static void write_bar(const chart *c, size_t group, size_t column, int x) {
-    double ratio = bar_ratio(c, group, column);
-    if (ratio <= 0.0) return;
-    double top = y_of(c, ratio);
+    double value = bar_value(c, group, column);
+    if (value <= 0.0) return;
+    double top = y_of(c, value);
     const char *name = group == c->run->file_count ? "TOTAL" : c->run->files[group].path;
     fprintf(c->out, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"><title>", x, top, BAR_WIDTH,
-            TOP + PLOT_HEIGHT - top, palette[column % PALETTE_SIZE]);
+            TOP + PLOT_HEIGHT - top, column_color(c, column));
     write_escaped(c->out, name, SIZE_MAX);
-    fprintf(c->out, ", %s: ratio %.3f</title></rect>\n", c->run->columns[column].name, ratio);
+    fprintf(c->out, ", %s: %s %.3f</title></rect>\n", c->run->columns[column].name, metric_texts[c->metric].short_name,
+            value);
     double label_x = x + BAR_WIDTH / 2.0 + 3.0, label_y = top - 4.0;
     fprintf(c->out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" transform=\"rotate(-90 %.1f %.1f)\">%.2f</text>\n",
-            label_x, label_y, label_x, label_y, ratio);
+            label_x, label_y, label_x, label_y, value);
 }
 
 static void write_group_label(const chart *c, size_t group) {
@@ -199,7 +260,7 @@ static void write_legend(const chart *c) {
     for (size_t i = 0; i < c->run->column_count; i++) {
         const bench_total *total = &c->totals[i];
         if (total->ok + total->failed + total->missing == 0) continue;
-        const char *color = column_has_bars(c, i) ? palette[i % PALETTE_SIZE] : "#ffffff";
+        const char *color = column_has_bars(c, i) ? column_color(c, i) : "#ffffff";
         fprintf(c->out, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\" stroke=\"#444\"/>\n", x, y,
                 color);
         fprintf(c->out, "<text x=\"%d\" y=\"%d\">", x + 18, y + 11);
@@ -218,10 +279,9 @@ static void write_chart(chart *c) {
                     "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
             width, height, width, height);
     fprintf(c->out, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", width, height);
-    fprintf(c->out, "<text x=\"%d\" y=\"26\" font-size=\"16\" font-weight=\"bold\">lmc bench: compression ratio by "
-                    "file and codec</text>\n", LEFT);
-    fprintf(c->out, "<text x=\"%d\" y=\"46\" fill=\"#555\">higher is better; the dashed line is ratio 1 "
-                    "(no gain)</text>\n", LEFT);
+    fprintf(c->out, "<text x=\"%d\" y=\"26\" font-size=\"16\" font-weight=\"bold\">lmc bench: %s</text>\n", LEFT,
+            metric_texts[c->metric].title);
+    fprintf(c->out, "<text x=\"%d\" y=\"46\" fill=\"#555\">%s</text>\n", LEFT, metric_texts[c->metric].note);
     write_axes(c);
     write_groups(c);
     write_legend(c);
@@ -242,7 +302,7 @@ int bench_write_svg(const bench_run *run, const bench_total *totals, const char 
         cli_error(path, "%s", strerror(errno));
         return -1;
     }
-    chart c = {.out = out, .run = run, .totals = totals};
+    chart c = {.out = out, .metric = choose_metric(run), .run = run, .totals = totals};
     lay_out(&c);
     write_chart(&c);
     int failed = ferror(out);
