@@ -14,13 +14,25 @@ make_text text 60
 make_binary binary 1500
 cat text binary >mixed
 
+# A small PPM (an RGB gradient with noise) for the image models.
+awk 'BEGIN { srand(7); printf "P6\n48 40\n255\n";
+             for (y = 0; y < 40; y++) for (x = 0; x < 48; x++)
+                 printf "%c%c%c", (x * 5 + y) % 256, (y * 6 + int(rand() * 9)) % 256, (x * y) % 256 }' >image.ppm
+
+# Token models code the text and mixed inputs; sample models the image.
 modes=("--fast")
-while read -r name; do
+declare -A inputs_of=([--fast]="text mixed")
+while read -r name kind; do
     modes+=("-m $name")
-done < <("$LMC" models -q 2>/dev/null)
+    case "$kind" in
+        image) inputs_of["-m $name"]="image.ppm" ;;
+        text | bytes) inputs_of["-m $name"]="text mixed" ;;
+        *) inputs_of["-m $name"]="" ;;
+    esac
+done < <("$LMC" models 2>/dev/null | awk 'NR > 1 { print $1, $2 }')
 
 for mode in "${modes[@]}"; do
-    for input in text mixed; do
+    for input in ${inputs_of[$mode]}; do
         # shellcheck disable=SC2086
         LMC_SIMD=avx512 "$LMC" compress -q -f -T 2 $mode -o "a.$input.lmc" "$input" || fail "$mode: this build failed on $input"
         # shellcheck disable=SC2086
