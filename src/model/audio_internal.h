@@ -36,7 +36,7 @@
  * relative to a guess from the recent residuals (is n >= guess, then how
  * far up or down, one binary decision per step), the two bits below the
  * leading one, the other bits as they are, and the sign. */
-#define AUDIO_MAX_LENGTH 34                      /* bit lengths 0..34 (33-bit magnitudes and more) */
+#define AUDIO_MAX_LENGTH 34                      /* room for bit lengths 0..34 (residuals use up to 32) */
 #define AUDIO_STEPS 24                           /* up/down steps with their own contexts */
 #define AUDIO_MANTISSA_NODES 4                   /* the two modelled bits' tree: nodes 1..3 */
 #define AUDIO_SIGN_CLASSES 4
@@ -131,7 +131,9 @@ typedef struct {
     uint64_t *mixer_streams; /* AUDIO_DECISIONS: streams that used each weight set */
 } audio_stats;
 
+/* From now on, counts every decision the coder codes into *stats. */
 void audio_coder_collect(audio_coder *c, audio_stats *stats);
+/* At the end of a stream: adds the weights of every mixer it used. */
 void audio_coder_finish_stats(const audio_coder *c, audio_stats *stats);
 
 /* lmc_audio_encode on one thread, adding to *stats (audio.c). */
