@@ -25,6 +25,7 @@
 #include "format/media.h"
 #include "model/audio_internal.h"
 #include "model/model.h"
+#include "tool_files.h"
 
 typedef struct {
     double samples, bytes, wav_bytes, raw_bytes;
@@ -44,20 +45,6 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int read_file(const char *path, lmc_buf *out) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t chunk[1 << 16];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (lmc_buf_append(out, chunk, n) != LMC_OK)
-            break;
-    int failed = ferror(f);
-    fclose(f);
-    return failed ? -1 : 0;
-}
-
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
@@ -70,7 +57,7 @@ static int evaluate(const lmc_model *model, const options *opt, const char *path
     lmc_buf_init(&payload);
     lmc_media item;
     lmc_message message = {{0}};
-    if (read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
+    if (tool_read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
         item.desc.kind != LMC_KIND_AUDIO) {
         fprintf(stderr, "%s: not an audio file (%s)\n", path, message.text);
         lmc_buf_free(&file);

@@ -10,25 +10,12 @@
 
 #include "format/media.h"
 #include "model/model.h"
+#include "tool_files.h"
 
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int read_file(const char *path, lmc_buf *out) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t chunk[1 << 16];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (lmc_buf_append(out, chunk, n) != LMC_OK)
-            break;
-    int failed = ferror(f);
-    fclose(f);
-    return failed ? -1 : 0;
 }
 
 /* Codes one image; adds its subpixels and payload bits to the totals. */
@@ -40,7 +27,7 @@ static int evaluate(const lmc_model *model, lmc_pool *pool, const char *path, do
     lmc_media item;
     lmc_message message = {{0}};
     int result = 1;
-    if (read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
+    if (tool_read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
         item.desc.kind != LMC_KIND_IMAGE) {
         fprintf(stderr, "%s: not an image (%s)\n", path, message.text);
         lmc_buf_free(&file);

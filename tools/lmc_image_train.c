@@ -12,25 +12,12 @@
 
 #include "format/media.h"
 #include "model/model.h"
+#include "tool_files.h"
 
 #define NAME "image-rgb"
 #define DESCRIPTION "Photographs and drawings: context mixing over pixels (predictors, least squares, colour contexts)"
 #define TRAINING_DATA "shared/train/image PNG files (CBSD68, Urban100, McMaster, Set5, Set14 subset, RealSRSet, Manga109 crops)"
 #define LICENSE "Apache-2.0 (weights); training images under their own research-use terms (models/README.md)"
-
-static int read_file(const char *path, lmc_buf *out) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t chunk[1 << 16];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (lmc_buf_append(out, chunk, n) != LMC_OK)
-            break;
-    int failed = ferror(f);
-    fclose(f);
-    return failed ? -1 : 0;
-}
 
 static lmc_gguf_writer *metadata(void) {
     lmc_gguf_writer *w = lmc_gguf_writer_create();
@@ -58,7 +45,7 @@ static int learn(const lmc_model *model, const char *path, int64_t *sums[2], int
     lmc_buf_init(&file);
     lmc_media item;
     lmc_message message = {{0}};
-    if (read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
+    if (tool_read_file(path, &file) != 0 || lmc_media_parse(file.data, file.size, 0, &item, &message) != LMC_OK ||
         item.desc.kind != LMC_KIND_IMAGE) {
         fprintf(stderr, "%s: skipped (%s)\n", path, message.text);
         lmc_buf_free(&file);
