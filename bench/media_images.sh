@@ -12,7 +12,7 @@ for f in "$images"/*.png; do
   b=$(basename "$f" .png)
   s=$(date +%s.%N); "$lmc" compress -q -f -T 2 -c "$f" > "$scratch/$b.lmc"; m=$(date +%s.%N)
   "$lmc" decompress -q -T 2 -c "$scratch/$b.lmc" > "$scratch/$b.png"; e=$(date +%s.%N)
-  same=$(python3 -c "import sys, numpy; from PIL import Image
+  same=$(/usr/bin/python3 -c "import sys, numpy; from PIL import Image
 print((numpy.asarray(Image.open(sys.argv[1])) == numpy.asarray(Image.open(sys.argv[2]))).all())" "$f" "$scratch/$b.png")
   echo "$b $(stat -c %s "$scratch/$b.lmc") $(echo "$m - $s" | bc) $(echo "$e - $m" | bc) $same"
 done

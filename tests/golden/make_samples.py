@@ -55,3 +55,12 @@ for t in range(3):
     chroma = bytes([128]) * 64
     frames += b"FRAME\n" + luma + chroma + chroma
 write("video.y4m", b"YUV4MPEG2 W16 H16 F25:1 Ip A1:1 C420jpeg\n" + frames)
+
+# image-stripes: a 400x360 PGM (144,000 pixels), big enough to be coded in
+# stripes; archives of it made before the even-stripe rule (2026-11-28) hold
+# one stripe where later encoders write two, and must still decode.
+w, h = 400, 360
+rng = lcg(7)
+gray = bytes((x + 2 * y + (40 if (x // 50 + y // 45) % 2 else 0) + next(rng) % 7) % 256
+             for y in range(h) for x in range(w))
+write("image-stripes.pgm", b"P5\n%d %d\n255\n" % (w, h) + gray)
