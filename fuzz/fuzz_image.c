@@ -17,7 +17,8 @@
  *      4-5 big-endian (0 read as 65535); 3 palette indices (1 plane, max =
  *      byte 4 % 255 + 1); 4 video stack (1 plane, frames of the largest
  *      divisor of height at most byte 5 % height + 1 rows; max 255, or 1023
- *      when byte 4 is odd)
+ *      when byte 4 is odd; quarter-pixel motion vectors when byte 4 has
+ *      bit 1 set, else whole pixels)
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -104,6 +105,7 @@ static lmc_image_shape shape_from(const uint8_t *b) {
     case 4:
         shape.planes = 1;
         shape.max_value = b[4] % 2 ? 1023 : 255;
+        shape.motion_shift = b[4] & 2 ? 2 : 0;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         break;
     }

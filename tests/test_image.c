@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,32 +452,80 @@ static uint16_t *make_moving(const lmc_image_shape *shape, int dx, int dy) {
     return samples;
 }
 
+/* Both vector precisions: whole pixels (archives before 2026-11-28) and
+ * quarter pixels. */
+static const uint32_t motion_shifts[] = {0, 2};
+
 static void test_video_stacks(void **state) {
     (void)state;
-    lmc_image_shape video = shape_of(40, 24 * 4, 1, 255);
-    video.frame_height = 24;
-    check_roundtrip_and_free(&video, make_moving(&video, 3, -2));
-    check_roundtrip_and_free(&video, make_noise(&video, 31));
+    for (size_t i = 0; i < sizeof motion_shifts / sizeof *motion_shifts; i++) {
+        lmc_image_shape video = shape_of(40, 24 * 4, 1, 255);
+        video.frame_height = 24;
+        video.motion_shift = motion_shifts[i];
+        check_roundtrip_and_free(&video, make_moving(&video, 3, -2));
+        check_roundtrip_and_free(&video, make_noise(&video, 31));
 
-    lmc_image_shape one_frame = shape_of(5, 4, 1, 255);
-    one_frame.frame_height = 4;
-    check_roundtrip_and_free(&one_frame, make_noise(&one_frame, 32));
+        lmc_image_shape one_frame = shape_of(5, 4, 1, 255);
+        one_frame.frame_height = 4;
+        one_frame.motion_shift = motion_shifts[i];
+        check_roundtrip_and_free(&one_frame, make_noise(&one_frame, 32));
 
-    lmc_image_shape one_row_frames = shape_of(6, 5, 1, 255);
-    one_row_frames.frame_height = 1;
-    check_roundtrip_and_free(&one_row_frames, make_noise(&one_row_frames, 33));
+        lmc_image_shape one_row_frames = shape_of(6, 5, 1, 255);
+        one_row_frames.frame_height = 1;
+        one_row_frames.motion_shift = motion_shifts[i];
+        check_roundtrip_and_free(&one_row_frames, make_noise(&one_row_frames, 33));
+    }
 }
 
 /* Video of more than 8 bits (Y4M C420p10, 16-bit): two channels per
  * plane, so the second channel sees the first and the previous frame. */
 static void test_video_deep(void **state) {
     (void)state;
-    lmc_image_shape deep = shape_of(17, 9 * 3, 1, 1023); /* blocks cut by the edges */
-    deep.frame_height = 9;
-    check_roundtrip_and_free(&deep, make_moving(&deep, -1, 1));
-    lmc_image_shape full = shape_of(8, 4 * 2, 1, 65535);
-    full.frame_height = 4;
-    check_roundtrip_and_free(&full, make_noise(&full, 34));
+    for (size_t i = 0; i < sizeof motion_shifts / sizeof *motion_shifts; i++) {
+        lmc_image_shape deep = shape_of(17, 9 * 3, 1, 1023); /* blocks cut by the edges */
+        deep.frame_height = 9;
+        deep.motion_shift = motion_shifts[i];
+        check_roundtrip_and_free(&deep, make_moving(&deep, -1, 1));
+        lmc_image_shape full = shape_of(8, 4 * 2, 1, 65535);
+        full.frame_height = 4;
+        full.motion_shift = motion_shifts[i];
+        check_roundtrip_and_free(&full, make_noise(&full, 34));
+    }
+}
+
+/* A smooth pattern sliding by a quarter pixel per frame: quarter-pixel
+ * vectors point exactly where whole ones cannot, and must code it in
+ * fewer bytes. */
+static uint16_t *make_sliding(const lmc_image_shape *shape) {
+    uint16_t *samples = new_samples(shape);
+    uint32_t fh = shape->frame_height;
+    for (uint32_t y = 0; y < shape->height; y++)
+        for (uint32_t x = 0; x < shape->width; x++) {
+            double u = (double)x + 0.25 * (double)(y / fh), v = (double)(y % fh);
+            double value = 128 + 60 * sin(u * 0.7) * cos(v * 0.45) + 30 * sin(u * 0.23 + v * 0.31);
+            samples[(size_t)y * shape->width + x] = (uint16_t)lround(value);
+        }
+    return samples;
+}
+
+static void test_video_quarter_pel(void **state) {
+    (void)state;
+    size_t sizes[2];
+    for (size_t i = 0; i < 2; i++) {
+        lmc_image_shape video = shape_of(64, 32 * 6, 1, 255);
+        video.frame_height = 32;
+        video.motion_shift = motion_shifts[i];
+        uint16_t *samples = make_sliding(&video);
+        lmc_buf payload;
+        lmc_buf_init(&payload);
+        encode_ok(&video, samples, fx.pool1, &payload);
+        sizes[i] = payload.size;
+        check_roundtrip(&video, samples);
+        lmc_buf_free(&payload);
+        free(samples);
+    }
+    print_message("sliding video: whole-pixel vectors %zu bytes, quarter-pixel %zu\n", sizes[0], sizes[1]);
+    assert_true(sizes[1] < sizes[0]);
 }
 
 /* ---- Threads and stripes ---- */
@@ -806,6 +855,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_model_prior),
         cmocka_unit_test(test_single_colour),
         cmocka_unit_test(test_video_deep),
+        cmocka_unit_test(test_video_quarter_pel),
         cmocka_unit_test(test_five_to_eight_planes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -34,7 +34,7 @@ static int evaluate(const lmc_model *model, lmc_pool *pool, const char *path, do
         return 1;
     }
     lmc_image_shape shape = {item.desc.width, item.desc.height, item.desc.channels, item.desc.max_value,
-                             item.desc.palette, 0};
+                             item.desc.palette, 0, 0};
     uint16_t *decoded = malloc(item.count * sizeof *decoded);
     double t0 = now();
     lmc_status status = decoded ? lmc_image_encode(model, &shape, item.samples, pool, &payload, &message) : LMC_ERR_NOMEM;

@@ -52,7 +52,7 @@ static int learn(const lmc_model *model, const char *path, int64_t *sums[2], int
         return 0;
     }
     lmc_image_shape shape = {item.desc.width, item.desc.height, item.desc.channels, item.desc.max_value,
-                             item.desc.palette, 0};
+                             item.desc.palette, 0, 0};
     size_t coded = 0;
     lmc_status status = lmc_image_learn(model, &shape, item.samples, scratch[0], scratch[1], &coded, &message);
     if (status == LMC_OK) {

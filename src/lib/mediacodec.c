@@ -87,16 +87,36 @@ static lmc_audio_shape audio_shape(const lmc_media_desc *d) {
 }
 
 static lmc_image_shape image_shape(const lmc_media_desc *d) {
-    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette, 0};
+    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette, 0, 0};
 }
 
 /* Video: each plane's frames stacked into one tall one-plane image whose
  * frames are predicted from the frame before; planes one after another,
- * each as `varint size` + image payload. */
-static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane) {
+ * each as `varint size` + image payload. Since 2026-11-28 the planes are
+ * preceded by varint 0 (a size no plane has) and varint VIDEO_QUARTER_PEL:
+ * motion vectors in quarter pixels. Without that mark, whole pixels. */
+#define VIDEO_QUARTER_PEL 1
+
+static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
     return (lmc_image_shape){lmc_media_plane_width(d, plane), height * (uint32_t)d->frames, 1, d->max_value, 0,
-                             height};
+                             height, motion_shift};
+}
+
+/* Reads the layout mark, if any: the motion vectors' precision. */
+static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t *pos, uint32_t *motion_shift) {
+    size_t at = *pos;
+    uint64_t first, layout;
+    *motion_shift = 0;
+    if (lmc_varint_get(payload, size, &at, &first) != LMC_OK)
+        return LMC_ERR_CORRUPT;
+    if (first != 0)
+        return LMC_OK; /* the first plane's size: whole-pixel vectors */
+    if (lmc_varint_get(payload, size, &at, &layout) != LMC_OK || layout != VIDEO_QUARTER_PEL)
+        return LMC_ERR_CORRUPT;
+    *motion_shift = 2;
+    *pos = at;
+    return LMC_OK;
 }
 
 /* Copies plane p of every frame between the item's frame-major samples and
@@ -120,8 +140,10 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     lmc_buf plane;
     lmc_buf_init(&plane);
     lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_QUARTER_PEL) != LMC_OK))
+        status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-        lmc_image_shape shape = plane_stack_shape(d, p);
+        lmc_image_shape shape = plane_stack_shape(d, p, 2);
         move_plane(d, p, item->samples, stack, 1);
         plane.size = 0;
         status = lmc_image_encode(model, &shape, stack, pool, &plane, message);
@@ -140,9 +162,12 @@ static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uin
     uint16_t *stack = malloc((size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames *
                              sizeof *stack);
     size_t pos = 0;
+    uint32_t motion_shift = 0;
     lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift) != LMC_OK)
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged layout mark");
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-        lmc_image_shape shape = plane_stack_shape(d, p);
+        lmc_image_shape shape = plane_stack_shape(d, p, motion_shift);
         uint64_t length;
         if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos) {
             status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
@@ -168,7 +193,7 @@ uint64_t lmc_media_block_memory(const lmc_media_desc *d, int threads) {
         lmc_image_shape shape = image_shape(d);
         return samples + lmc_image_memory(&shape, threads);
     }
-    lmc_image_shape shape = plane_stack_shape(d, 0);
+    lmc_image_shape shape = plane_stack_shape(d, 0, 2);
     return 2 * samples + lmc_image_memory(&shape, threads);
 }
 

@@ -144,12 +144,15 @@ static void ols_update(least_squares *o, int value, int solve) {
 }
 
 /* Video: each frame's blocks point into the previous frame (the encoder
- * searches; the payload carries the vectors). */
+ * searches; the payload carries the vectors). Vectors are in steps of
+ * 1/2^motion_shift pixel; between pixels the reference is interpolated
+ * bilinearly, in integers. */
 #define MOTION_BLOCK 16
-#define MOTION_RANGE 7          /* vectors in [-7, 7] each way */
+#define MOTION_RANGE 7          /* whole pixels each way; the fraction may add up to one more */
+#define MOTION_FINE_STEPS 3     /* fractional refinement: this many steps each way */
 
 typedef struct {
-    int8_t dx, dy;
+    int8_t dx, dy;              /* in 1/2^motion_shift pixels */
 } motion_vector;
 
 typedef struct {
@@ -158,6 +161,7 @@ typedef struct {
     uint32_t frame_height;      /* rows per frame (video plane stacks); = height for an image */
     motion_vector *motion;      /* video: [frame][block row][block column], else NULL */
     uint32_t blocks_x, blocks_y;
+    uint32_t motion_shift;      /* vectors in 1/2^shift pixels */
 } channel_image;
 
 /* ---- One stripe's adaptive model ---- */
@@ -314,6 +318,23 @@ static uint32_t clamp_coordinate(int64_t v, uint32_t low, uint32_t high) {
     return (uint32_t)(v < low ? low : v > high ? high : v);
 }
 
+/* Channel c of the frame at (X, Y) in 1/2^shift pixels, X and Y inside
+ * the frame (so a fraction never reads past its last row or column). */
+static int sample_between(const channel_image *im, uint32_t X, uint32_t Y, uint32_t c) {
+    uint32_t shift = im->motion_shift, one = 1u << shift, fx = X & (one - 1), fy = Y & (one - 1);
+    uint32_t x = X >> shift, y = Y >> shift;
+    if (fx == 0 && fy == 0)
+        return pixel_at(im, x, y, c);
+    int a = pixel_at(im, x, y, c), b = fx ? pixel_at(im, x + 1, y, c) : a;
+    int d = fy ? pixel_at(im, x, y + 1, c) : a, e = fx && fy ? pixel_at(im, x + 1, y + 1, c) : d;
+    int gx = (int)fx, gy = (int)fy, g = (int)one;
+    int top = a * (g - gx) + b * gx, bottom = d * (g - gx) + e * gx;
+    return (top * (g - gy) + bottom * gy + (1 << (2 * shift - 1))) >> (2 * shift);
+}
+
+/* The previous frame around where the motion vector points: the pixel and
+ * its 8 neighbours (each clamped into the frame), and the frame before
+ * that where the motion continues. */
 static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     reference ref = {0};
     const channel_image *im = s->image;
@@ -322,27 +343,30 @@ static reference reference_at(const stripe_model *s, uint32_t x, uint32_t y, uin
         return ref;
     /* The previous frame's rows are [top, top + fh). */
     motion_vector mv = motion_at(im, x, y);
-    uint32_t top = frame_top(s, y) - fh, last_row = top + fh - 1, last_column = im->width - 1;
-    uint32_t rx = clamp_coordinate((int64_t)x + mv.dx, 0, last_column);
-    uint32_t ry = clamp_coordinate((int64_t)y - fh + mv.dy, top, last_row);
+    uint32_t shift = im->motion_shift, one = 1u << shift;
+    uint32_t top = frame_top(s, y) - fh, low_y = top << shift, high_y = (top + fh - 1) << shift;
+    uint32_t high_x = (im->width - 1) << shift;
+    uint32_t rx = clamp_coordinate(((int64_t)x << shift) + mv.dx, 0, high_x);
+    uint32_t ry = clamp_coordinate(((int64_t)(y - fh) << shift) + mv.dy, low_y, high_y);
+    uint32_t left = rx >= one ? rx - one : rx, right = rx + one <= high_x ? rx + one : rx;
+    uint32_t up = ry >= low_y + one ? ry - one : ry, down = ry + one <= high_y ? ry + one : ry;
     ref.present = 1;
-    ref.r = pixel_at(im, rx, ry, c);
-    ref.w = pixel_at(im, rx > 0 ? rx - 1 : rx, ry, c);
-    ref.e = pixel_at(im, rx < last_column ? rx + 1 : rx, ry, c);
-    ref.n = pixel_at(im, rx, ry > top ? ry - 1 : ry, c);
-    ref.s = pixel_at(im, rx, ry < last_row ? ry + 1 : ry, c);
-    uint32_t left = rx > 0 ? rx - 1 : rx, right = rx < last_column ? rx + 1 : rx;
-    uint32_t up = ry > top ? ry - 1 : ry, down = ry < last_row ? ry + 1 : ry;
-    ref.nw = pixel_at(im, left, up, c);
-    ref.ne = pixel_at(im, right, up, c);
-    ref.sw = pixel_at(im, left, down, c);
-    ref.se = pixel_at(im, right, down, c);
+    ref.r = sample_between(im, rx, ry, c);
+    ref.w = sample_between(im, left, ry, c);
+    ref.e = sample_between(im, right, ry, c);
+    ref.n = sample_between(im, rx, up, c);
+    ref.s = sample_between(im, rx, down, c);
+    ref.nw = sample_between(im, left, up, c);
+    ref.ne = sample_between(im, right, up, c);
+    ref.sw = sample_between(im, left, down, c);
+    ref.se = sample_between(im, right, down, c);
     ref.older = -1;
     if (y >= s->first_row + 2 * fh) {
         uint32_t older_top = top - fh;
-        uint32_t ox = clamp_coordinate((int64_t)x + 2 * mv.dx, 0, last_column);
-        uint32_t oy = clamp_coordinate((int64_t)y - 2 * fh + 2 * mv.dy, older_top, older_top + fh - 1);
-        ref.older = pixel_at(im, ox, oy, c);
+        uint32_t ox = clamp_coordinate(((int64_t)x << shift) + 2 * mv.dx, 0, high_x);
+        uint32_t oy = clamp_coordinate(((int64_t)(y - 2 * fh) << shift) + 2 * mv.dy, older_top << shift,
+                                       (older_top + fh - 1) << shift);
+        ref.older = sample_between(im, ox, oy, c);
     }
     return ref;
 }
@@ -719,7 +743,8 @@ static lmc_status check_shape(const lmc_image_shape *shape, lmc_message *message
     /* max_value 0 is an image of one colour (a palette of one). */
     if (shape->width == 0 || shape->height == 0 || shape->planes == 0 || shape->planes > MAX_PLANES ||
         shape->max_value > 65535 ||
-        (shape->frame_height && (shape->height % shape->frame_height != 0 || shape->planes != 1)))
+        (shape->frame_height && (shape->height % shape->frame_height != 0 || shape->planes != 1)) ||
+        (shape->motion_shift != 0 && shape->motion_shift != 2))
         return lmc_fail(message, LMC_ERR_UNSUPPORTED, "image: %u x %u pixels of %u planes up to %u not supported",
                         shape->width, shape->height, shape->planes, shape->max_value);
     return LMC_OK;
@@ -813,7 +838,8 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
         return status;
     lmc_cm_tables_build(tables);
     job->prior.tables = tables;
-    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape), frame_height_of(shape), NULL, 0, 0};
+    job->image = (channel_image){NULL, shape->width, shape->height, channels_of(shape), frame_height_of(shape), NULL, 0, 0,
+                                 shape->motion_shift};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
@@ -845,39 +871,66 @@ static lmc_status job_status(const image_job *job, lmc_status failure, const cha
 
 /* ---- Motion (video) ---- */
 
+/* Sum of absolute differences between a block of frame `frame` and the
+ * previous frame displaced by (dx, dy) in 1/2^motion_shift pixels. */
 static uint32_t block_cost(const channel_image *im, uint32_t frame, uint32_t bx, uint32_t by, int dx, int dy) {
-    uint32_t fh = im->frame_height, top = frame * fh, cost = 0;
+    uint32_t fh = im->frame_height, top = frame * fh, shift = im->motion_shift, cost = 0;
     uint32_t x0 = bx * MOTION_BLOCK, y0 = by * MOTION_BLOCK;
     uint32_t x1 = LMC_MIN(x0 + MOTION_BLOCK, im->width), y1 = LMC_MIN(y0 + MOTION_BLOCK, fh);
+    uint32_t high_x = (im->width - 1) << shift, previous = (top - fh) << shift;
     for (uint32_t y = y0; y < y1; y++) {
-        uint32_t ry = clamp_coordinate((int64_t)y + dy, 0, fh - 1) + top - fh;
+        uint32_t ry = clamp_coordinate(((int64_t)y << shift) + dy, 0, (fh - 1) << shift) + previous;
         for (uint32_t x = x0; x < x1; x++) {
-            uint32_t rx = clamp_coordinate((int64_t)x + dx, 0, im->width - 1);
-            cost += (uint32_t)abs(pixel_at(im, x, top + y, 0) - pixel_at(im, rx, ry, 0));
+            uint32_t rx = clamp_coordinate(((int64_t)x << shift) + dx, 0, high_x);
+            cost += (uint32_t)abs(pixel_at(im, x, top + y, 0) - sample_between(im, rx, ry, 0));
         }
     }
     return cost;
 }
 
-/* Full search of every block of every frame after the first against the
- * frame before; a vector other than (0, 0) must beat it by 1/16. */
+/* The best whole-pixel vector of a block (full search; one other than
+ * (0, 0) must beat it by 1/16), then the best fraction around it. */
+static motion_vector search_block(const channel_image *im, uint32_t f, uint32_t bx, uint32_t by) {
+    int one = 1 << im->motion_shift, best_x = 0, best_y = 0;
+    uint32_t zero = block_cost(im, f, bx, by, 0, 0), best_cost = zero - zero / 16;
+    for (int dy = -MOTION_RANGE; dy <= MOTION_RANGE; dy++)
+        for (int dx = -MOTION_RANGE; dx <= MOTION_RANGE; dx++) {
+            uint32_t cost = block_cost(im, f, bx, by, dx * one, dy * one);
+            if (cost < best_cost) {
+                best_cost = cost;
+                best_x = dx * one;
+                best_y = dy * one;
+            }
+        }
+    if (one > 1) {
+        best_cost = block_cost(im, f, bx, by, best_x, best_y);
+        int centre_x = best_x, centre_y = best_y;
+        for (int fy = -MOTION_FINE_STEPS; fy <= MOTION_FINE_STEPS; fy++)
+            for (int fx = -MOTION_FINE_STEPS; fx <= MOTION_FINE_STEPS; fx++) {
+                uint32_t cost = block_cost(im, f, bx, by, centre_x + fx, centre_y + fy);
+                if (cost < best_cost) {
+                    best_cost = cost;
+                    best_x = centre_x + fx;
+                    best_y = centre_y + fy;
+                }
+            }
+    }
+    return (motion_vector){(int8_t)best_x, (int8_t)best_y};
+}
+
+/* Every block of every frame after the first, against the frame before. */
 static void estimate_motion(channel_image *im) {
     uint32_t frames = im->height / im->frame_height;
     for (uint32_t f = 1; f < frames; f++)
         for (uint32_t by = 0; by < im->blocks_y; by++)
-            for (uint32_t bx = 0; bx < im->blocks_x; bx++) {
-                motion_vector best = {0, 0};
-                uint32_t zero = block_cost(im, f, bx, by, 0, 0), best_cost = zero - zero / 16;
-                for (int dy = -MOTION_RANGE; dy <= MOTION_RANGE; dy++)
-                    for (int dx = -MOTION_RANGE; dx <= MOTION_RANGE; dx++) {
-                        uint32_t cost = block_cost(im, f, bx, by, dx, dy);
-                        if (cost < best_cost) {
-                            best_cost = cost;
-                            best = (motion_vector){(int8_t)dx, (int8_t)dy};
-                        }
-                    }
-                im->motion[((size_t)f * im->blocks_y + by) * im->blocks_x + bx] = best;
-            }
+            for (uint32_t bx = 0; bx < im->blocks_x; bx++)
+                im->motion[((size_t)f * im->blocks_y + by) * im->blocks_x + bx] = search_block(im, f, bx, by);
+}
+
+/* The largest |component| of a vector: the whole range plus the fraction. */
+static int motion_limit(const channel_image *im) {
+    int one = 1 << im->motion_shift;
+    return MOTION_RANGE * one + (one > 1 ? MOTION_FINE_STEPS : 0);
 }
 
 static size_t motion_count(const channel_image *im) {
@@ -899,8 +952,8 @@ static lmc_status encode_motion(const channel_image *im, lmc_buf *out) {
     lmc_buf_init(&coded);
     lmc_status status = bytes ? LMC_OK : LMC_ERR_NOMEM;
     for (size_t i = 0; i < n && status == LMC_OK; i++) {
-        bytes[2 * i] = (uint8_t)(im->motion[i].dx + MOTION_RANGE);
-        bytes[2 * i + 1] = (uint8_t)(im->motion[i].dy + MOTION_RANGE);
+        bytes[2 * i] = (uint8_t)(im->motion[i].dx + motion_limit(im));
+        bytes[2 * i + 1] = (uint8_t)(im->motion[i].dy + motion_limit(im));
     }
     if (status == LMC_OK)
         status = lmc_cm_compress(bytes, 2 * n, &coded);
@@ -923,10 +976,11 @@ static lmc_status decode_motion(channel_image *im, const uint8_t *payload, size_
         return LMC_ERR_NOMEM;
     lmc_status status = lmc_cm_decompress(payload + *pos, (size_t)coded, bytes, 2 * n);
     for (size_t i = 0; i < 2 * n && status == LMC_OK; i++)
-        if (bytes[i] > 2 * MOTION_RANGE)
+        if (bytes[i] > 2 * motion_limit(im))
             status = LMC_ERR_CORRUPT;
+    int limit = motion_limit(im);
     for (size_t i = 0; i < n && status == LMC_OK; i++)
-        im->motion[i] = (motion_vector){(int8_t)(bytes[2 * i] - MOTION_RANGE), (int8_t)(bytes[2 * i + 1] - MOTION_RANGE)};
+        im->motion[i] = (motion_vector){(int8_t)(bytes[2 * i] - limit), (int8_t)(bytes[2 * i + 1] - limit)};
     free(bytes);
     *pos += (size_t)coded;
     return status == LMC_ERR_NOMEM ? status : status != LMC_OK ? LMC_ERR_CORRUPT : LMC_OK;
@@ -1149,7 +1203,7 @@ static lmc_status encode_palette(const lmc_model *model, const lmc_image_shape *
     for (uint32_t i = 0; i < pal->count && status == LMC_OK; i++)
         for (uint32_t p = 0; p < shape->planes && status == LMC_OK; p++)
             status = lmc_buf_append_byte(out, (uint8_t)(pal->colours[i] >> (8 * (shape->planes - 1 - p))));
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1, 0};
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1, 0, 0};
     if (status == LMC_OK)
         status = encode_planes(model, &index_shape, indices, pool, out, message);
     else
@@ -1170,7 +1224,7 @@ static lmc_status decode_palette(const lmc_model *model, const lmc_image_shape *
         if (colours[i] > shape->max_value)
             return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged palette");
     size_t area = (size_t)shape->width * shape->height;
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1, 0};
+    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1, 0, 0};
     /* The indices are decoded into the first plane's place, then spread. */
     lmc_status status = decode_planes(model, &index_shape, payload + pos, size - pos, pool, samples, message);
     if (status != LMC_OK)

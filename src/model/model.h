@@ -255,6 +255,9 @@ typedef struct {
      * is a multiple); each frame is predicted from itself and the frame
      * before. 0: a single image. */
     uint32_t frame_height;
+    /* Video: motion vectors in 1/2^motion_shift pixels, 0 (whole pixels,
+     * archives made before 2026-11-28) or 2 (quarter pixels). */
+    uint32_t motion_shift;
 } lmc_image_shape;
 
 /* Codes every sample of an image under an LMC_FAMILY_IMAGE model (image.c).
