@@ -2,7 +2,9 @@
  * The round-trip property the media fuzzers check (fuzz_png, fuzz_wav,
  * fuzz_y4m): any input gives a clean error, or an item that writes back and
  * re-parses to the same description, samples and side data; byte-exact
- * formats (all but PNG) also write back the input itself.
+ * formats (all but PNG and FLAC) also write back the input itself. A FLAC
+ * (lmc_media_parse recognises it too) must write back; its round trip, with
+ * the one side-data difference it tolerates, is fuzz_flac's to check.
  */
 #ifndef LMC_FUZZ_MEDIA_ROUNDTRIP_H
 #define LMC_FUZZ_MEDIA_ROUNDTRIP_H
@@ -43,6 +45,11 @@ static void check_roundtrip(const uint8_t *data, size_t size, media_parse_fn par
     lmc_buf out;
     lmc_buf_init(&out);
     check(lmc_media_write(&item, &out, &message) == LMC_OK);
+    if (item.desc.format == LMC_MEDIA_FLAC) {
+        lmc_media_free(&item);
+        lmc_buf_free(&out);
+        return;
+    }
     if (item.desc.format != LMC_MEDIA_PNG) /* byte-exact formats */
         check(out.size == size && memcmp(out.data, data, size) == 0);
     check(parse(out.data, out.size, FUZZ_MAX_SAMPLES, &again, &message) == LMC_OK);

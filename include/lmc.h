@@ -87,6 +87,12 @@ typedef struct {
     int model_only;         /* 1: the neural model alone, without the adaptive model mixed in */
     lmc_progress_fn progress;
     void *progress_user;
+    /* Images, audio and video: every decoded sample within max_error of the
+     * original (0: lossless; at most 65535, else LMC_ERR_PARAM, as with
+     * fast). Input that is not coded as media fails with LMC_ERR_UNSUPPORTED
+     * (at a push or at finish); palette images and audio with padding bits
+     * are coded losslessly, with a notice (lmc_encoder_notice). */
+    uint32_t max_error;
 } lmc_options;
 
 /* Fills defaults (all zero/NULL). */
@@ -147,6 +153,10 @@ typedef struct {
     uint32_t window_stride;
     int mixed;                /* the neural model mixed with the adaptive model */
     int media;                /* a parsed image, recording or video coded by a sample model */
+    uint32_t max_error;       /* media: the bound every sample is within (0: lossless) */
+    double psnr;              /* media with max_error > 0: PSNR in dB of the decoded samples,
+                                 measured when compressing; INFINITY when nothing changed
+                                 (and for lossless archives) */
 } lmc_archive_info;
 
 /* Reads the headers of a whole archive held in memory-sized chunks through

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: a release build (unit, CLI and corpus-slice tests),
+# The whole test suite: a release build (unit, CLI and corpus-slice tests;
+# lmc built with MPI, -DLMC_MPI=ON, so that tests/cli/mpi.sh runs),
 # an ASan+UBSan build of the unit tests, and a clang build for the
 # cross-compiler determinism check. Budget: under 20 minutes on 2 cores.
 set -euo pipefail
@@ -17,7 +18,7 @@ run_suite() { # build-dir, cmake args..., -- ctest args...
   (cd "$dir" && ctest --output-on-failure -j"$jobs" "${ctest_args[@]}")
 }
 echo "== release build (gcc)"
-run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
+run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DLMC_MPI=ON
 echo "== ASan+UBSan build of the unit tests (gcc)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DLMC_SANITIZE=ON -DCMAKE_C_COMPILER=gcc -- -L unit

@@ -33,8 +33,8 @@ static int evaluate(const lmc_model *model, lmc_pool *pool, const char *path, do
         lmc_buf_free(&file);
         return 1;
     }
-    lmc_image_shape shape = {item.desc.width, item.desc.height, item.desc.channels, item.desc.max_value,
-                             item.desc.palette, 0, 0};
+    lmc_image_shape shape = {.width = item.desc.width, .height = item.desc.height, .planes = item.desc.channels,
+                             .max_value = item.desc.max_value, .palette = item.desc.palette};
     uint16_t *decoded = malloc(item.count * sizeof *decoded);
     double t0 = now();
     lmc_status status = decoded ? lmc_image_encode(model, &shape, item.samples, pool, &payload, &message) : LMC_ERR_NOMEM;

@@ -51,8 +51,8 @@ static int learn(const lmc_model *model, const char *path, int64_t *sums[2], int
         lmc_buf_free(&file);
         return 0;
     }
-    lmc_image_shape shape = {item.desc.width, item.desc.height, item.desc.channels, item.desc.max_value,
-                             item.desc.palette, 0, 0};
+    lmc_image_shape shape = {.width = item.desc.width, .height = item.desc.height, .planes = item.desc.channels,
+                             .max_value = item.desc.max_value, .palette = item.desc.palette};
     size_t coded = 0;
     lmc_status status = lmc_image_learn(model, &shape, item.samples, scratch[0], scratch[1], &coded, &message);
     if (status == LMC_OK) {

@@ -140,6 +140,7 @@ static void keep_child_status(void) {
 }
 
 int cli_bench(const cli_config *config) {
+    if (config->lossy) return cli_bench_lossy(config);
     bench_run run = {.config = config};
     keep_child_status();
     int fatal;

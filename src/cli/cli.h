@@ -50,6 +50,9 @@ typedef struct {
     const char *csv_path;    /* bench --csv */
     const char *svg_path;    /* bench --svg */
     int no_others;           /* bench --no-others: lmc only */
+    int mpi;                 /* --mpi: blocks coded by every rank of an MPI job */
+    uint32_t max_error;      /* compress --max-error: 0 lossless */
+    int lossy;               /* bench --lossy: rate-distortion curves */
     char **files;
     int file_count;
     const char *help_topic; /* for CLI_CMD_HELP: a command name or NULL */
@@ -216,6 +219,25 @@ int cli_pump(const cli_stream *stream, cli_input *input, const cli_sink *sink,
 /* Per-file statistics for -v; the ratio is original size over archive size. */
 void cli_report_stats(const char *name, const cli_pump_result *result, int compressing);
 
+/* ---- src/mpi: --mpi, only in an MPI build (cmake -DLMC_MPI=ON defines LMC_HAVE_MPI) ----
+ * An archive's blocks coded by every rank of an MPI job. Rank 0 runs the
+ * command as usual and does all reading and writing; the other ranks only
+ * code the blocks it sends them. These files use the library's internal
+ * block codec (src/lib/lib.h), not only lmc.h. */
+#ifdef LMC_HAVE_MPI
+/* Joins the MPI job (MPI starts on the first call). On ranks other than 0
+ * it serves rank 0 until rank 0 exits, then ends the process; on rank 0 it
+ * returns. */
+void cli_mpi_join(const cli_config *config);
+/* Rank 0's coding of one input, with cli_pump's contract; the new stream
+ * (as the command configured it) serves to decide the header, and codes
+ * media, which is one block, on rank 0 alone. */
+int cli_mpi_encode(const cli_config *config, lmc_encoder *encoder, cli_input *input, const cli_sink *sink,
+                   cli_progress *progress, cli_pump_result *result);
+int cli_mpi_decode(const cli_config *config, lmc_decoder *decoder, cli_input *input, const cli_sink *sink,
+                   cli_progress *progress, cli_pump_result *result);
+#endif
+
 /* ---- commands ---- */
 /* Each returns the file's exit status (CLI_EXIT_OK or CLI_EXIT_ERROR). */
 int cli_compress_file(const cli_config *config, const char *path);
@@ -229,6 +251,13 @@ int cli_describe_model(const char *model);
 int cli_tokenize(const cli_config *config);
 /* lmc bench: lmc against the usual compressors on config->files (bench.c). */
 int cli_bench(const cli_config *config);
+/* lmc bench --lossy: rate-distortion curves of lmc --max-error against lossy
+ * codecs (bench_lossy.c). */
+int cli_bench_lossy(const cli_config *config);
+/* An encoder as cli_open_encoder makes it, coding with a maximum error of
+ * max_error (compress.c). */
+lmc_encoder *cli_open_bounded_encoder(const cli_config *config, uint32_t max_error, cli_progress *progress,
+                                      const char *subject);
 /* The original size an archive records, for the progress of decoding it;
  * 0 when unknown. Reads the whole regular input once, then rewinds it. */
 uint64_t cli_archive_original_size(cli_input *input);

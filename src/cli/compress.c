@@ -1,7 +1,9 @@
 /*
  * lmc compress: FILE -> FILE.lmc (or -o, or stdout). With --rm the input
  * goes only after its archive is complete, durable, and decoded back to
- * exactly the input's bytes.
+ * exactly the input's bytes; with --max-error (which never decodes to the
+ * input's bytes), after the archive decoded completely with every checksum
+ * matching, which covers the samples as they decode.
  */
 #define _POSIX_C_SOURCE 200809L /* strdup under strict C11 */
 #include <errno.h>
@@ -64,6 +66,23 @@ static int original_fully_matched(comparison *compare) {
     return -1;
 }
 
+/* A lossy archive cannot be compared with its input: it is decoded in
+ * full instead, its checksums (of the bounded samples) checked. */
+static int verify_decodes(const cli_config *config, cli_output *output, const cli_input *original) {
+    cli_input archive;
+    if (cli_input_of_output(&archive, output) != 0) return -1;
+    cli_progress progress;
+    cli_progress_start(&progress, archive.name, (uint64_t)original->stat.st_size, 1);
+    lmc_decoder *decoder = cli_open_decoder(config, &progress, archive.name);
+    if (decoder == NULL) return -1;
+    cli_stream stream = cli_stream_of_decoder(decoder);
+    cli_sink sink = cli_sink_discard();
+    cli_pump_result result;
+    int outcome = cli_pump(&stream, &archive, &sink, &progress, &result);
+    lmc_decoder_free(decoder);
+    return outcome;
+}
+
 static int decode_and_compare(const cli_config *config, cli_input *archive, comparison *compare) {
     cli_progress progress;
     cli_progress_start(&progress, archive->name, (uint64_t)compare->original->stat.st_size, 1);
@@ -95,14 +114,35 @@ static int verify_archive(const cli_config *config, cli_output *output, cli_inpu
     return outcome;
 }
 
+lmc_encoder *cli_open_bounded_encoder(const cli_config *config, uint32_t max_error, cli_progress *progress,
+                                      const char *subject) {
+    lmc_options options;
+    cli_library_options(config, progress, &options);
+    options.max_error = max_error;
+    lmc_status status = LMC_ERR_INTERNAL;
+    lmc_encoder *encoder = lmc_encoder_create(&options, &status);
+    if (encoder == NULL) cli_library_error(subject, status, NULL);
+    return encoder;
+}
+
+/* Before --rm removes the input. */
+static int verify(const cli_config *config, cli_output *output, cli_input *original) {
+    return config->max_error ? verify_decodes(config, output, original) : verify_archive(config, output, original);
+}
+
 static int encode(const cli_config *config, cli_input *input, cli_output *output, cli_pump_result *result) {
     cli_progress progress;
     cli_progress_start(&progress, input->name, input->is_regular ? (uint64_t)input->stat.st_size : 0, 0);
-    lmc_encoder *encoder = cli_open_encoder(config, &progress, input->name);
+    lmc_encoder *encoder = cli_open_bounded_encoder(config, config->max_error, &progress, input->name);
     if (encoder == NULL) return -1;
     cli_stream stream = cli_stream_of_encoder(encoder);
     cli_sink sink = cli_sink_of_output(output);
+#ifdef LMC_HAVE_MPI
+    int outcome = config->mpi ? cli_mpi_encode(config, encoder, input, &sink, &progress, result)
+                              : cli_pump(&stream, input, &sink, &progress, result);
+#else
     int outcome = cli_pump(&stream, input, &sink, &progress, result);
+#endif
     if (outcome == 0 && lmc_encoder_notice(encoder))
         cli_notice(input->name, "%s", lmc_encoder_notice(encoder));
     lmc_encoder_free(encoder);
@@ -126,7 +166,7 @@ static int remove_input(const cli_input *input) {
 static int compress_into(const cli_config *config, cli_input *input, cli_output *output) {
     cli_pump_result result;
     int removing = removes_input(config, input);
-    if (encode(config, input, output, &result) != 0 || (removing && verify_archive(config, output, input) != 0)) {
+    if (encode(config, input, output, &result) != 0 || (removing && verify(config, output, input) != 0)) {
         cli_output_discard(output);
         return -1;
     }
@@ -147,6 +187,9 @@ static int compress_input(const cli_config *config, cli_input *input) {
 }
 
 int cli_compress_file(const cli_config *config, const char *path) {
+#ifdef LMC_HAVE_MPI
+    if (config->mpi) cli_mpi_join(config); /* ranks other than 0 serve rank 0, then end there */
+#endif
     cli_input input;
     if (cli_input_open(&input, path) != 0) return CLI_EXIT_ERROR;
     int outcome = compress_input(config, &input);

@@ -39,7 +39,12 @@ static int decode(const cli_config *config, cli_input *input, const cli_sink *si
     lmc_decoder *decoder = cli_open_decoder(config, &progress, input->name);
     if (decoder == NULL) return -1;
     cli_stream stream = cli_stream_of_decoder(decoder);
+#ifdef LMC_HAVE_MPI
+    int outcome = config->mpi ? cli_mpi_decode(config, decoder, input, sink, &progress, result)
+                              : cli_pump(&stream, input, sink, &progress, result);
+#else
     int outcome = cli_pump(&stream, input, sink, &progress, result);
+#endif
     lmc_decoder_free(decoder);
     return outcome;
 }
@@ -79,6 +84,9 @@ static int decompress_input(const cli_config *config, cli_input *input) {
 }
 
 int cli_decompress_file(const cli_config *config, const char *path) {
+#ifdef LMC_HAVE_MPI
+    if (config->mpi) cli_mpi_join(config); /* ranks other than 0 serve rank 0, then end there */
+#endif
     cli_input input;
     if (cli_input_open(&input, path) != 0) return CLI_EXIT_ERROR;
     int outcome = decompress_input(config, &input);

@@ -50,11 +50,17 @@ static const char compress_help[] =
     "      --block-size SIZE  bytes per block (default: the model's)\n"
     "      --window N      model tokens of context per block (0: the model's)\n"
     "      --stride N      tokens the full window slides by (0: the model's)\n"
+    "      --mpi           code the blocks on every rank of an MPI job (run under\n"
+    "                      mpirun or srun; MPI builds only); the archive is the same\n"
+    "      --max-error D   images, audio, video: lossy, every decoded sample within\n"
+    "                      D of the original (0: lossless, the default; up to 65535);\n"
+    "                      other input is refused; palette images are coded losslessly\n"
     "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
     "  -c, --stdout        write to standard output\n"
     "  -f, --force         overwrite outputs, write to a terminal, recompress .lmc files\n"
     "  -k, --keep          keep the input (the default)\n"
     "      --rm            remove the input once its archive decodes back to it\n"
+    "                      (with --max-error: once it decodes with every checksum)\n"
     "  -T, --threads N     worker threads (0: all cores)\n"
     "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
     "  -v, --verbose       per-file statistics\n"
@@ -66,6 +72,8 @@ static const char decompress_help[] =
     "\n"
     "  -m, --model MODEL   try this model file first (default: search LMC_MODELS\n"
     "                      and the installed models for the archive's model)\n"
+    "      --mpi           decode the blocks on every rank of an MPI job (run under\n"
+    "                      mpirun or srun; MPI builds only)\n"
     "  -o, --output OUT    output file (one input only; '-' for stdout)\n"
     "  -c, --stdout        write to standard output\n"
     "  -f, --force         overwrite outputs, read from a terminal\n"
@@ -91,7 +99,9 @@ static const char info_help[] =
     "Usage: lmc info [OPTION]... [FILE.lmc]...\n"
     "Shows each archive's kind, model name and hash, sizes, ratio, blocks (and\n"
     "how many are stored raw), block size, context window, format and numerics\n"
-    "versions, checking its structure and checksums without decoding.\n"
+    "versions, checking its structure and checksums without decoding. A lossy\n"
+    "archive (--max-error) also shows its bound and the PSNR measured when it\n"
+    "was made.\n"
     "\n"
     "  -f, --force         read from a terminal\n";
 
@@ -143,7 +153,13 @@ static const char bench_help[] =
     "      --csv FILE      also write one CSV row per file and codec\n"
     "      --svg FILE      also draw the results as an SVG bar chart (compression\n"
     "                      ratios; bits per subpixel or PCM ratios for media only)\n"
-    "      --no-others     measure lmc only\n";
+    "      --no-others     measure lmc only\n"
+    "      --lossy         rate-distortion instead: lmc --max-error 1, 2, 4, 8 against\n"
+    "                      JPEG-LS NEAR 1, 2, 4, 8 (lmc_jpegls, built with CharLS) and\n"
+    "                      cjxl -d (images), x264 and x265 -preset veryslow by CRF\n"
+    "                      (video); bits per sample, PSNR and largest error of each,\n"
+    "                      decoded and compared; --svg FILE draws one plot per kind\n"
+    "                      (FILE-image.svg ... when there are several kinds)\n";
 
 static const char help_help[] =
     "Usage: lmc help [COMMAND]\n"

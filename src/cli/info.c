@@ -4,6 +4,7 @@
  * description (--inspect).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,15 @@ static void print_ratio(const lmc_archive_info *info) {
            8.0 * (double)info->archive_size / (double)info->original_size);
 }
 
+/* Only lossy archives say so: a lossless one shows what it always showed. */
+static void print_bound(const lmc_archive_info *info) {
+    if (info->max_error == 0) return;
+    if (isinf(info->psnr))
+        printf("  lossy:            max error %lu, PSNR inf dB (no sample changed)\n", (unsigned long)info->max_error);
+    else
+        printf("  lossy:            max error %lu, PSNR %.2f dB\n", (unsigned long)info->max_error, info->psnr);
+}
+
 static void print_info(const char *name, const lmc_archive_info *info) {
     static int archives_printed;
     if (archives_printed++ > 0) putchar('\n'); /* a blank line between archives */
@@ -62,6 +72,7 @@ static void print_info(const char *name, const lmc_archive_info *info) {
     print_ratio(info);
     printf("  blocks:           %llu (%llu stored)\n", (unsigned long long)info->blocks,
            (unsigned long long)info->stored_blocks);
+    print_bound(info);
     if (!info->media) {
         printf("  block size:       %lu bytes\n", (unsigned long)info->block_size);
         printf("  context window:   %lu tokens (stride %lu)\n", (unsigned long)info->context_window,

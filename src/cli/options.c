@@ -22,6 +22,9 @@ enum {
     OPT_CSV,
     OPT_SVG,
     OPT_NO_OTHERS,
+    OPT_MAX_ERROR,
+    OPT_LOSSY,
+    OPT_MPI,
 };
 
 #define FOR(command) (1u << (command))
@@ -52,6 +55,9 @@ static const option_spec option_specs[] = {
     {"csv", 1, OPT_CSV, FOR(CLI_CMD_BENCH)},
     {"svg", 1, OPT_SVG, FOR(CLI_CMD_BENCH)},
     {"no-others", 0, OPT_NO_OTHERS, FOR(CLI_CMD_BENCH)},
+    {"max-error", 1, OPT_MAX_ERROR, FOR(CLI_CMD_COMPRESS)},
+    {"lossy", 0, OPT_LOSSY, FOR(CLI_CMD_BENCH)},
+    {"mpi", 0, OPT_MPI, CODING},
     {"output", 1, 'o', CODING},
     {"stdout", 0, 'c', CODING},
     {"force", 0, 'f', READING},
@@ -178,6 +184,16 @@ static int parse_tokens(const char *text, const char *option, uint32_t *value) {
     return 0;
 }
 
+static int parse_max_error(const char *text, cli_config *config) {
+    long bound;
+    if (cli_parse_count(text, 65535, &bound) != 0) {
+        cli_usage_error("invalid maximum error '%s' (expected 0 to 65535, 0 for lossless)", text);
+        return -1;
+    }
+    config->max_error = (uint32_t)bound;
+    return 0;
+}
+
 static int parse_kind(const char *text, cli_config *config) {
     if (lmc_kind_parse(text, &config->kind) != LMC_OK) {
         cli_usage_error("unknown kind '%s' (auto, bytes, text, image, audio or video)", text);
@@ -205,6 +221,9 @@ static int apply_option(int id, const char *argument, cli_config *config, parse_
     case OPT_CSV: config->csv_path = argument; return 0;
     case OPT_SVG: config->svg_path = argument; return 0;
     case OPT_NO_OTHERS: config->no_others = 1; return 0;
+    case OPT_MAX_ERROR: return parse_max_error(argument, config);
+    case OPT_LOSSY: config->lossy = 1; return 0;
+    case OPT_MPI: config->mpi = 1; return 0;
     case 'o': set_output(argument, config); return 0;
     case 'c': config->to_stdout = 1; return 0;
     case 'f': config->force = 1; return 0;
@@ -321,10 +340,20 @@ static int check_combinations(const cli_config *config) {
         cli_usage_error("several archives on standard output could not be decompressed; give one input");
         return -1;
     }
+    if (config->max_error && config->fast) {
+        cli_usage_error("--max-error needs lmc's sample models; it cannot be used with --fast");
+        return -1;
+    }
     if (config->remove_input && config->to_stdout) {
         cli_usage_error("--rm cannot be used when writing to standard output");
         return -1;
     }
+#ifndef LMC_HAVE_MPI
+    if (config->mpi) {
+        cli_usage_error("--mpi needs an lmc built with MPI (cmake -DLMC_MPI=ON)");
+        return -1;
+    }
+#endif
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "format/format.h"
+#include "format/media.h"
 
 static int starts_with(const unsigned char *data, size_t size, const char *magic, size_t length) {
     return size >= length && memcmp(data, magic, length) == 0;
@@ -16,7 +17,7 @@ static int is_image(const unsigned char *p, size_t n) {
 }
 
 static int is_audio(const unsigned char *p, size_t n) {
-    if (starts_with(p, n, "fLaC", 4))
+    if (lmc_flac_signature_offset(p, n) != SIZE_MAX) /* "fLaC", perhaps after an ID3v2 tag */
         return 1;
     return n >= 12 && (starts_with(p, n, "RIFF", 4) || starts_with(p, n, "RF64", 4)) && !memcmp(p + 8, "WAVE", 4);
 }

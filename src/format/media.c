@@ -16,6 +16,10 @@ static int is_wav(const uint8_t *p, size_t n) {
     return n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WAVE", 4) == 0;
 }
 
+static int is_flac(const uint8_t *p, size_t n) {
+    return lmc_flac_signature_offset(p, n) != SIZE_MAX;
+}
+
 static int is_y4m(const uint8_t *p, size_t n) {
     return n >= 10 && memcmp(p, "YUV4MPEG2 ", 10) == 0;
 }
@@ -31,7 +35,9 @@ lmc_status lmc_media_parse(const uint8_t *data, size_t size, uint64_t max_sample
         return lmc_wav_parse(data, size, max_samples, item, message);
     if (is_y4m(data, size))
         return lmc_y4m_parse(data, size, max_samples, item, message);
-    return lmc_fail(message, LMC_ERR_UNSUPPORTED, "not a PNG, PNM, WAV or Y4M file");
+    if (is_flac(data, size))
+        return lmc_flac_parse(data, size, max_samples, item, message);
+    return lmc_fail(message, LMC_ERR_UNSUPPORTED, "not a PNG, PNM, WAV, FLAC or Y4M file");
 }
 
 lmc_status lmc_media_write(const lmc_media *item, lmc_buf *out, lmc_message *message) {
@@ -40,6 +46,7 @@ lmc_status lmc_media_write(const lmc_media *item, lmc_buf *out, lmc_message *mes
     case LMC_MEDIA_PNM: return lmc_pnm_write(item, out, message);
     case LMC_MEDIA_WAV: return lmc_wav_write(item, out, message);
     case LMC_MEDIA_Y4M: return lmc_y4m_write(item, out, message);
+    case LMC_MEDIA_FLAC: return lmc_flac_write(item, out, message);
     default: return lmc_fail(message, LMC_ERR_PARAM, "media item has no known format");
     }
 }

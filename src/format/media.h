@@ -1,5 +1,5 @@
 /*
- * The media readers and writers: PNG, PNM (P5/P6/P7), WAV and Y4M turned
+ * The media readers and writers: PNG, PNM (P5/P6/P7), WAV, FLAC and Y4M turned
  * into samples plus an opaque "side" blob, and back. Pure parsing and
  * serialising; the models that code the samples live elsewhere.
  *
@@ -22,6 +22,12 @@
  *     entries may hold the same colour, so RGB cannot say which index a
  *     pixel used, and the indices with the verbatim PLTE restore the file
  *     exactly (and are 1/3 of the samples).
+ *   - FLAC: sample-exact. Every metadata block (VORBIS_COMMENT, PICTURE,
+ *     APPLICATION, CUESHEET, PADDING, unknown blocks), an ID3v2 tag before
+ *     "fLaC" and any bytes after the last frame are kept byte for byte in
+ *     their order; the frames are re-encoded by libFLAC with the original's
+ *     block size, and STREAMINFO's frame sizes and the SEEKTABLE's byte
+ *     offsets are recomputed for the new frames (flac_io.c).
  *
  * Sample order (sample = samples[...] or audio[...]):
  *   - image: plane c (one per channel: gray | gray,alpha | R,G,B | R,G,B,A;
@@ -33,7 +39,8 @@
  *     lmc_media_plane_height(desc, p) samples.
  *   - audio: channel c, then sample frame t: index c * frames + t. Values are
  *     the file's signed integers as stored in the container (8-bit WAV,
- *     which is unsigned, is centred by subtracting 128). When the valid
+ *     which is unsigned, is centred by subtracting 128; FLAC samples are
+ *     libFLAC's decoded values of `bits` bits). When the valid
  *     bits are fewer than the container's (WAVE_FORMAT_EXTENSIBLE), the
  *     value is still the whole container, so padding bits survive.
  *
@@ -54,7 +61,11 @@
  * input byte (each sample is at least one input byte; audio is int32).
  * PNG pixels come out of zlib, which expands at most ~1032:1, so a PNG is
  * refused (CORRUPT) if its raw image could not come out of its IDAT bytes,
- * which bounds its samples by 8 * 1040 * (IDAT bytes + 1); in every format the
+ * which bounds its samples by 8 * 1040 * (IDAT bytes + 1). FLAC frames of
+ * constant samples decode to far more than their bytes, so a FLAC is capped
+ * at 8 * 1040 samples per input byte (LMC_ERR_UNSUPPORTED), the bound the
+ * media block decoder enforces, checked against STREAMINFO before decoding
+ * and against the running count while decoding; in every format the
  * sample count is also capped by max_samples (0 = LMC_MEDIA_MAX_SAMPLES).
  * Side data is never larger than the input (plus a few varint bytes).
  */
@@ -75,7 +86,8 @@ typedef enum {
     LMC_MEDIA_PNG,
     LMC_MEDIA_PNM,
     LMC_MEDIA_WAV,
-    LMC_MEDIA_Y4M
+    LMC_MEDIA_Y4M,
+    LMC_MEDIA_FLAC /* the last: media blocks refuse larger format numbers */
 } lmc_media_format;
 
 typedef struct {
@@ -84,7 +96,8 @@ typedef struct {
     uint32_t width, height;  /* image, video (luma size); 0 for audio */
     uint32_t channels;       /* image: planes per pixel; video: planes (1, 3 or 4); audio: channels */
     uint32_t bits;           /* bits per sample as stored: image depth, video 8 or 16-bit container
-                                depth (10 for C420p10), audio container bits (8, 16, 24, 32) */
+                                depth (10 for C420p10), audio container bits (WAV: 8, 16, 24, 32;
+                                FLAC: its bits per sample, 4 to 32) */
     uint32_t valid_bits;     /* audio: significant bits (<= bits); image, video: = bits */
     uint32_t max_value;      /* image, video: largest legal sample (PNM maxval, 2^bits-1); audio: 0 */
     uint32_t sample_rate;    /* audio: frames per second; 0 otherwise */
@@ -125,6 +138,12 @@ lmc_status lmc_wav_write(const lmc_media *item, lmc_buf *out, lmc_message *messa
 lmc_status lmc_y4m_parse(const uint8_t *data, size_t size, uint64_t max_samples, lmc_media *item,
                          lmc_message *message);
 lmc_status lmc_y4m_write(const lmc_media *item, lmc_buf *out, lmc_message *message);
+lmc_status lmc_flac_parse(const uint8_t *data, size_t size, uint64_t max_samples, lmc_media *item,
+                          lmc_message *message);
+lmc_status lmc_flac_write(const lmc_media *item, lmc_buf *out, lmc_message *message);
+/* Offset of "fLaC" in a FLAC file (0, or after an ID3v2 tag), SIZE_MAX if
+ * data is not one. */
+size_t lmc_flac_signature_offset(const uint8_t *data, size_t size);
 
 /* Geometry of plane `plane` of one image or video frame, in samples. */
 uint32_t lmc_media_plane_width(const lmc_media_desc *desc, uint32_t plane);

@@ -17,6 +17,7 @@
 
 #include "format/format.h"
 #include "lib/lib.h"
+#include "lib/lossy.h"
 
 #define DETECT_BYTES (64u << 10) /* prefix examined for the data kind */
 #define FAST_BLOCK_SIZE (4u << 20)
@@ -78,6 +79,9 @@ lmc_encoder *lmc_encoder_create(const lmc_options *options, lmc_status *status) 
             result = LMC_OK;
         }
         if (result == LMC_OK && e->options.block_size > LMC_MAX_BLOCK_SIZE)
+            result = LMC_ERR_PARAM;
+        if (result == LMC_OK && (e->options.max_error > LMC_LOSSY_MAX_ERROR ||
+                                 (e->options.max_error && e->options.fast)))
             result = LMC_ERR_PARAM;
     }
     if (result != LMC_OK) {
@@ -161,6 +165,9 @@ static lmc_status start_media(lmc_encoder *e) {
     if (status == LMC_OK && lmc_media_model_fits(e->model, e->header.kind)) {
         e->media = 1;
         e->batch_blocks = 1;
+    } else if (status == LMC_OK && e->options.max_error) {
+        status = lmc_fail(&e->message, LMC_ERR_UNSUPPORTED, "a maximum error needs a sample model; '%s' codes bytes",
+                          e->model->name);
     }
     return status;
 }
@@ -180,6 +187,10 @@ static lmc_status start(lmc_encoder *e) {
         e->batch_blocks = LMC_MIN(lmc_pool_threads(e->pool), MAX_FAST_BATCH);
         status = check_memory(e, (uint64_t)e->batch_blocks * lmc_cm_memory(e->header.block_size));
     } else {
+        if (e->options.max_error && !is_media_kind(e->header.kind))
+            return lmc_fail(&e->message, LMC_ERR_UNSUPPORTED,
+                            "a maximum error applies only to images, audio and video, not to %s data",
+                            lmc_kind_name(e->header.kind));
         status = is_media_kind(e->header.kind) ? start_media(e) : LMC_OK;
         if (status == LMC_OK && e->media)
             return LMC_OK;
@@ -194,6 +205,8 @@ static lmc_status start(lmc_encoder *e) {
 /* The media coder gives up on this input: byte coding with the default
  * byte model, and a notice saying why. */
 static lmc_status fall_back_to_bytes(lmc_encoder *e, const char *reason) {
+    if (e->options.max_error)
+        return lmc_fail(&e->message, LMC_ERR_UNSUPPORTED, "cannot code it with a maximum error: %.440s", reason);
     snprintf(e->notice, sizeof e->notice, "%.440s; coded as bytes instead (byte-exact)", reason);
     lmc_model_free(e->model);
     e->model = NULL;
@@ -308,14 +321,21 @@ static int same_item(const lmc_media *a, const lmc_media *b) {
            memcmp(a->side, b->side, a->side_size) == 0 && (a->count == 0 || memcmp(sa, sb, a->count * element) == 0);
 }
 
+/* Formats whose writer re-compresses the samples (PNG's IDAT, FLAC's
+ * frames): the file comes back sample for sample, not byte for byte. */
+static int is_sample_exact_format(lmc_media_format format) {
+    return format == LMC_MEDIA_PNG || format == LMC_MEDIA_FLAC;
+}
+
 /* 1 if the writer restores the input from the item: byte for byte, or for
- * PNG (re-compressed) pixel for pixel and chunk for chunk. */
+ * PNG and FLAC (re-compressed) sample for sample with every other chunk or
+ * metadata block. */
 static int restorable(const lmc_media *item, const uint8_t *data, size_t size) {
     lmc_buf written;
     lmc_buf_init(&written);
     lmc_message message;
     int ok = lmc_media_write(item, &written, &message) == LMC_OK;
-    if (ok && item->desc.format != LMC_MEDIA_PNG) {
+    if (ok && !is_sample_exact_format(item->desc.format)) {
         ok = written.size == size && memcmp(written.data, data, size) == 0;
     } else if (ok) {
         lmc_media again;
@@ -327,10 +347,22 @@ static int restorable(const lmc_media *item, const uint8_t *data, size_t size) {
     return ok;
 }
 
+/* The bound the item is coded with: the option's, unless its samples must
+ * stay exact (with a notice). */
+static uint32_t bound_for(lmc_encoder *e, const lmc_media *item) {
+    const char *reason;
+    if (e->options.max_error == 0 || lmc_lossy_applies(&item->desc, &reason))
+        return e->options.max_error;
+    snprintf(e->notice, sizeof e->notice, "%s; coded losslessly", reason);
+    return 0;
+}
+
 static lmc_status code_media_item(lmc_encoder *e, const lmc_media *item) {
     lmc_buf payload;
     lmc_buf_init(&payload);
-    lmc_status status = lmc_media_block_encode(e->model, e->pool, item, &payload, &e->message);
+    uint64_t checksum;
+    lmc_status status =
+        lmc_media_block_encode_bounded(e->model, e->pool, item, bound_for(e, item), &payload, &checksum, &e->message);
     if (status == LMC_ERR_UNSUPPORTED) {
         char reason[LMC_MESSAGE_SIZE];
         snprintf(reason, sizeof reason, "%s", e->message.text);
@@ -343,7 +375,6 @@ static lmc_status code_media_item(lmc_encoder *e, const lmc_media *item) {
     name_model(e);
     if (status == LMC_OK)
         status = lmc_header_write(&e->output, &e->header);
-    uint64_t checksum = lmc_media_checksum(item);
     if (status == LMC_OK)
         status = emit_block(e, e->input.data, e->input.size, &payload, &checksum);
     lmc_buf_free(&payload);
@@ -441,4 +472,26 @@ lmc_status lmc_encoder_finish(lmc_encoder *e) {
 
 size_t lmc_encoder_pull(lmc_encoder *e, void *out, size_t capacity) {
     return lmc_buf_read(&e->output, &e->output_read, out, capacity);
+}
+
+/* ---- Planning for callers that code the blocks themselves (lib.h) ---- */
+
+lmc_status lmc_encoder_plan(lmc_encoder *e, const void *prefix, size_t size, lmc_header *header, int *media) {
+    if (e->failed != LMC_OK)
+        return e->failed;
+    if (e->started)
+        return fail(e, lmc_fail(&e->message, LMC_ERR_PARAM, "plan after the stream started"));
+    lmc_status status = lmc_buf_append(&e->input, prefix, size);
+    status = status == LMC_OK ? start(e) : lmc_fail(&e->message, status, "out of memory");
+    *header = e->header;
+    *media = e->media;
+    if (status == LMC_OK && !e->media) {
+        /* The caller codes the blocks: the stream's model would only hold memory. */
+        lmc_neural_coder_free(e->coder);
+        lmc_model_free(e->model);
+        e->coder = NULL;
+        e->model = NULL;
+        e->finished = 1;
+    }
+    return status == LMC_OK ? LMC_OK : fail(e, status);
 }

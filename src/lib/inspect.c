@@ -2,10 +2,12 @@
  * `lmc info`: walks an archive's records without decoding payloads,
  * checking the structure and every compressed-data checksum.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lib/lib.h"
+#include "lib/lossy.h"
 
 #define READ_CHUNK (1u << 20)
 
@@ -49,8 +51,18 @@ static void fill_info(lmc_archive_info *info, const lmc_header *h) {
     info->window_stride = h->window_stride;
 }
 
-static lmc_status check_block(archive_reader *r, const lmc_block_record *block, lmc_archive_info *info,
-                              lmc_message *message) {
+/* A coded media block's bound and PSNR, from the head of its payload. */
+static lmc_status read_bound(const lmc_header *h, const lmc_block_record *block, const uint8_t *payload,
+                             lmc_archive_info *info, lmc_message *message) {
+    if (h->codec != LMC_CODEC_MEDIA || block->mode != LMC_BLOCK_CODED)
+        return LMC_OK;
+    if (lmc_media_block_bound(payload, block->payload_size, &info->max_error, &info->psnr) != LMC_OK)
+        return lmc_fail(message, LMC_ERR_CORRUPT, "block %llu: damaged media block", (unsigned long long)info->blocks);
+    return LMC_OK;
+}
+
+static lmc_status check_block(archive_reader *r, const lmc_header *h, const lmc_block_record *block,
+                              lmc_archive_info *info, lmc_message *message) {
     lmc_status status;
     while (r->buffer.size - r->pos < block->payload_size)
         if ((status = fill(r)) != LMC_OK)
@@ -58,6 +70,8 @@ static lmc_status check_block(archive_reader *r, const lmc_block_record *block, 
     if (lmc_checksum64(r->buffer.data + r->pos, block->payload_size) != block->payload_checksum)
         return lmc_fail(message, LMC_ERR_CORRUPT, "block %llu: compressed data does not match its checksum",
                         (unsigned long long)info->blocks);
+    if ((status = read_bound(h, block, r->buffer.data + r->pos, info, message)) != LMC_OK)
+        return status;
     r->pos += block->payload_size;
     info->blocks++;
     info->stored_blocks += block->mode == LMC_BLOCK_STORED;
@@ -91,7 +105,7 @@ static lmc_status walk(archive_reader *r, lmc_archive_info *info, lmc_message *m
                 return lmc_fail(message, LMC_ERR_CORRUPT, "end record disagrees with the blocks");
             return LMC_OK;
         }
-        if ((status = check_block(r, &block, info, message)) != LMC_OK)
+        if ((status = check_block(r, &header, &block, info, message)) != LMC_OK)
             return status;
     }
 }
@@ -102,6 +116,7 @@ lmc_status lmc_archive_inspect(lmc_read_fn read, void *user, lmc_archive_info *i
     lmc_message message;
     snprintf(message.text, sizeof message.text, "no error");
     memset(info, 0, sizeof *info);
+    info->psnr = INFINITY;
     lmc_status status = walk(&r, info, &message);
     if (status == LMC_OK) {
         /* Trailing bytes after the end record make the archive invalid. */

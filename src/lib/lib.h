@@ -96,6 +96,43 @@ lmc_status lmc_find_model_for_encoding(const char *name_or_path, lmc_kind kind, 
 lmc_status lmc_find_model_by_hash(const char *preferred, const char *name, const uint8_t hash[16],
                                   uint64_t memlimit, lmc_model **out, lmc_message *message);
 
+/* ---- Blocks coded apart from the streams (lmc_encoder_plan in encoder.c; blocks.c) ----
+ * For callers that spread one archive's blocks over processes (lmc --mpi):
+ * the header lmc_encoder would write, then blocks coded or decoded one call
+ * at a time into exactly the bytes the streams write or restore. */
+
+/* Starts a new stream on its input's first bytes, prefix (its first MiB,
+ * or all of it if shorter, as the CLI's first push gives it), without coding
+ * a block: *header is the header the stream writes, left in its output to
+ * pull; the stream then releases its model and takes no more input (the
+ * caller codes the blocks). *media is set instead when the stream holds its
+ * whole input to code it as one media block: the header is not decided
+ * yet, and the stream goes on as usual (push the rest, finish). On failure
+ * lmc_encoder_message says why. */
+lmc_status lmc_encoder_plan(lmc_encoder *encoder, const void *prefix, size_t size, lmc_header *header, int *media);
+
+typedef struct lmc_block_codec lmc_block_codec;
+
+/* Block coding for an archive with this header (the model, fast or mixed
+ * codec; not media) under options' threads, memory limit and model (tried
+ * first; the model is found by the header's hash, as the decoder finds it).
+ * decoding: sized for decoding (neural blocks in lockstep) or encoding. */
+lmc_status lmc_block_codec_create(const lmc_header *header, const lmc_options *options, int decoding,
+                                  lmc_block_codec **out, lmc_message *message);
+void lmc_block_codec_free(lmc_block_codec *codec);
+/* Blocks worth giving one call: what the streams code together. */
+int lmc_block_codec_batch(const lmc_block_codec *codec);
+/* Codes data, consecutive blocks of the header's block size (the last may
+ * be short), appending each block's record and payload to out exactly as
+ * lmc_encoder writes them. first: the index of the first block, for messages. */
+lmc_status lmc_block_codec_encode(lmc_block_codec *codec, uint64_t first, const uint8_t *data, size_t size,
+                                  lmc_buf *out, lmc_message *message);
+/* Decodes records, consecutive block records each followed by its payload
+ * as in the archive, appending the decoded bytes to out; both checksums of
+ * every block are verified. */
+lmc_status lmc_block_codec_decode(lmc_block_codec *codec, uint64_t first, const uint8_t *records, size_t size,
+                                  lmc_buf *out, lmc_message *message);
+
 /* ---- Shared stream helpers (stream.c) ---- */
 int lmc_effective_threads(int requested);
 

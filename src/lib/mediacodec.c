@@ -6,7 +6,10 @@
  *
  * Payload: u8 version (1); the item's description as 14 varints; varint
  * side size, varint side payload size (0: stored), the side payload; then
- * the samples' payload to the end.
+ * the samples' payload to the end. Version 2 (bounded error, lossy.h) has
+ * two more varints after the description, the bound D >= 1 and the sum of
+ * squared errors, and its samples' payload codes the quantiser's indices;
+ * lossless blocks stay version 1, byte for byte.
  *
  * A PNG comes back pixel-exact, not byte-exact (its IDAT is re-compressed),
  * so a media block's checksum covers the item's canonical form (description,
@@ -19,8 +22,10 @@
 #include <xxhash.h>
 
 #include "lib/lib.h"
+#include "lib/lossy.h"
 
 #define MEDIA_PAYLOAD_VERSION 1
+#define BOUNDED_PAYLOAD_VERSION 2
 #define DESC_FIELDS 14
 /* zlib expands at most ~1032:1, and a sample can be one bit of it. */
 #define MAX_SAMPLES_PER_FILE_BYTE (8u * 1040u)
@@ -37,7 +42,7 @@ static int desc_from_fields(const uint64_t *f, lmc_media_desc *d) {
     for (int i = 2; i < 9; i++)
         if (f[i] > UINT32_MAX)
             return 0;
-    if (f[0] < LMC_KIND_IMAGE || f[0] > LMC_KIND_VIDEO || f[1] < LMC_MEDIA_PNG || f[1] > LMC_MEDIA_Y4M ||
+    if (f[0] < LMC_KIND_IMAGE || f[0] > LMC_KIND_VIDEO || f[1] < LMC_MEDIA_PNG || f[1] > LMC_MEDIA_FLAC ||
         f[10] > 1 || f[11] > 1 || f[12] > 1 || f[13] > 1)
         return 0;
     *d = (lmc_media_desc){(lmc_kind)f[0], (lmc_media_format)f[1], (uint32_t)f[2], (uint32_t)f[3],
@@ -87,7 +92,8 @@ static lmc_audio_shape audio_shape(const lmc_media_desc *d) {
 }
 
 static lmc_image_shape image_shape(const lmc_media_desc *d) {
-    return (lmc_image_shape){d->width, d->height, d->channels, d->max_value, d->palette, 0, 0};
+    return (lmc_image_shape){.width = d->width, .height = d->height, .planes = d->channels,
+                             .max_value = d->max_value, .palette = d->palette};
 }
 
 /* Video: each plane's frames stacked into one tall one-plane image whose
@@ -99,8 +105,9 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
-    return (lmc_image_shape){lmc_media_plane_width(d, plane), height * (uint32_t)d->frames, 1, d->max_value, 0,
-                             height, motion_shift};
+    return (lmc_image_shape){.width = lmc_media_plane_width(d, plane), .height = height * (uint32_t)d->frames,
+                             .planes = 1, .max_value = d->max_value, .frame_height = height,
+                             .motion_shift = motion_shift};
 }
 
 /* Reads the layout mark, if any: the motion vectors' precision. */
@@ -251,34 +258,148 @@ static lmc_status encode_side(const lmc_media *item, lmc_buf *out) {
     return status;
 }
 
-lmc_status lmc_media_block_encode(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *payload,
-                                  lmc_message *message) {
+/* Version, description, for version 2 the bound and the squared error,
+ * then the side blob. */
+static lmc_status encode_head(const lmc_media *item, uint32_t bound, uint64_t squared_error, lmc_buf *payload,
+                              lmc_message *message) {
     uint64_t fields[DESC_FIELDS];
     desc_to_fields(&item->desc, fields);
-    lmc_status status = lmc_buf_append_byte(payload, MEDIA_PAYLOAD_VERSION);
+    lmc_status status = lmc_buf_append_byte(payload, bound ? BOUNDED_PAYLOAD_VERSION : MEDIA_PAYLOAD_VERSION);
     for (int i = 0; i < DESC_FIELDS && status == LMC_OK; i++)
         status = lmc_varint_put(payload, fields[i]);
+    if (status == LMC_OK && bound)
+        status = lmc_varint_put(payload, bound);
+    if (status == LMC_OK && bound)
+        status = lmc_varint_put(payload, squared_error);
     if (status == LMC_OK)
         status = encode_side(item, payload);
+    return status == LMC_OK ? LMC_OK : lmc_fail(message, status, "out of memory");
+}
+
+lmc_status lmc_media_block_encode(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *payload,
+                                  lmc_message *message) {
+    lmc_status status = encode_head(item, 0, 0, payload, message);
+    return status == LMC_OK ? encode_samples(model, pool, item, payload, message) : status;
+}
+
+/* What the sample coders see of a quantised item: its indices, whose
+ * largest value is the index of max_value (audio keeps its container). */
+static lmc_media_desc index_desc(const lmc_media_desc *d, uint32_t bound) {
+    lmc_media_desc coded = *d;
+    if (d->kind != LMC_KIND_AUDIO)
+        coded.max_value = lmc_lossy_index_max(d->max_value, bound);
+    return coded;
+}
+
+/* A copy of the item's samples (the side blob shared), for the quantiser. */
+static lmc_status copy_samples(const lmc_media *item, lmc_media *copy, lmc_message *message) {
+    *copy = *item;
+    size_t bytes = item->count * (item->audio ? sizeof *item->audio : sizeof *item->samples);
+    void *samples = malloc(bytes ? bytes : 1);
+    if (!samples)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    memcpy(samples, item->audio ? (const void *)item->audio : (const void *)item->samples, bytes);
+    if (item->audio)
+        copy->audio = samples;
+    else
+        copy->samples = samples;
+    return LMC_OK;
+}
+
+lmc_status lmc_media_block_encode_bounded(const lmc_model *model, lmc_pool *pool, const lmc_media *item,
+                                          uint32_t bound, lmc_buf *payload, uint64_t *checksum,
+                                          lmc_message *message) {
+    if (bound == 0) {
+        *checksum = lmc_media_checksum(item);
+        return lmc_media_block_encode(model, pool, item, payload, message);
+    }
+    const char *reason;
+    if (bound > LMC_LOSSY_MAX_ERROR || !lmc_lossy_applies(&item->desc, &reason))
+        return lmc_fail(message, LMC_ERR_PARAM, "this item cannot be coded with a bounded error of %u", bound);
+    lmc_media coded;
+    lmc_status status = copy_samples(item, &coded, message);
     if (status != LMC_OK)
-        return lmc_fail(message, status, "out of memory");
-    return encode_samples(model, pool, item, payload, message);
+        return status;
+    void *restored = NULL;
+    uint64_t squared_error = 0;
+    status = lmc_lossy_quantise(&coded, bound, &restored, &squared_error, message);
+    if (status == LMC_OK) {
+        lmc_media decoded = *item; /* what the decoder will restore */
+        if (decoded.audio)
+            decoded.audio = restored;
+        else
+            decoded.samples = restored;
+        *checksum = lmc_media_checksum(&decoded);
+        status = encode_head(item, bound, squared_error, payload, message);
+    }
+    coded.desc = index_desc(&item->desc, bound);
+    if (status == LMC_OK)
+        status = encode_samples(model, pool, &coded, payload, message);
+    free(restored);
+    free(coded.audio ? (void *)coded.audio : (void *)coded.samples);
+    return status;
 }
 
 static lmc_status corrupt(lmc_message *message, const char *what) {
     return lmc_fail(message, LMC_ERR_CORRUPT, "damaged media block: %s", what);
 }
 
+/* The bound a version 2 block was coded with (0 for version 1) and its
+ * recorded sum of squared errors. */
+typedef struct {
+    uint32_t bound;
+    uint64_t squared_error;
+} block_bound;
+
+static lmc_status read_bound(const uint8_t *payload, size_t size, size_t *pos, const lmc_media_desc *desc,
+                             block_bound *b, lmc_message *message) {
+    uint64_t bound, squared_error;
+    const char *reason;
+    if (lmc_varint_get(payload, size, pos, &bound) != LMC_OK ||
+        lmc_varint_get(payload, size, pos, &squared_error) != LMC_OK)
+        return corrupt(message, "truncated error bound");
+    if (bound == 0 || bound > LMC_LOSSY_MAX_ERROR || !lmc_lossy_applies(desc, &reason))
+        return corrupt(message, "impossible error bound");
+    *b = (block_bound){(uint32_t)bound, squared_error};
+    return LMC_OK;
+}
+
 static lmc_status read_desc(const uint8_t *payload, size_t size, size_t *pos, lmc_media_desc *desc,
-                            lmc_message *message) {
-    if (size == 0 || payload[0] != MEDIA_PAYLOAD_VERSION)
+                            block_bound *b, lmc_message *message) {
+    if (size == 0 || (payload[0] != MEDIA_PAYLOAD_VERSION && payload[0] != BOUNDED_PAYLOAD_VERSION))
         return corrupt(message, "unknown payload version");
     *pos = 1;
     uint64_t fields[DESC_FIELDS];
     for (int i = 0; i < DESC_FIELDS; i++)
         if (lmc_varint_get(payload, size, pos, &fields[i]) != LMC_OK)
             return corrupt(message, "truncated description");
-    return desc_from_fields(fields, desc) ? LMC_OK : corrupt(message, "impossible description");
+    if (!desc_from_fields(fields, desc))
+        return corrupt(message, "impossible description");
+    *b = (block_bound){0, 0};
+    return payload[0] == BOUNDED_PAYLOAD_VERSION ? read_bound(payload, size, pos, desc, b, message) : LMC_OK;
+}
+
+lmc_status lmc_media_block_bound(const uint8_t *payload, size_t size, uint32_t *bound, double *psnr) {
+    lmc_media_desc desc;
+    block_bound b;
+    size_t pos;
+    lmc_message message;
+    if (read_desc(payload, size, &pos, &desc, &b, &message) != LMC_OK)
+        return LMC_ERR_CORRUPT;
+    *bound = b.bound;
+    *psnr = lmc_lossy_psnr(b.squared_error, declared_samples(&desc), lmc_lossy_peak(&desc));
+    return LMC_OK;
+}
+
+/* Samples of a bounded block: the indices decoded under the index
+ * description, then mapped back to samples. */
+static lmc_status decode_bounded_samples(const lmc_model *model, lmc_pool *pool, const uint8_t *payload,
+                                         size_t size, uint32_t bound, lmc_media *item, lmc_message *message) {
+    lmc_media_desc desc = item->desc;
+    item->desc = index_desc(&desc, bound);
+    lmc_status status = decode_samples(model, pool, payload, size, item, message);
+    item->desc = desc;
+    return status == LMC_OK ? lmc_lossy_dequantise(item, bound, message) : status;
 }
 
 static lmc_status read_side(const uint8_t *payload, size_t size, size_t *pos, uint64_t raw_size, lmc_media *item,
@@ -307,7 +428,8 @@ lmc_status lmc_media_block_decode(const lmc_model *model, lmc_pool *pool, const 
                                   uint64_t raw_size, uint64_t memlimit, lmc_media *item, lmc_message *message) {
     memset(item, 0, sizeof *item);
     size_t pos;
-    lmc_status status = read_desc(payload, size, &pos, &item->desc, message);
+    block_bound bound;
+    lmc_status status = read_desc(payload, size, &pos, &item->desc, &bound, message);
     if (status != LMC_OK)
         return status;
     if (!lmc_media_model_fits(model, item->desc.kind))
@@ -325,7 +447,9 @@ lmc_status lmc_media_block_decode(const lmc_model *model, lmc_pool *pool, const 
     status = read_side(payload, size, &pos, raw_size, item, message);
     if (status == LMC_OK)
         status = lmc_media_alloc_samples(item, count, LMC_MEDIA_MAX_SAMPLES, message);
-    if (status == LMC_OK)
+    if (status == LMC_OK && bound.bound)
+        status = decode_bounded_samples(model, pool, payload + pos, size - pos, bound.bound, item, message);
+    else if (status == LMC_OK)
         status = decode_samples(model, pool, payload + pos, size - pos, item, message);
     if (status != LMC_OK)
         lmc_media_free(item);

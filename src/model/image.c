@@ -1203,7 +1203,8 @@ static lmc_status encode_palette(const lmc_model *model, const lmc_image_shape *
     for (uint32_t i = 0; i < pal->count && status == LMC_OK; i++)
         for (uint32_t p = 0; p < shape->planes && status == LMC_OK; p++)
             status = lmc_buf_append_byte(out, (uint8_t)(pal->colours[i] >> (8 * (shape->planes - 1 - p))));
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, pal->count - 1, 1, 0, 0};
+    lmc_image_shape index_shape = {.width = shape->width, .height = shape->height, .planes = 1,
+                                   .max_value = pal->count - 1, .palette = 1};
     if (status == LMC_OK)
         status = encode_planes(model, &index_shape, indices, pool, out, message);
     else
@@ -1224,7 +1225,8 @@ static lmc_status decode_palette(const lmc_model *model, const lmc_image_shape *
         if (colours[i] > shape->max_value)
             return lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged palette");
     size_t area = (size_t)shape->width * shape->height;
-    lmc_image_shape index_shape = {shape->width, shape->height, 1, (uint32_t)count - 1, 1, 0, 0};
+    lmc_image_shape index_shape = {.width = shape->width, .height = shape->height, .planes = 1,
+                                   .max_value = (uint32_t)count - 1, .palette = 1};
     /* The indices are decoded into the first plane's place, then spread. */
     lmc_status status = decode_planes(model, &index_shape, payload + pos, size - pos, pool, samples, message);
     if (status != LMC_OK)

@@ -1,0 +1,145 @@
+/*
+ * Blocks coded apart from the streams (lib.h: lmc_encoder_plan,
+ * lmc_block_codec), as lmc --mpi codes them: the header of a planned
+ * stream, then blocks coded in any grouping, then the end record make
+ * exactly the stream's archive; decoding restores the blocks and names
+ * damage; media inputs are left to the stream.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "lib/lib.h"
+#include "test_util.h"
+
+/* The stream's header for data, from a planned stream. */
+static void plan(const lmc_options *options, const uint8_t *data, size_t size, lmc_header *header, lmc_buf *out) {
+    lmc_status status;
+    lmc_encoder *e = lmc_encoder_create(options, &status);
+    assert_non_null(e);
+    int media = 1;
+    assert_int_equal(lmc_encoder_plan(e, data, LMC_MIN(size, (size_t)1 << 20), header, &media), LMC_OK);
+    assert_int_equal(media, 0);
+    uint8_t bytes[256];
+    size_t got;
+    while ((got = lmc_encoder_pull(e, bytes, sizeof bytes)) > 0)
+        lmc_buf_append(out, bytes, got);
+    assert_true(out->size > 0);
+    lmc_encoder_free(e);
+}
+
+/* Codes data block by block in groups of `group` blocks, as separate
+ * callers would, and checks the result against the stream's archive; then
+ * decodes the records in other groups. */
+static void check_blocks(const lmc_options *options, const uint8_t *data, size_t size, int group) {
+    lmc_buf stream, archive, records, decoded;
+    lmc_buf_init(&stream);
+    lmc_buf_init(&archive);
+    lmc_buf_init(&records);
+    lmc_buf_init(&decoded);
+    assert_int_equal(test_compress(options, data, size, 1 << 20, &stream), LMC_OK);
+    lmc_header header;
+    plan(options, data, size, &header, &archive);
+
+    lmc_block_codec *codec;
+    lmc_message message;
+    assert_int_equal(lmc_block_codec_create(&header, options, 0, &codec, &message), LMC_OK);
+    size_t step = (size_t)group * header.block_size;
+    uint64_t blocks = 0;
+    for (size_t pos = 0; pos < size; pos += step) {
+        assert_int_equal(lmc_block_codec_encode(codec, blocks, data + pos, LMC_MIN(step, size - pos), &records, &message),
+                         LMC_OK);
+        blocks += (LMC_MIN(step, size - pos) + header.block_size - 1) / header.block_size;
+    }
+    lmc_block_codec_free(codec);
+    lmc_end_record end = {blocks, size, lmc_checksum64(data, size)};
+    lmc_buf_append(&archive, records.data, records.size);
+    lmc_end_record_write(&archive, &end);
+    assert_int_equal(archive.size, stream.size);
+    assert_memory_equal(archive.data, stream.data, stream.size);
+
+    assert_int_equal(lmc_block_codec_create(&header, options, 1, &codec, &message), LMC_OK);
+    assert_true(lmc_block_codec_batch(codec) >= 1);
+    assert_int_equal(lmc_block_codec_decode(codec, 0, records.data, records.size, &decoded, &message), LMC_OK);
+    assert_int_equal(decoded.size, size);
+    assert_memory_equal(decoded.data, data, size);
+
+    /* A flipped payload byte is named, not decoded. */
+    records.data[records.size / 2] ^= 1;
+    decoded.size = 0;
+    assert_int_equal(lmc_block_codec_decode(codec, 0, records.data, records.size, &decoded, &message),
+                     LMC_ERR_CORRUPT);
+    /* A job cut inside a record is refused. */
+    records.data[records.size / 2] ^= 1;
+    assert_int_equal(lmc_block_codec_decode(codec, 0, records.data, records.size - 1, &decoded, &message),
+                     LMC_ERR_CORRUPT);
+    lmc_block_codec_free(codec);
+    lmc_buf_free(&stream);
+    lmc_buf_free(&archive);
+    lmc_buf_free(&records);
+    lmc_buf_free(&decoded);
+}
+
+static void test_fast_blocks(void **state) {
+    (void)state;
+    size_t size = 40000;
+    uint8_t *data = malloc(size);
+    test_fill_text(data, size, 11);
+    test_fill_random(data + 20000, 10000, 5); /* some blocks stored raw */
+    lmc_options options;
+    lmc_options_init(&options);
+    options.fast = 1;
+    options.block_size = 4096;
+    options.threads = 2;
+    check_blocks(&options, data, size, 1);
+    check_blocks(&options, data, size, 3);
+    free(data);
+}
+
+static void test_model_blocks(void **state) {
+    (void)state;
+    size_t size = 2500;
+    uint8_t *data = malloc(size);
+    test_fill_text(data, size, 3);
+    lmc_options options;
+    lmc_options_init(&options);
+    options.block_size = 1024;
+    options.threads = 2;
+    check_blocks(&options, data, size, 2);
+    free(data);
+}
+
+/* A PPM is one media block: the plan leaves it to the stream, and a media
+ * header has no block codec. */
+static void test_media_left_to_stream(void **state) {
+    (void)state;
+    uint8_t ppm[11 + 4 * 4 * 3] = "P6\n4 4\n255\n";
+    for (size_t i = 11; i < sizeof ppm; i++)
+        ppm[i] = (uint8_t)(i * 37);
+    lmc_options options;
+    lmc_options_init(&options);
+    lmc_status status;
+    lmc_encoder *e = lmc_encoder_create(&options, &status);
+    assert_non_null(e);
+    lmc_header header;
+    int media = 0;
+    assert_int_equal(lmc_encoder_plan(e, ppm, sizeof ppm, &header, &media), LMC_OK);
+    assert_int_equal(media, 1);
+    lmc_encoder_free(e);
+    header.codec = LMC_CODEC_MEDIA;
+    lmc_block_codec *codec;
+    lmc_message message;
+    assert_int_equal(lmc_block_codec_create(&header, &options, 0, &codec, &message), LMC_ERR_UNSUPPORTED);
+    assert_null(codec);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fast_blocks),
+        cmocka_unit_test(test_model_blocks),
+        cmocka_unit_test(test_media_left_to_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
