@@ -160,6 +160,9 @@ void bench_lmc(const cli_config *config, const bench_input *input, bench_result 
  * 0, or -1 when out of memory. */
 int bench_make_columns(bench_run *run);
 void bench_free_columns(bench_run *run);
+/* The executable that execvp would run for a bare name, as a new absolute
+ * path; NULL if there is none. */
+char *bench_find_program(const char *name);
 
 /* ---- bench_exec.c ---- */
 /* Makes the scratch folder (under TMPDIR or /tmp), guarded against signals.

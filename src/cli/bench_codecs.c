@@ -86,9 +86,7 @@ static char *program_in(const char *folder, size_t length, const char *name) {
     return absolute;
 }
 
-/* The executable that execvp would run for a bare name, as a new string;
- * NULL if there is none. */
-static char *find_program(const char *name) {
+char *bench_find_program(const char *name) {
     const char *folders = getenv("PATH");
     if (folders == NULL) folders = "/usr/bin:/bin";
     char *found = NULL;
@@ -121,8 +119,8 @@ static char *suffixed(const char *stem, const char *suffix) {
 static int make_codec_column(const bench_codec *codec, bench_column *column) {
     snprintf(column->name, sizeof column->name, "%s", codec->name);
     column->codec = codec;
-    column->program = find_program(codec->compress[0]);
-    if (codec->decompress[0] != NULL) column->unpacker = find_program(codec->decompress[0]);
+    column->program = bench_find_program(codec->compress[0]);
+    if (codec->decompress[0] != NULL) column->unpacker = bench_find_program(codec->decompress[0]);
     column->missing = column->program == NULL || (codec->decompress[0] != NULL && column->unpacker == NULL);
     column->packed_name = suffixed("packed", codec->suffix);
     column->unpacked_name = suffixed("unpacked", codec->unpacked_suffix);

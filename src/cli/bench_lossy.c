@@ -223,15 +223,7 @@ static char *joined(const char *folder, const char *name) {
 /* name in the folders of PATH, then beside the lmc executable (a build
  * folder holds lmc_jpegls); NULL if none. */
 static char *find_program(const char *name) {
-    const char *folders = getenv("PATH");
-    char *copy = strdup(folders ? folders : "/usr/bin:/bin");
-    char *found = NULL;
-    for (char *folder = copy ? strtok(copy, ":") : NULL; folder != NULL && found == NULL; folder = strtok(NULL, ":")) {
-        char *candidate = joined(folder, name);
-        if (candidate != NULL && access(candidate, X_OK) == 0) found = realpath(candidate, NULL);
-        free(candidate);
-    }
-    free(copy);
+    char *found = bench_find_program(name);
     char self[PATH_MAX];
     ssize_t length = found == NULL ? readlink("/proc/self/exe", self, sizeof self - 1) : -1;
     if (length > 0) {

@@ -201,6 +201,9 @@ typedef struct {
 } cli_sink;
 
 cli_sink cli_sink_of_output(cli_output *output);
+/* Writes through sink; on failure reports a system error (a sink's own
+ * failures are reported already) and returns -1. */
+int cli_sink_write(const cli_sink *sink, const void *data, size_t size);
 /* Accepts and drops everything (lmc test). */
 cli_sink cli_sink_discard(void);
 

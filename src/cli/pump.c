@@ -73,16 +73,17 @@ typedef struct {
     uint64_t bytes_out;
 } pump_state;
 
-static int report_sink_failure(const pump_state *state) {
-    if (errno != 0) cli_error(state->sink->name, "write failed: %s", strerror(errno));
+int cli_sink_write(const cli_sink *sink, const void *data, size_t size) {
+    errno = 0;
+    if (sink->write(sink->user, data, size) == 0) return 0;
+    if (errno != 0) cli_error(sink->name, "write failed: %s", strerror(errno));
     return -1;
 }
 
 static int drain(pump_state *state) {
     size_t got;
     while ((got = state->stream->pull(state->stream->handle, state->buffer, CHUNK_SIZE)) > 0) {
-        errno = 0;
-        if (state->sink->write(state->sink->user, state->buffer, got) != 0) return report_sink_failure(state);
+        if (cli_sink_write(state->sink, state->buffer, got) != 0) return -1;
         state->bytes_out += got;
     }
     return 0;

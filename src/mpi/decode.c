@@ -98,14 +98,10 @@ static int next_block(void *user, lmc_buf *bytes, farm_block *block) {
 }
 
 static int write_out(decoding *d, const void *data, size_t size) {
-    errno = 0;
-    if (d->sink->write(d->sink->user, data, size) == 0) {
-        d->bytes_out += size;
-        return 0;
-    }
-    if (errno != 0)
-        cli_error(d->sink->name, "write failed: %s", strerror(errno));
-    return -1;
+    if (cli_sink_write(d->sink, data, size) != 0)
+        return -1;
+    d->bytes_out += size;
+    return 0;
 }
 
 /* Decoded blocks, checked against the records read here before they are written. */

@@ -29,14 +29,10 @@ typedef struct {
 } encoding;
 
 static int write_out(encoding *e, const void *data, size_t size) {
-    errno = 0;
-    if (e->sink->write(e->sink->user, data, size) == 0) {
-        e->bytes_out += size;
-        return 0;
-    }
-    if (errno != 0)
-        cli_error(e->sink->name, "write failed: %s", strerror(errno));
-    return -1;
+    if (cli_sink_write(e->sink, data, size) != 0)
+        return -1;
+    e->bytes_out += size;
+    return 0;
 }
 
 /* Up to size bytes of input: the prefix first. Returns the count or -1. */
