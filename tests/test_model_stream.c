@@ -23,6 +23,10 @@
 #define KV_HEADS 2
 #define VOCAB 256
 
+/* The model lives alone in a private folder: the overlay test searches that
+ * folder for its base by hash, and a copy anywhere else (another run's, in
+ * a shared /tmp) must not be able to stand in for it. */
+static char model_dir[64];
 static char model_path[256];
 
 static lmc_status add_matrix(lmc_gguf_writer *w, const char *name, int rows, int cols, uint64_t *rng) {
@@ -75,7 +79,10 @@ static void write_metadata(lmc_gguf_writer *w) {
 
 static int write_random_model(void **state) {
     (void)state;
-    snprintf(model_path, sizeof model_path, "/tmp/lmc-test-model-%d.gguf", (int)getpid());
+    snprintf(model_dir, sizeof model_dir, "/tmp/lmc-test-model-XXXXXX");
+    if (!mkdtemp(model_dir))
+        return -1;
+    snprintf(model_path, sizeof model_path, "%s/test-random.gguf", model_dir);
     lmc_gguf_writer *w = lmc_gguf_writer_create();
     uint64_t rng = 12345;
     write_metadata(w);
@@ -114,6 +121,7 @@ static int write_random_model(void **state) {
 static int remove_model(void **state) {
     (void)state;
     unlink(model_path);
+    rmdir(model_dir);
     return 0;
 }
 
@@ -281,10 +289,7 @@ static void test_overlay_model(void **state) {
     lmc_buf_init(&output);
     assert_int_equal(test_compress(&options, data, 2000, 2000, &with_base), LMC_OK);
     /* The base is found by hash in the search folders (LMC_MODELS). */
-    char models_dir[300];
-    snprintf(models_dir, sizeof models_dir, "%s", model_path);
-    *strrchr(models_dir, '/') = '\0';
-    setenv("LMC_MODELS", models_dir, 1);
+    setenv("LMC_MODELS", model_dir, 1);
     options.model = overlay_path;
     assert_int_equal(test_compress(&options, data, 2000, 2000, &with_overlay), LMC_OK);
     assert_true(with_base.size != with_overlay.size || memcmp(with_base.data, with_overlay.data, with_base.size));
