@@ -98,6 +98,16 @@ typedef struct {
 /* Fills defaults (all zero/NULL). */
 LMC_API void lmc_options_init(lmc_options *options);
 
+/* Chooses where neural models run, for the whole process, from the next
+ * encoder or decoder on: "cpu", "cuda" (GPU 0) or "cuda:N" (without a
+ * call: LMC_DEVICE from the environment, else the CPU). Archives do not
+ * depend on it: the GPU computes the CPU's results bit for bit. Returns
+ * LMC_OK; LMC_ERR_PARAM for another name; LMC_ERR_UNSUPPORTED, with the
+ * reason in message, when that GPU cannot be used (no CUDA in this build,
+ * no such device): the CPU then runs them. The GPU number can be chosen
+ * only once per process, before a GPU is first used. */
+LMC_API lmc_status lmc_device_select(const char *device, char *message, size_t message_size);
+
 /* ---- Compression ---------------------------------------------------------- */
 
 typedef struct lmc_encoder lmc_encoder;

@@ -3,6 +3,9 @@
 # lmc built with MPI, -DLMC_MPI=ON, so that tests/cli/mpi.sh runs),
 # an ASan+UBSan build of the unit tests, and a clang build for the
 # cross-compiler determinism check. Budget: under 20 minutes on 2 cores.
+# Where nvcc is found the release build includes the CUDA backend (its
+# tests skip without a GPU); the other builds leave it out: they check the
+# C code under sanitizers and another compiler.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh" test
@@ -21,9 +24,9 @@ echo "== release build (gcc)"
 run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DLMC_MPI=ON
 echo "== ASan+UBSan build of the unit tests (gcc)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DLMC_SANITIZE=ON -DCMAKE_C_COMPILER=gcc -- -L unit
+  run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DLMC_SANITIZE=ON -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=gcc -- -L unit
 echo "== clang build: unit tests, and archives exchanged with the gcc build"
 LMC_OTHER_BUILD="$root/build-test/lmc" \
-  run_suite "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -- -L "unit|exchange"
+  run_suite "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=clang -- -L "unit|exchange"
 echo "== libFuzzer targets (clang, ASan+UBSan), each for a bounded time"
-run_suite "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMC_FUZZ=ON -DCMAKE_C_COMPILER=clang -- -L fuzz
+run_suite "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMC_FUZZ=ON -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=clang -- -L fuzz

@@ -1,11 +1,12 @@
 /*
- * The CUDA matmul backend (src/nn/cuda.h) against the CPU, bit for bit:
- * random and extreme int8 matrices and int16 activations of many shapes
- * (odd sizes, the text-en shapes), biases, several matrices per call,
- * subnormal and zero scales, a device copy dropped by lmc_qmat_release,
- * and whole forward passes of models/text-en.gguf (batched, chunked and
- * lockstep on several threads) whose logits must not change when the
- * matmuls go to the GPU.
+ * The CUDA backend (src/nn/cuda.h) against the CPU, bit for bit: the
+ * matmul on random and extreme int8 matrices and int16 activations of many
+ * shapes (odd sizes, the text-en shapes), biases, several matrices per
+ * call, subnormal and zero scales, a device copy dropped by
+ * lmc_qmat_release; and whole forward passes on the GPU of random llama and
+ * qwen2 models and of every shipped transformer model, under the block
+ * codec's call patterns (batched, chunked, lockstep, window restarts), also
+ * with the device failing mid-way (the state goes on on the CPU).
  *
  * Exits 77 (ctest: skipped) when lmc was built without CUDA
  * (-DLMC_CUDA=ON) or no CUDA device is usable.
@@ -24,6 +25,7 @@
 #include "model/model.h"
 #include "nn/cuda.h"
 #include "nn/kernels.h"
+#include "test_llama_models.h"
 #include "test_util.h"
 
 static uint64_t rng_state = 1;
@@ -242,108 +244,197 @@ static void test_release_drops_device_copy(void **unused) {
     matrix_free(&m);
 }
 
-/* ---- Whole forward passes of text-en ---- */
+/* ---- Whole forward passes on the GPU (nn/cuda/llama_cuda.cu) ----
+ * Each schedule is a list of calls (rows of sequences, positions and
+ * tokens) like those the block codec makes; every call's logits are kept,
+ * and the GPU's must equal the CPU's bit for bit. */
 
-enum { N_POS = 150, N_SEQS = 3 };
+enum { N_POS = 150, N_SEQS = 3, MAX_CALL_ROWS = N_POS, MAX_CALLS = 4 * N_POS };
 
-static lmc_model *text_en;
+typedef struct {
+    int n;
+    int seqs[MAX_CALL_ROWS], positions[MAX_CALL_ROWS];
+    int32_t tokens[MAX_CALL_ROWS];
+} call;
+
+typedef struct {
+    int n_seqs, max_rows, n_calls, total_rows;
+    call *calls;
+} schedule;
+
+static int32_t token_at(int vocab, int seq, int pos) {
+    return (int32_t)(((uint32_t)seq * 7919u + (uint32_t)pos * 104729u + 13u) % (uint32_t)vocab);
+}
+
+static call *next_call(schedule *sc) {
+    assert_true(sc->n_calls < MAX_CALLS);
+    call *c = &sc->calls[sc->n_calls++];
+    c->n = 0;
+    return c;
+}
+
+static void add_row(schedule *sc, call *c, int vocab, int seq, int pos, int token_offset) {
+    assert_true(c->n < MAX_CALL_ROWS);
+    c->seqs[c->n] = seq;
+    c->positions[c->n] = pos;
+    c->tokens[c->n++] = token_at(vocab, seq, pos + token_offset);
+    sc->total_rows++;
+}
+
+/* Kinds of schedule: every position of one sequence in one call (the state
+ * splitting it in chunks of max_rows), lockstep of three sequences at
+ * different offsets with a prefill, and a window restart (positions start
+ * again at 0 in a call of 20 rows). */
+typedef enum { SCHEDULE_BATCHED, SCHEDULE_CHUNKED, SCHEDULE_LOCKSTEP, SCHEDULE_RESTART, SCHEDULE_KINDS } schedule_kind;
+
+static schedule make_schedule(schedule_kind kind, int vocab) {
+    schedule sc = {.n_seqs = 1, .max_rows = N_POS, .calls = checked_malloc(MAX_CALLS * sizeof(call))};
+    if (kind == SCHEDULE_BATCHED || kind == SCHEDULE_CHUNKED) {
+        call *c = next_call(&sc);
+        for (int pos = 0; pos < N_POS; pos++)
+            add_row(&sc, c, vocab, 0, pos, 0);
+        sc.max_rows = kind == SCHEDULE_CHUNKED ? 7 : N_POS;
+    } else if (kind == SCHEDULE_LOCKSTEP) {
+        sc.n_seqs = N_SEQS;
+        sc.max_rows = 16;
+        call *c = next_call(&sc);
+        for (int pos = 0; pos < 9; pos++)
+            add_row(&sc, c, vocab, 1, pos, 0);
+        add_row(&sc, c, vocab, 2, 0, 0);
+        for (int step = 0; step < N_POS - 9; step++) {
+            c = next_call(&sc);
+            add_row(&sc, c, vocab, 2, step + 1, 0);
+            add_row(&sc, c, vocab, 0, step, 0);
+            add_row(&sc, c, vocab, 1, step + 9, 0);
+        }
+    } else {
+        sc.max_rows = 32;
+        for (int first = 0; first < N_POS; first += 16) {
+            call *c = next_call(&sc);
+            for (int pos = first; pos < first + 16 && pos < N_POS; pos++)
+                add_row(&sc, c, vocab, 0, pos, 0);
+        }
+        call *c = next_call(&sc);
+        for (int pos = 0; pos < 20; pos++)
+            add_row(&sc, c, vocab, 0, pos, 100);
+        for (int pos = 20; pos < 60; pos++)
+            add_row(&sc, next_call(&sc), vocab, 0, pos, 100);
+    }
+    return sc;
+}
+
+/* Runs the schedule on a new state; logits gets every row's logits in
+ * order. fail_at >= 0 makes the GPU fail at that call (the state must go
+ * on on the CPU). */
+static void run_schedule(const lmc_llama *m, const schedule *sc, int fail_at, float *logits) {
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(m, sc->n_seqs, N_POS, sc->max_rows, &s), LMC_OK);
+    size_t at = 0;
+    for (int i = 0; i < sc->n_calls; i++) {
+        const call *c = &sc->calls[i];
+        if (i == fail_at)
+            lmc_cuda_fail_next_forward();
+        lmc_llama_forward(s, pool, c->seqs, c->tokens, c->positions, c->n, logits + at);
+        at += (size_t)c->n * (size_t)m->vocab;
+    }
+    lmc_llama_state_free(s);
+}
+
+/* Every schedule on the CPU and on the GPU (and once with a failure in the
+ * middle): the same logits, and the GPU really ran. */
+static void check_model_on_gpu(const lmc_llama *m, const char *name) {
+    for (int kind = 0; kind < SCHEDULE_KINDS; kind++) {
+        schedule sc = make_schedule((schedule_kind)kind, m->vocab);
+        const size_t n = (size_t)sc.total_rows * (size_t)m->vocab;
+        float *want = checked_malloc(n * sizeof(float)), *got = checked_malloc(n * sizeof(float));
+        char what[160];
+        lmc_cuda_force(0, 0);
+        run_schedule(m, &sc, -1, want);
+        lmc_cuda_force(1, 0);
+        const uint64_t before = lmc_cuda_llama_calls();
+        memset(got, 0xff, n * sizeof(float));
+        run_schedule(m, &sc, -1, got);
+        assert_true(lmc_cuda_llama_calls() >= before + (uint64_t)sc.n_calls);
+        snprintf(what, sizeof what, "%s, schedule %d, on the GPU", name, kind);
+        assert_same_bits(want, got, n, what);
+        memset(got, 0xff, n * sizeof(float));
+        run_schedule(m, &sc, sc.n_calls / 2, got);
+        snprintf(what, sizeof what, "%s, schedule %d, GPU failing at call %d", name, kind, sc.n_calls / 2);
+        assert_same_bits(want, got, n, what);
+        lmc_cuda_force(-1, 0);
+        free(want);
+        free(got);
+        free(sc.calls);
+    }
+}
+
+static void check_random_model(const model_config *cfg, uint64_t seed, const char *name) {
+    test_model tm;
+    test_model_init(&tm, cfg, seed);
+    check_model_on_gpu(&tm.llama, name);
+    test_model_free(&tm);
+}
+
+static void test_random_llama_forward_on_gpu(void **unused) {
+    (void)unused;
+    const model_config llama = {.dim = 64, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 256};
+    check_random_model(&llama, 100, "llama pairs");
+}
+
+static void test_random_qwen2_forward_on_gpu(void **unused) {
+    (void)unused;
+    const model_config qwen2 = {.dim = 96, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 300,
+                                .neox = 1, .biases = 1};
+    check_random_model(&qwen2, 200, "qwen2 biases, neox");
+}
+
+/* head_dim 12: lanes of unequal length in every dot product. */
+static void test_random_odd_head_dim_on_gpu(void **unused) {
+    (void)unused;
+    const model_config odd = {.dim = 96, .hidden = 100, .layers = 1, .heads = 8, .kv_heads = 8, .vocab = 77};
+    check_random_model(&odd, 300, "head_dim 12");
+}
 
 static const char *models_dir(void) {
     const char *env = getenv("LMC_MODELS");
     return env && *env && !strchr(env, ':') ? env : LMC_TEST_SOURCE_DIR "/models";
 }
 
-/* Sequence 0's logits, all positions per call in chunks of max_rows. */
-static void run_batched(int max_rows, const int32_t *tokens, float *logits) {
-    lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(&text_en->llama, 1, N_POS, max_rows, &s), LMC_OK);
-    int seqs[N_POS], positions[N_POS];
-    for (int i = 0; i < N_POS; i++)
-        seqs[i] = 0, positions[i] = i;
-    lmc_llama_forward(s, pool, seqs, tokens, positions, N_POS, logits);
-    lmc_llama_state_free(s);
-}
-
-/* All sequences one position per call (decompression's lockstep: each
- * thread runs its rows' whole pass, so several threads call the GPU at
- * once); sequence 0's logits. */
-static void run_lockstep(int32_t tokens[N_SEQS][N_POS], float *logits) {
-    const int vocab = text_en->llama.vocab;
-    lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(&text_en->llama, N_SEQS, N_POS, N_SEQS, &s), LMC_OK);
-    float *step_logits = checked_malloc((size_t)N_SEQS * (size_t)vocab * sizeof(float));
-    for (int pos = 0; pos < N_POS; pos++) {
-        int seqs[N_SEQS], positions[N_SEQS];
-        int32_t toks[N_SEQS];
-        for (int i = 0; i < N_SEQS; i++)
-            seqs[i] = i, positions[i] = pos, toks[i] = tokens[i][pos];
-        lmc_llama_forward(s, pool, seqs, toks, positions, N_SEQS, step_logits);
-        memcpy(logits + (size_t)pos * (size_t)vocab, step_logits, (size_t)vocab * sizeof(float));
-    }
-    free(step_logits);
-    lmc_llama_state_free(s);
-}
-
-static void test_text_en_forward_same_logits(void **unused) {
+/* Every shipped transformer model (the domain overlays on their base):
+ * the same logits, hence the same CDFs. */
+static void test_shipped_models_forward_on_gpu(void **unused) {
     (void)unused;
-    if (!text_en)
-        skip();
-    rng_state = 15;
-    const int vocab = text_en->llama.vocab;
-    int32_t tokens[N_SEQS][N_POS];
-    for (int s = 0; s < N_SEQS; s++)
-        for (int i = 0; i < N_POS; i++)
-            tokens[s][i] = rng_int(vocab);
-    const size_t size = (size_t)N_POS * (size_t)vocab * sizeof(float);
-    float *want = checked_malloc(size), *got = checked_malloc(size);
-
-    lmc_cuda_force(0, 0);
-    run_batched(N_POS, tokens[0], want);
-    lmc_cuda_force(1, 0); /* every matmul on the GPU */
-    uint64_t before = lmc_cuda_matmul_count();
-    run_batched(N_POS, tokens[0], got);
-    assert_true(lmc_cuda_matmul_count() >= before + 6 * 4 + 1); /* qkv, wo, gate+up, down per layer; output */
-    assert_same_bits(want, got, size / sizeof(float), "batched, all on the GPU");
-    memset(got, 0, size);
-    run_batched(7, tokens[0], got);
-    assert_same_bits(want, got, size / sizeof(float), "chunks of 7 rows, all on the GPU");
-    memset(got, 0, size);
-    before = lmc_cuda_matmul_count();
-    run_lockstep(tokens, got);
-    assert_true(lmc_cuda_matmul_count() > before);
-    assert_same_bits(want, got, size / sizeof(float), "lockstep, all on the GPU");
-    /* The default threshold (or LMC_GPU_MIN_MACS): in chunks of 40 rows the
-     * output matmul goes to the GPU, the small ones stay on the CPU. */
-    lmc_cuda_force(-1, 0);
-    const int64_t threshold = lmc_cuda_min_macs();
-    lmc_cuda_force(1, threshold);
-    memset(got, 0, size);
-    before = lmc_cuda_matmul_count();
-    run_batched(40, tokens[0], got);
-    print_message("default threshold %lld: %llu of the matmuls on the GPU\n", (long long)threshold,
-                  (unsigned long long)(lmc_cuda_matmul_count() - before));
-    assert_same_bits(want, got, size / sizeof(float), "chunks of 40 rows, default threshold");
-    lmc_cuda_force(-1, 0);
-    free(want);
-    free(got);
+    static const char *const names[][2] = {
+        {"text-en", NULL}, {"text-en-legal", "text-en"}, {"text-en-medical", "text-en"}, {"bytes-v1", NULL}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024], base[1024];
+        snprintf(path, sizeof path, "%s/%s.gguf", models_dir(), names[i][0]);
+        lmc_model *model;
+        lmc_message message;
+        lmc_status status;
+        if (names[i][1]) {
+            snprintf(base, sizeof base, "%s/%s.gguf", models_dir(), names[i][1]);
+            status = lmc_model_load_overlay(path, base, 0, &model, &message);
+        } else {
+            status = lmc_model_load_weights(path, 0, &model, &message);
+        }
+        if (status != LMC_OK) {
+            print_error("cannot load %s: %s\n", path, message.text);
+            fail();
+        }
+        check_model_on_gpu(&model->llama, names[i][0]);
+        lmc_model_free(model);
+    }
 }
 
-static int load_text_en(void **unused) {
+static int create_pool(void **unused) {
     (void)unused;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/text-en.gguf", models_dir());
-    lmc_message message;
-    if (access(path, R_OK) != 0 || lmc_model_load_weights(path, 0, &text_en, &message) != LMC_OK) {
-        print_message("text-en forward skipped: cannot load %s\n", path);
-        text_en = NULL;
-    }
     pool = lmc_pool_create(4);
     return pool ? 0 : -1;
 }
 
-static int free_text_en(void **unused) {
+static int free_pool(void **unused) {
     (void)unused;
-    lmc_model_free(text_en);
     lmc_pool_free(pool);
     return 0;
 }
@@ -362,7 +453,10 @@ int main(void) {
         cmocka_unit_test(test_matmul_extreme_values_bit_exact),
         cmocka_unit_test(test_multi_dispatch_uses_gpu),
         cmocka_unit_test(test_release_drops_device_copy),
-        cmocka_unit_test(test_text_en_forward_same_logits),
+        cmocka_unit_test(test_random_llama_forward_on_gpu),
+        cmocka_unit_test(test_random_qwen2_forward_on_gpu),
+        cmocka_unit_test(test_random_odd_head_dim_on_gpu),
+        cmocka_unit_test(test_shipped_models_forward_on_gpu),
     };
-    return cmocka_run_group_tests(tests, load_text_en, free_text_en);
+    return cmocka_run_group_tests(tests, create_pool, free_pool);
 }

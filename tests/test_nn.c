@@ -21,6 +21,7 @@
 #include "common/detmath.h"
 #include "nn/kernels.h"
 #include "nn/nn.h"
+#include "test_llama_models.h"
 
 /* ---- Deterministic random numbers ---- */
 
@@ -51,32 +52,6 @@ static void *checked_malloc(size_t size) {
 static lmc_simd_level best_level(void) {
     lmc_simd_force(-1);
     return lmc_simd_selected();
-}
-
-/* ---- Random int8 matrices ---- */
-
-typedef struct {
-    lmc_qmat m;
-    int8_t *q;
-    float *scale;
-} test_qmat;
-
-/* Weights with float magnitude about 1/sqrt(cols), so activations stay O(1). */
-static void test_qmat_init(test_qmat *t, int rows, int cols) {
-    t->q = checked_malloc((size_t)rows * (size_t)cols);
-    t->scale = checked_malloc((size_t)rows * sizeof(float));
-    for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
-        t->q[i] = (int8_t)(rng_int(255) - 127);
-    for (int o = 0; o < rows; o++)
-        t->scale[o] = (1.5f + 0.5f * rng_float()) / (127.0f * sqrtf((float)cols));
-    t->m = (lmc_qmat){.q = t->q, .scale = t->scale, .rows = rows, .cols = cols};
-    assert_int_equal(lmc_qmat_prepare(&t->m), LMC_OK);
-}
-
-static void test_qmat_free(test_qmat *t) {
-    lmc_qmat_release(&t->m);
-    free(t->q);
-    free(t->scale);
 }
 
 /* ---- The thread pool (the engine's parallel steps) ---- */
@@ -517,79 +492,6 @@ static void test_rowops_match_scalar(void **unused) {
     }
 }
 
-/* ---- Random Llama models ---- */
-
-typedef struct {
-    int dim, hidden, layers, heads, kv_heads, vocab, neox, biases;
-} model_config;
-
-typedef struct {
-    lmc_llama llama;
-    lmc_llama_layer *layers;
-    test_qmat *mats; /* 7 per layer, then the output */
-    float **floats;  /* every float buffer, to free */
-    int n_floats;
-} test_model;
-
-static float *model_floats(test_model *tm, size_t n, float center, float spread) {
-    float *p = checked_malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        p[i] = center + spread * rng_float();
-    tm->floats[tm->n_floats++] = p;
-    return p;
-}
-
-static void test_model_init(test_model *tm, const model_config *cfg, uint64_t seed) {
-    rng_state = seed;
-    memset(tm, 0, sizeof *tm);
-    const int hd = cfg->dim / cfg->heads, q_dim = cfg->heads * hd, kv_dim = cfg->kv_heads * hd;
-    tm->layers = calloc((size_t)cfg->layers, sizeof *tm->layers);
-    tm->mats = calloc((size_t)cfg->layers * 7 + 1, sizeof *tm->mats);
-    tm->floats = calloc((size_t)cfg->layers * 5 + 2, sizeof *tm->floats);
-    assert_non_null(tm->layers);
-    assert_non_null(tm->mats);
-    assert_non_null(tm->floats);
-    lmc_llama *m = &tm->llama;
-    *m = (lmc_llama){.dim = cfg->dim, .hidden_dim = cfg->hidden, .n_layers = cfg->layers,
-                     .n_heads = cfg->heads, .n_kv_heads = cfg->kv_heads, .head_dim = hd,
-                     .vocab = cfg->vocab, .context_length = 512, .rope_base = 10000.0f,
-                     .rope_neox = cfg->neox, .norm_eps = 1e-5f, .layers = tm->layers};
-    m->tok_embd = model_floats(tm, (size_t)cfg->vocab * (size_t)cfg->dim, 0.0f, 1.0f);
-    for (int i = 0; i < cfg->layers; i++) {
-        lmc_llama_layer *l = &tm->layers[i];
-        test_qmat *w = &tm->mats[i * 7];
-        test_qmat_init(&w[0], q_dim, cfg->dim);
-        test_qmat_init(&w[1], kv_dim, cfg->dim);
-        test_qmat_init(&w[2], kv_dim, cfg->dim);
-        test_qmat_init(&w[3], cfg->dim, q_dim);
-        test_qmat_init(&w[4], cfg->hidden, cfg->dim);
-        test_qmat_init(&w[5], cfg->hidden, cfg->dim);
-        test_qmat_init(&w[6], cfg->dim, cfg->hidden);
-        l->wq = w[0].m, l->wk = w[1].m, l->wv = w[2].m, l->wo = w[3].m;
-        l->w_gate = w[4].m, l->w_up = w[5].m, l->w_down = w[6].m;
-        l->attn_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
-        l->ffn_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
-        if (cfg->biases) {
-            l->bq = model_floats(tm, (size_t)q_dim, 0.0f, 0.3f);
-            l->bk = model_floats(tm, (size_t)kv_dim, 0.0f, 0.3f);
-            l->bv = model_floats(tm, (size_t)kv_dim, 0.0f, 0.3f);
-        }
-    }
-    m->out_norm = model_floats(tm, (size_t)cfg->dim, 1.0f, 0.2f);
-    test_qmat_init(&tm->mats[cfg->layers * 7], cfg->vocab, cfg->dim);
-    m->output = tm->mats[cfg->layers * 7].m;
-}
-
-static void test_model_free(test_model *tm) {
-    for (int i = 0; i < tm->llama.n_layers * 7 + 1; i++)
-        test_qmat_free(&tm->mats[i]);
-    for (int i = 0; i < tm->n_floats; i++)
-        free(tm->floats[i]);
-    free(tm->mats);
-    free(tm->floats);
-    free(tm->layers);
-}
-
 /* ---- Evaluation schedules ---- */
 
 enum { N_POS = 72, N_SEQS = 3, MAX_POS = 80 };
@@ -759,6 +661,7 @@ static void reference_forward(const lmc_llama *m, const int32_t *tokens, int n, 
 static void check_model(const model_config *cfg, uint64_t seed) {
     test_model tm;
     test_model_init(&tm, cfg, seed);
+    rng_state = seed;
     const lmc_llama *m = &tm.llama;
     int32_t tokens[N_SEQS][N_POS];
     for (int s = 0; s < N_SEQS; s++)

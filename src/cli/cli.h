@@ -31,6 +31,8 @@ typedef enum {
 /* Verbosity levels: -q lowers, -v raises. */
 enum { CLI_QUIET = 0, CLI_NORMAL = 1, CLI_VERBOSE = 2 };
 
+#define CLI_MAX_DEVICES 64
+
 typedef struct {
     cli_command command;
     const char *model;
@@ -51,12 +53,20 @@ typedef struct {
     const char *svg_path;    /* bench --svg */
     int no_others;           /* bench --no-others: lmc only */
     int mpi;                 /* --mpi: blocks coded by every rank of an MPI job */
+    const char *device;      /* --device: cpu, cuda or cuda:N; NULL: LMC_DEVICE, else the CPU */
+    int devices[CLI_MAX_DEVICES]; /* --devices: rank r of an MPI job uses devices[r % device_count] */
+    int device_count;
     uint32_t max_error;      /* compress --max-error: 0 lossless */
     int lossy;               /* bench --lossy: rate-distortion curves */
     char **files;
     int file_count;
     const char *help_topic; /* for CLI_CMD_HELP: a command name or NULL */
 } cli_config;
+
+/* ---- device.c: where the models run ---- */
+/* Selects the device --device or --devices names for MPI rank `rank` (0
+ * without MPI); when it cannot be used, warns and leaves the CPU. */
+void cli_select_device(const cli_config *config, int rank);
 
 /* ---- options.c: the command line ---- */
 /* Fills config from argv. Returns CLI_EXIT_OK, or CLI_EXIT_USAGE after

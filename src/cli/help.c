@@ -32,6 +32,8 @@ static const char general_help[] =
     "      --rm            remove the input after success (compress: after verifying)\n"
     "  -T, --threads N     worker threads (0: all cores, the default)\n"
     "      --memlimit SIZE refuse work needing more memory (K, M, G suffixes)\n"
+    "      --device DEV    where neural models run: cpu, cuda (GPU 0) or cuda:N;\n"
+    "                      the archive is the same (default: $LMC_DEVICE, else cpu)\n"
     "  -v, --verbose       per-file statistics\n"
     "  -q, --quiet         errors only\n"
     "  -h, --help          this text\n"
@@ -63,6 +65,9 @@ static const char compress_help[] =
     "                      (with --max-error: once it decodes with every checksum)\n"
     "  -T, --threads N     worker threads (0: all cores)\n"
     "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "      --device DEV    where neural models run: cpu, cuda (GPU 0) or cuda:N;\n"
+    "                      the archive is the same (default: $LMC_DEVICE, else cpu)\n"
+    "      --devices N,N   with --mpi: GPU numbers, one per rank in turn\n"
     "  -v, --verbose       per-file statistics\n"
     "  -q, --quiet         errors only\n";
 
@@ -81,6 +86,9 @@ static const char decompress_help[] =
     "      --rm            remove the archive after a verified decode\n"
     "  -T, --threads N     worker threads (0: all cores)\n"
     "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "      --device DEV    where neural models run: cpu, cuda (GPU 0) or cuda:N;\n"
+    "                      the archive is the same (default: $LMC_DEVICE, else cpu)\n"
+    "      --devices N,N   with --mpi: GPU numbers, one per rank in turn\n"
     "  -v, --verbose       per-file statistics\n"
     "  -q, --quiet         errors only\n";
 
@@ -92,6 +100,8 @@ static const char test_help[] =
     "  -f, --force         read from a terminal\n"
     "  -T, --threads N     worker threads (0: all cores)\n"
     "      --memlimit SIZE memory limit (K, M, G suffixes)\n"
+    "      --device DEV    where neural models run: cpu, cuda (GPU 0) or cuda:N;\n"
+    "                      the archive is the same (default: $LMC_DEVICE, else cpu)\n"
     "  -v, --verbose       report each archive that passes\n"
     "  -q, --quiet         errors only\n";
 

@@ -64,5 +64,6 @@ int main(int argc, char **argv) {
     int status = cli_parse_command_line(argc, argv, &config);
     if (status != CLI_EXIT_OK) return status;
     cli_signals_install();
+    if (!config.mpi) cli_select_device(&config, 0); /* each MPI rank selects its own (cli_mpi_join) */
     return flush_stdout(run(&config));
 }

@@ -4,6 +4,7 @@
  * Options may follow the files (GNU getopt permutes); `--` ends them.
  */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ enum {
     OPT_MAX_ERROR,
     OPT_LOSSY,
     OPT_MPI,
+    OPT_DEVICE,
+    OPT_DEVICES,
 };
 
 #define FOR(command) (1u << (command))
@@ -65,6 +68,8 @@ static const option_spec option_specs[] = {
     {"rm", 0, OPT_RM, CODING},
     {"threads", 1, 'T', RUNNING_MODELS},
     {"memlimit", 1, OPT_MEMLIMIT, RUNNING_MODELS},
+    {"device", 1, OPT_DEVICE, RUNNING_MODELS},
+    {"devices", 1, OPT_DEVICES, CODING},
     {"verbose", 0, 'v', EVERY_COMMAND},
     {"quiet", 0, 'q', EVERY_COMMAND},
     {"help", 0, 'h', EVERY_COMMAND},
@@ -154,6 +159,40 @@ static int parse_threads(const char *text, cli_config *config) {
     return 0;
 }
 
+/* cpu, cuda or cuda:N */
+static int parse_device(const char *text, cli_config *config) {
+    long index;
+    if (strcmp(text, "cpu") != 0 && strcmp(text, "cuda") != 0 &&
+        (strncmp(text, "cuda:", 5) != 0 || cli_parse_count(text + 5, 1023, &index) != 0)) {
+        cli_usage_error("invalid device '%s' for --device (cpu, cuda or cuda:N)", text);
+        return -1;
+    }
+    config->device = text;
+    return 0;
+}
+
+/* N,N,...: GPU numbers, one per MPI rank in turn. */
+static int parse_devices(const char *text, cli_config *config) {
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", text);
+    int count = 0;
+    for (char *item = strtok(copy, ","); item; item = strtok(NULL, ",")) {
+        long index;
+        if (count == CLI_MAX_DEVICES || cli_parse_count(item, 1023, &index) != 0) {
+            cli_usage_error("invalid list '%s' for --devices (GPU numbers: 0,1,...; at most %d)", text,
+                            CLI_MAX_DEVICES);
+            return -1;
+        }
+        config->devices[count++] = (int)index;
+    }
+    if (count == 0 || strlen(text) >= sizeof copy) {
+        cli_usage_error("invalid list '%s' for --devices (GPU numbers: 0,1,...)", text);
+        return -1;
+    }
+    config->device_count = count;
+    return 0;
+}
+
 static int parse_memlimit(const char *text, cli_config *config) {
     if (cli_parse_size(text, &config->memlimit) != 0) {
         cli_usage_error("invalid size '%s' for --memlimit (examples: 512M, 4G)", text);
@@ -224,6 +263,8 @@ static int apply_option(int id, const char *argument, cli_config *config, parse_
     case OPT_MAX_ERROR: return parse_max_error(argument, config);
     case OPT_LOSSY: config->lossy = 1; return 0;
     case OPT_MPI: config->mpi = 1; return 0;
+    case OPT_DEVICE: return parse_device(argument, config);
+    case OPT_DEVICES: return parse_devices(argument, config);
     case 'o': set_output(argument, config); return 0;
     case 'c': config->to_stdout = 1; return 0;
     case 'f': config->force = 1; return 0;
@@ -327,6 +368,14 @@ static int check_operands(const cli_config *config) {
 
 static int check_combinations(const cli_config *config) {
     if (check_operands(config) != 0) return -1;
+    if (config->device && config->device_count) {
+        cli_usage_error("give --device or --devices, not both");
+        return -1;
+    }
+    if (config->device_count > 1 && !config->mpi) {
+        cli_usage_error("several GPUs (--devices) need --mpi: one process per GPU, each taking the next number");
+        return -1;
+    }
     if (config->output && !config->to_stdout && config->file_count > 1) {
         cli_usage_error("-o takes one input file, %d given", config->file_count);
         return -1;

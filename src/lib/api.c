@@ -1,5 +1,6 @@
 /* Small public helpers: status and kind names, options, version. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/format.h"
@@ -54,6 +55,28 @@ lmc_kind lmc_detect_kind(const void *prefix, size_t size) {
 
 void lmc_options_init(lmc_options *options) {
     memset(options, 0, sizeof *options);
+}
+
+lmc_status lmc_device_select(const char *device, char *message, size_t message_size) {
+    char why[256] = "";
+    lmc_status status;
+    if (device && strcmp(device, "cpu") == 0) {
+        status = lmc_nn_use_device(0, 0, why, sizeof why);
+    } else if (device && strcmp(device, "cuda") == 0) {
+        status = lmc_nn_use_device(1, 0, why, sizeof why);
+    } else {
+        char *end = NULL;
+        long index = device && strncmp(device, "cuda:", 5) == 0 && device[5] ? strtol(device + 5, &end, 10) : -1;
+        if (index < 0 || index > 1023 || *end) {
+            snprintf(why, sizeof why, "unknown device '%s' (cpu, cuda or cuda:N)", device ? device : "(null)");
+            status = LMC_ERR_PARAM;
+        } else {
+            status = lmc_nn_use_device(1, (int)index, why, sizeof why);
+        }
+    }
+    if (message && message_size)
+        snprintf(message, message_size, "%s", status == LMC_OK ? "ok" : why);
+    return status;
 }
 
 void lmc_hash_hex(const uint8_t hash[16], char out[33]) {

@@ -208,33 +208,6 @@ static void encode_token(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder
     }
 }
 
-/* Feeds x[begin..end) of one sequence as rows at positions relative to `start`. */
-static void feed_rows(lmc_neural_coder *c, const int32_t *x, uint64_t start, uint64_t begin, uint64_t end,
-                      int want_logits) {
-    int n = 0;
-    for (uint64_t i = begin; i < end; i++, n++) {
-        c->seqs[n] = 0;
-        c->tokens[n] = model_input(x[i]);
-        c->positions[n] = (int)(i - start);
-    }
-    forward(c, n, want_logits);
-}
-
-/* Codes outputs [first, last) of the window starting at `start`. */
-static void encode_window(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const int32_t *x,
-                          uint64_t start, uint64_t first, uint64_t last) {
-    if (first > start)
-        feed_rows(c, x, start, start, first, 0);
-    for (uint64_t p = first; p < last; p += (uint64_t)ROWS_PER_CALL) {
-        uint64_t end = LMC_MIN(last, p + (uint64_t)ROWS_PER_CALL);
-        int n = (int)(end - p);
-        feed_rows(c, x, start, p, end, 1);
-        lmc_pool_for(c->pool, n, rows_cdf_range, c);
-        for (int row = 0; row < n; row++)
-            encode_token(c, mix, rc, c->cum + (size_t)row * (c->symbols + 1), x[p + (uint64_t)row + 1]);
-    }
-}
-
 /* Builds x = [BOS] + ids (or ids). */
 static lmc_status model_sequence(const lmc_neural_coder *c, const int32_t *ids, size_t n, int32_t **x_out) {
     int32_t *x = malloc((n + 1) * sizeof *x);
@@ -268,57 +241,168 @@ static lmc_status canonical_ids(const lmc_neural_coder *c, int32_t *ids, size_t 
     return pos == size ? LMC_OK : LMC_ERR_INTERNAL;
 }
 
-static void encode_tokens(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const int32_t *x,
-                          size_t n_ids) {
-    uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
-    if (n_ids > 0 && !c->has_bos)
-        encode_token(c, mix, rc, NULL, x[0]);
-    /* Outputs 0 .. m-2 predict x[1..m-1]. */
-    uint64_t outputs = m > 0 ? m - 1 : 0;
-    for (uint64_t first = 0; first < outputs;) {
+/* One block being encoded, or decoded: its model input and how many
+ * outputs (predictions) it needs. */
+typedef struct {
+    int32_t *x;
+    uint64_t outputs;
+} sequence;
+
+/* Re-reads the W-S context tokens of every sequence that still has outputs
+ * at p, at a window start, in calls of at most max_rows rows (one
+ * sequence's rows stay in order). */
+static void prime_window(lmc_neural_coder *c, sequence *const *seqs, int count, uint64_t p) {
+    uint64_t start = window_start(c, p);
+    int n = 0;
+    for (int b = 0; b < count; b++) {
+        if (p >= seqs[b]->outputs)
+            continue;
+        for (uint64_t i = start; i < p; i++) {
+            if (n == c->max_rows) {
+                forward(c, n, 0);
+                n = 0;
+            }
+            c->seqs[n] = b;
+            c->tokens[n] = model_input(seqs[b]->x[i]);
+            c->positions[n] = (int)(i - start);
+            n++;
+        }
+    }
+    if (n > 0)
+        forward(c, n, 0);
+}
+
+typedef struct {
+    sequence seq;
+    lmc_mix_block *mix;     /* mixed codec only */
+    lmc_rc_encoder rc;
+    int first_row, rows;    /* the current call's rows of this block */
+} encode_state;
+
+typedef struct {
+    lmc_neural_coder *coder;
+    encode_state *blocks;
+    uint64_t p;             /* the call's first output */
+} encode_call;
+
+/* Codes each block's tokens of the current call, a block per thread. */
+static void encode_call_range(void *ctx_, int begin, int end) {
+    const encode_call *call = ctx_;
+    lmc_neural_coder *c = call->coder;
+    for (int b = begin; b < end; b++) {
+        encode_state *s = &call->blocks[b];
+        for (int r = 0; r < s->rows; r++)
+            encode_token(c, s->mix, &s->rc, c->cum + (size_t)(s->first_row + r) * (c->symbols + 1),
+                         s->seq.x[call->p + (uint64_t)r + 1]);
+    }
+}
+
+/* Outputs [p, p + per_block) of every block still running, within the
+ * window that starts at `start` and ends at `last`, in one model call. */
+static void encode_chunk(lmc_neural_coder *c, encode_state *blocks, int count, uint64_t start, uint64_t p,
+                         uint64_t last, int per_block) {
+    int n = 0;
+    for (int b = 0; b < count; b++) {
+        encode_state *s = &blocks[b];
+        uint64_t end = LMC_MIN(LMC_MIN(last, s->seq.outputs), p + (uint64_t)per_block);
+        s->first_row = n;
+        s->rows = p < end ? (int)(end - p) : 0;
+        for (int r = 0; r < s->rows; r++, n++) {
+            c->seqs[n] = b;
+            c->tokens[n] = model_input(s->seq.x[p + (uint64_t)r]);
+            c->positions[n] = (int)(p + (uint64_t)r - start);
+        }
+    }
+    forward(c, n, 1);
+    lmc_pool_for(c->pool, n, rows_cdf_range, c);
+    encode_call call = {c, blocks, p};
+    lmc_pool_for(c->pool, count, encode_call_range, &call);
+}
+
+/* The window schedule over all blocks at once (they share it: it depends
+ * on the position only); each call takes up to per_block rows of each. */
+static void encode_steps(lmc_neural_coder *c, encode_state *blocks, sequence **seqs, int count) {
+    uint64_t longest = 0;
+    for (int b = 0; b < count; b++)
+        longest = LMC_MAX(longest, blocks[b].seq.outputs);
+    const int per_block = LMC_MAX(1, LMC_MIN(ROWS_PER_CALL, c->max_rows / LMC_MAX(count, 1)));
+    for (uint64_t first = 0; first < longest;) {
         uint64_t start = window_start(c, first);
-        uint64_t last = LMC_MIN(outputs, first < c->window ? (uint64_t)c->window : first + c->stride);
-        encode_window(c, mix, rc, x, start, first, last);
+        uint64_t last = LMC_MIN(longest, first < c->window ? (uint64_t)c->window : first + c->stride);
+        if (first > start)
+            prime_window(c, seqs, count, first);
+        for (uint64_t p = first; p < last; p += (uint64_t)per_block)
+            encode_chunk(c, blocks, count, start, p, last, per_block);
         first = last;
     }
 }
 
-lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
-                                   lmc_message *message) {
-    int32_t *ids = NULL, *x = NULL;
+/* Tokenizes a block and opens its coders; codes its first token when there
+ * is no BOS to predict it from. */
+static lmc_status start_encoding(lmc_neural_coder *c, const lmc_encode_job *job, encode_state *s,
+                                 lmc_message *message) {
+    int32_t *ids = NULL;
     size_t n_ids = 0;
-    lmc_mix_block *mix = NULL;
-    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, data, size, &ids, &n_ids);
+    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, job->data, job->size, &ids, &n_ids);
     if (status != LMC_OK)
         return lmc_fail(message, status, "tokenizer failed");
-    if (c->mixed && (status = canonical_ids(c, ids, n_ids, data, size)) != LMC_OK) {
+    if (c->mixed && (status = canonical_ids(c, ids, n_ids, job->data, job->size)) != LMC_OK) {
         free(ids);
         return lmc_fail(message, status, "the tokenizer's pieces do not spell the block");
     }
-    status = model_sequence(c, ids, n_ids, &x);
-    if (status == LMC_OK)
-        status = lmc_varint_put(payload, n_ids);
-    if (status == LMC_OK && c->mixed)
-        status = lmc_mix_block_open(&c->pieces, data, NULL, size, &mix);
-    if (status == LMC_OK) {
-        lmc_rc_encoder rc;
-        lmc_rc_encoder_init(&rc, payload);
-        encode_tokens(c, mix, &rc, x, n_ids);
-        status = lmc_rc_encoder_finish(&rc);
-    }
-    lmc_mix_block_close(mix);
+    status = model_sequence(c, ids, n_ids, &s->seq.x);
     free(ids);
-    free(x);
-    return status == LMC_OK ? LMC_OK : lmc_fail(message, status, "out of memory");
+    uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
+    s->seq.outputs = m > 0 ? m - 1 : 0;
+    if (status == LMC_OK)
+        status = lmc_varint_put(job->payload, n_ids);
+    if (status == LMC_OK && c->mixed)
+        status = lmc_mix_block_open(&c->pieces, job->data, NULL, job->size, &s->mix);
+    if (status != LMC_OK)
+        return lmc_fail(message, status, "out of memory");
+    lmc_rc_encoder_init(&s->rc, job->payload);
+    if (n_ids > 0 && !c->has_bos)
+        encode_token(c, s->mix, &s->rc, NULL, s->seq.x[0]);
+    return LMC_OK;
+}
+
+lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const lmc_encode_job *jobs, int count,
+                                   lmc_message *message) {
+    if (count > c->max_blocks)
+        return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one encoding batch");
+    encode_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
+    sequence **seqs = calloc((size_t)LMC_MAX(count, 1), sizeof *seqs);
+    lmc_status status = blocks && seqs ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < count && status == LMC_OK; b++) {
+        seqs[b] = &blocks[b].seq;
+        status = start_encoding(c, &jobs[b], &blocks[b], message);
+    }
+    if (status == LMC_OK)
+        encode_steps(c, blocks, seqs, count);
+    for (int b = 0; b < count && status == LMC_OK; b++)
+        if (lmc_rc_encoder_finish(&blocks[b].rc) != LMC_OK)
+            status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    for (int b = 0; blocks && b < count; b++) {
+        lmc_mix_block_close(blocks[b].mix);
+        free(blocks[b].seq.x);
+    }
+    free(blocks);
+    free(seqs);
+    return status;
+}
+
+lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
+                                   lmc_message *message) {
+    const lmc_encode_job job = {data, size, payload};
+    return lmc_neural_encode_blocks(c, &job, 1, message);
 }
 
 /* ---- Decoding in lockstep ---- */
 
 typedef struct {
+    sequence seq;       /* x: model input so far, [BOS] + decoded tokens; outputs: x's final length - 1 */
     lmc_rc_decoder rc;
-    int32_t *x;         /* model input so far: [BOS] + decoded tokens */
     uint64_t length;    /* tokens in x */
-    uint64_t outputs;   /* outputs this block needs: x's final length - 1 */
     lmc_mix_block *mix; /* mixed codec only */
     int damaged;        /* the mixed codec met data it cannot decode */
 } block_state;
@@ -359,32 +443,9 @@ static void decode_rows_range(void *ctx_, int begin, int end) {
     for (int row = begin; row < end; row++) {
         block_state *b = &ctx->blocks[ctx->row_block[row]];
         row_cdf(c, row);
-        b->x[b->length] = decode_next(c, b, c->cum + (size_t)row * (c->symbols + 1));
+        b->seq.x[b->length] = decode_next(c, b, c->cum + (size_t)row * (c->symbols + 1));
         b->length++;
     }
-}
-
-/* Re-reads the W-S context tokens of every active block at a window start,
- * in calls of at most max_rows rows (one sequence's rows stay in order). */
-static void prime_window(lmc_neural_coder *c, block_state *blocks, int count, uint64_t p) {
-    uint64_t start = window_start(c, p);
-    int n = 0;
-    for (int b = 0; b < count; b++) {
-        if (p >= blocks[b].outputs)
-            continue;
-        for (uint64_t i = start; i < p; i++) {
-            if (n == c->max_rows) {
-                forward(c, n, 0);
-                n = 0;
-            }
-            c->seqs[n] = b;
-            c->tokens[n] = model_input(blocks[b].x[i]);
-            c->positions[n] = (int)(i - start);
-            n++;
-        }
-    }
-    if (n > 0)
-        forward(c, n, 0);
 }
 
 static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
@@ -393,18 +454,18 @@ static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_sta
     if (lmc_varint_get(job->payload, job->payload_size, &pos, &n_ids) != LMC_OK || n_ids > job->raw_size)
         return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: bad token count");
     lmc_rc_decoder_init(&b->rc, job->payload + pos, job->payload_size - pos);
-    b->x = malloc((n_ids + 1) * sizeof *b->x);
-    if (!b->x)
+    b->seq.x = malloc((n_ids + 1) * sizeof *b->seq.x);
+    if (!b->seq.x)
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     b->length = 0;
     if (c->has_bos)
-        b->x[b->length++] = c->bos;
+        b->seq.x[b->length++] = c->bos;
     uint64_t m = n_ids + (uint64_t)c->has_bos;
-    b->outputs = m > 0 ? m - 1 : 0;
+    b->seq.outputs = m > 0 ? m - 1 : 0;
     if (c->mixed && lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, &b->mix) != LMC_OK)
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     if (n_ids > 0 && !c->has_bos) {
-        b->x[b->length] = decode_next(c, b, NULL);
+        b->seq.x[b->length] = decode_next(c, b, NULL);
         b->length++;
     }
     return LMC_OK;
@@ -424,7 +485,7 @@ static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_st
         return finish_mixed_block(job, b, message);
     lmc_buf bytes;
     lmc_buf_init(&bytes);
-    const int32_t *ids = b->x + c->has_bos;
+    const int32_t *ids = b->seq.x + c->has_bos;
     lmc_status status = lmc_tokenizer_decode(c->model->tokenizer, ids, b->length - (uint64_t)c->has_bos, &bytes);
     if (status == LMC_OK && bytes.size != job->raw_size)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: decoded %zu bytes, expected %zu", bytes.size,
@@ -437,22 +498,22 @@ static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_st
     return status;
 }
 
-static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count) {
+static void decode_steps(lmc_neural_coder *c, block_state *blocks, sequence **seqs, int count) {
     uint64_t longest = 0;
     for (int b = 0; b < count; b++)
-        longest = LMC_MAX(longest, blocks[b].outputs);
+        longest = LMC_MAX(longest, blocks[b].seq.outputs);
     int row_block[count > 0 ? count : 1];
     step_context ctx = {c, blocks, row_block};
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(c, p))
-            prime_window(c, blocks, count, p);
+            prime_window(c, seqs, count, p);
         uint64_t start = window_start(c, p);
         int n = 0;
         for (int b = 0; b < count; b++) {
-            if (p >= blocks[b].outputs)
+            if (p >= blocks[b].seq.outputs)
                 continue;
             c->seqs[n] = b;
-            c->tokens[n] = model_input(blocks[b].x[p]);
+            c->tokens[n] = model_input(blocks[b].seq.x[p]);
             c->positions[n] = (int)(p - start);
             row_block[n++] = b;
         }
@@ -464,20 +525,27 @@ static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count) {
 lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, int count, lmc_message *message) {
     if (count > c->max_blocks)
         return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one decoding batch");
-    block_state *blocks = calloc((size_t)(count > 0 ? count : 1), sizeof *blocks);
-    if (!blocks)
+    block_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
+    sequence **seqs = calloc((size_t)LMC_MAX(count, 1), sizeof *seqs);
+    if (!blocks || !seqs) {
+        free(blocks);
+        free(seqs);
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    }
     lmc_status status = LMC_OK;
-    for (int b = 0; b < count && status == LMC_OK; b++)
+    for (int b = 0; b < count && status == LMC_OK; b++) {
+        seqs[b] = &blocks[b].seq;
         status = start_block(c, &jobs[b], &blocks[b], message);
+    }
     if (status == LMC_OK)
-        decode_steps(c, blocks, count);
+        decode_steps(c, blocks, seqs, count);
     for (int b = 0; b < count && status == LMC_OK; b++)
         status = finish_block(c, &jobs[b], &blocks[b], message);
     for (int b = 0; b < count; b++) {
-        free(blocks[b].x);
+        free(blocks[b].seq.x);
         lmc_mix_block_close(blocks[b].mix);
     }
     free(blocks);
+    free(seqs);
     return status;
 }

@@ -15,12 +15,13 @@
  * Codes one block's tokens under a Llama-family model with a sliding window:
  * the window of W tokens advances by S tokens once full, and the model is
  * re-run from relative position 0 over the W-S tokens kept as context.
- * Compression evaluates each window's rows together; decompression decodes
- * many blocks in lockstep so every weight read serves all of them. */
+ * Compression evaluates many rows of several blocks' windows together;
+ * decompression decodes many blocks in lockstep, one row of each per call,
+ * so every weight read serves all of them. */
 typedef struct lmc_neural_coder lmc_neural_coder;
 
 typedef struct {
-    int max_blocks;        /* blocks decoded together (1 when encoding) */
+    int max_blocks;        /* blocks coded together */
     uint32_t window, stride;
     uint32_t block_size;
     int mixed;             /* codec 2: tokens coded as bytes, mixed with lmc_cm (mixcodec.c) */
@@ -36,6 +37,19 @@ uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config 
 int lmc_neural_can_mix(const lmc_model *model);
 
 lmc_status lmc_neural_encode_block(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payload,
+                                   lmc_message *message);
+
+/* A block to encode: its bytes, and the buffer its payload is appended to. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    lmc_buf *payload;
+} lmc_encode_job;
+
+/* Encodes count (<= max_blocks) blocks together: their rows share the
+ * model's calls (as decoding's lockstep does), and each payload is the one
+ * lmc_neural_encode_block would write for the block alone. */
+lmc_status lmc_neural_encode_blocks(lmc_neural_coder *coder, const lmc_encode_job *jobs, int count,
                                    lmc_message *message);
 
 typedef struct {

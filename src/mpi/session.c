@@ -146,6 +146,7 @@ void cli_mpi_join(const cli_config *config) {
     MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &rank_count);
+    cli_select_device(config, my_rank);
     if (my_rank == 0) {
         atexit(dismiss_ranks);
         return;

@@ -27,6 +27,11 @@
  *
  * Tokens outside [0, vocab) embed as zeros.
  *
+ * GPU: when the CUDA backend is enabled (nn/cuda.h), a state runs every
+ * call on the device (nn/cuda/llama_cuda.cu, the same steps bit for bit)
+ * and remembers the tokens of each sequence's current window, so that if
+ * the device fails it can rebuild the caches here and go on on the CPU.
+ *
  * Threads: a call whose rows all belong to different sequences (lockstep
  * decoding) gives each thread a part of the rows to run through the whole
  * pass; any other call runs step by step, each step split across threads
@@ -38,6 +43,7 @@
 #include <string.h>
 
 #include "common/detmath.h"
+#include "nn/cuda.h"
 #include "nn/kernels.h"
 
 /* Attention scratch buffers (score rows of one kv head's query heads): at most this many
@@ -76,6 +82,9 @@ struct lmc_llama_state {
     float *scores;              /* [ATTN_SLOTS][slot_floats] */
     uint32_t *seq_mark;         /* [n_seqs] the last call (mark) that had a row of the sequence */
     uint32_t mark;
+    lmc_cuda_llama *gpu;        /* the device runs the calls, or NULL */
+    int32_t *window_tokens;     /* with gpu: [n_seqs][max_pos] the tokens in each sequence's cache */
+    int *window_length;         /* with gpu: [n_seqs] positions cached */
 };
 
 /* ---- Memory layout: one aligned allocation ---- */
@@ -186,6 +195,23 @@ static void fill_rope_tables(lmc_llama_state *s) {
     }
 }
 
+/* With the GPU asked for and usable, the device state; on any failure the
+ * CPU state alone serves. */
+static void attach_gpu(lmc_llama_state *s) {
+    if (!lmc_cuda_enabled())
+        return;
+    s->window_tokens = malloc((size_t)s->n_seqs * (size_t)s->max_pos * sizeof *s->window_tokens);
+    s->window_length = calloc((size_t)s->n_seqs, sizeof *s->window_length);
+    if (!s->window_tokens || !s->window_length ||
+        lmc_cuda_llama_create(s->model, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin, &s->gpu) !=
+            LMC_OK) {
+        free(s->window_tokens);
+        free(s->window_length);
+        s->window_tokens = NULL;
+        s->window_length = NULL;
+    }
+}
+
 lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
                                   lmc_llama_state **out) {
     *out = NULL;
@@ -234,6 +260,7 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
      * tools like valgrind quiet about the never-read padding. */
     memset(s->memory, 0, (size_t)l.total);
     fill_rope_tables(s);
+    attach_gpu(s);
     *out = s;
     return LMC_OK;
 }
@@ -241,6 +268,9 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
 void lmc_llama_state_free(lmc_llama_state *state) {
     if (!state)
         return;
+    lmc_cuda_llama_free(state->gpu);
+    free(state->window_tokens);
+    free(state->window_length);
     free(state->memory);
     free(state);
 }
@@ -547,8 +577,8 @@ static void forward_call(forward_ctx *c) {
     }
 }
 
-void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
-                       const int *positions, int n, float *logits) {
+static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
+                           const int *positions, int n, float *logits) {
     const lmc_simd_level level = lmc_simd_selected();
     const int simd = level >= LMC_SIMD_AVX2;
     for (int i = 0; i < n; i++)
@@ -574,4 +604,52 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
         };
         forward_call(&c);
     }
+}
+
+/* What the device's caches hold after a call: a row at position p leaves
+ * positions 0..p of its sequence cached (positions restart at 0 with a new
+ * window; rows of a sequence come in increasing order). */
+static void remember_rows(lmc_llama_state *s, const int *seqs, const int32_t *tokens, const int *positions, int n) {
+    for (int i = 0; i < n; i++) {
+        s->window_tokens[(size_t)seqs[i] * (size_t)s->max_pos + (size_t)positions[i]] = tokens[i];
+        s->window_length[seqs[i]] = positions[i] + 1;
+    }
+}
+
+/* The device failed: drop it, and rebuild every sequence's cache on the
+ * CPU from the remembered tokens, REPLAY_ROWS rows per call. */
+#define REPLAY_ROWS 64
+static void fall_back_to_cpu(lmc_llama_state *s, lmc_pool *pool) {
+    lmc_cuda_llama_free(s->gpu);
+    s->gpu = NULL;
+    int seqs[REPLAY_ROWS], positions[REPLAY_ROWS], n = 0;
+    int32_t tokens[REPLAY_ROWS];
+    for (int seq = 0; seq < s->n_seqs; seq++)
+        for (int pos = 0; pos < s->window_length[seq]; pos++) {
+            seqs[n] = seq;
+            tokens[n] = s->window_tokens[(size_t)seq * (size_t)s->max_pos + (size_t)pos];
+            positions[n++] = pos;
+            if (n == REPLAY_ROWS) {
+                forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
+                n = 0;
+            }
+        }
+    if (n > 0)
+        forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
+    free(s->window_tokens);
+    free(s->window_length);
+    s->window_tokens = NULL;
+    s->window_length = NULL;
+}
+
+void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
+                       const int *positions, int n, float *logits) {
+    if (state->gpu) {
+        if (lmc_cuda_llama_forward(state->gpu, seqs, tokens, positions, n, logits) == LMC_OK) {
+            remember_rows(state, seqs, tokens, positions, n);
+            return;
+        }
+        fall_back_to_cpu(state, pool);
+    }
+    forward_on_cpu(state, pool, seqs, tokens, positions, n, logits);
 }

@@ -24,6 +24,7 @@
 #ifndef LMC_NN_H
 #define LMC_NN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/common.h"
@@ -106,5 +107,11 @@ uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, 
  * call. Positions restart at 0 whenever a caller restarts a window. */
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits);
+
+/* Where forward passes of states created from now on run, process-wide:
+ * the CPU (gpu 0), or CUDA device `index` (gpu 1; nn/cuda.h). LMC_OK, or
+ * LMC_ERR_UNSUPPORTED with the reason in why when that device cannot be
+ * used (no CUDA in this build, no such device...), and the CPU is used. */
+lmc_status lmc_nn_use_device(int gpu, int index, char *why, size_t why_size);
 
 #endif /* LMC_NN_H */

@@ -14,15 +14,12 @@
  * zeros to a multiple of K_BYTES columns, so the kernel reads whole aligned
  * 32-bit words and never checks the column bound (padded products are 0).
  */
-#include <cuda_runtime.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern "C" {
-#include "nn/cuda.h"
-}
+#include "nn/cuda/internal.cuh"
 
 /* A thread block computes TILE_O outputs x TILE_T tokens (both planes):
  * 256 threads as 16 x 16, each 4 outputs x 2 tokens, stepping through the
@@ -30,7 +27,7 @@ extern "C" {
 #define TILE_O 64
 #define TILE_T 32
 #define THREADS 256
-#define K_BYTES 64
+#define K_BYTES LMC_CUDA_K_BYTES
 #define K_WORDS (K_BYTES / 4)
 /* Shared rows of K_WORDS + 1 words: the 16 weight rows a half-warp reads
  * at once fall in 16 different banks. */
@@ -54,11 +51,25 @@ static __device__ void load_slice(int (*tile)[SHARED_STRIDE], int count, const i
     }
 }
 
-/* y[t][o] for the tile of block (blockIdx.x, blockIdx.y). w: [rows][cols_pad]
- * int8; x: [n_rows][2][cols_pad] int8 (hi plane, lo plane). */
-static __global__ void q8_matmul_kernel(const int8_t *__restrict__ w, const float *__restrict__ w_scale, int rows,
-                                        int cols_pad, const int8_t *__restrict__ x,
-                                        const float *__restrict__ x_scale, int n_rows, float *__restrict__ y) {
+/* The matrices of one launch (blockIdx.z picks one): they share the input. */
+typedef struct {
+    const int8_t *w[LMC_CUDA_MAX_JOBS];
+    const float *scale[LMC_CUDA_MAX_JOBS];
+    float *y[LMC_CUDA_MAX_JOBS];
+    int rows[LMC_CUDA_MAX_JOBS];
+} q8_jobs;
+
+/* y[t][o] for the tile of block (blockIdx.x, blockIdx.y) of matrix
+ * blockIdx.z. w: [rows][cols_pad] int8; x: [n_rows][2][cols_pad] int8 (hi
+ * plane, lo plane). */
+static __global__ void q8_matmul_kernel(q8_jobs jobs, int cols_pad, const int8_t *__restrict__ x,
+                                        const float *__restrict__ x_scale, int n_rows) {
+    const int rows = jobs.rows[blockIdx.z];
+    if ((int)blockIdx.x * TILE_O >= rows)
+        return; /* the grid is as wide as the largest matrix */
+    const int8_t *__restrict__ w = jobs.w[blockIdx.z];
+    const float *__restrict__ w_scale = jobs.scale[blockIdx.z];
+    float *__restrict__ y = jobs.y[blockIdx.z];
     __shared__ int w_tile[TILE_O][SHARED_STRIDE];
     __shared__ int x_tile[2 * TILE_T][SHARED_STRIDE]; /* row 2t: token t's hi plane, 2t + 1: its lo plane */
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -103,12 +114,65 @@ static __global__ void q8_matmul_kernel(const int8_t *__restrict__ w, const floa
         }
 }
 
+/* ---- The kernel for few rows: a warp per output ----
+ * With few token rows the tiles above leave most of the device idle and
+ * wait on one memory round trip per K_BYTES step. Here a warp owns one
+ * output row o for GEMV_TOKENS tokens: its lanes read neighbouring words
+ * of the weight row, each lane's int32 partial sums are exact, and the
+ * warp adds them up (integer addition: any order gives the same sum). */
+#define GEMV_WARPS 8          /* outputs per block */
+#define GEMV_TOKENS 8         /* tokens per warp (two int32 sums each per lane) */
+#define GEMV_MAX_ROWS 64      /* up to this many rows the warp kernel is used */
+
+static __global__ void q8_gemv_kernel(q8_jobs jobs, int cols_pad, const int8_t *__restrict__ x,
+                                      const float *__restrict__ x_scale, int n_rows) {
+    const int rows = jobs.rows[blockIdx.z], lane = (int)threadIdx.x % 32;
+    const int o = (int)blockIdx.x * GEMV_WARPS + (int)threadIdx.x / 32, t0 = (int)blockIdx.y * GEMV_TOKENS;
+    if (o >= rows)
+        return; /* whole warps leave; no block-wide synchronisation follows */
+    const size_t words = (size_t)cols_pad / 4;
+    const int *__restrict__ w_row = (const int *)(jobs.w[blockIdx.z] + (size_t)o * (size_t)cols_pad);
+    const int *__restrict__ planes = (const int *)x;
+    const int tokens = n_rows - t0 < GEMV_TOKENS ? n_rows - t0 : GEMV_TOKENS;
+    int hi[GEMV_TOKENS] = {}, lo[GEMV_TOKENS] = {};
+    for (size_t k = (size_t)lane; k < words; k += 32) {
+        const int wv = w_row[k];
+#pragma unroll
+        for (int j = 0; j < GEMV_TOKENS; j++)
+            if (j < tokens) {
+                const size_t t = (size_t)(t0 + j);
+                hi[j] = __dp4a(wv, planes[(2 * t) * words + k], hi[j]);
+                lo[j] = __dp4a(wv, planes[(2 * t + 1) * words + k], lo[j]);
+            }
+    }
+#pragma unroll
+    for (int j = 0; j < GEMV_TOKENS; j++)
+        for (int offset = 16; offset > 0; offset /= 2) {
+            hi[j] += __shfl_xor_sync(0xffffffffu, hi[j], offset);
+            lo[j] += __shfl_xor_sync(0xffffffffu, lo[j], offset);
+        }
+#pragma unroll
+    for (int j = 0; j < GEMV_TOKENS; j++)
+        if (lane == j && j < tokens) {
+            const int t = t0 + j;
+            /* The CPU's expression, operation by operation. */
+            float sum = __fadd_rn(__fmul_rn(__int2float_rn(hi[j]), 256.0f), __int2float_rn(lo[j]));
+            jobs.y[blockIdx.z][(size_t)t * (size_t)rows + (size_t)o] =
+                __fmul_rn(sum, __fmul_rn(x_scale[t], jobs.scale[blockIdx.z][o]));
+        }
+}
+
 /* ---- Settings: environment, device, test overrides ---- */
 
 /* The environment is read once; the device is probed only when the GPU is
  * asked for (creating a CUDA context takes time and device memory). */
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT, probe_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the device index, the matrices, the idle contexts */
 static int env_enabled;      /* LMC_GPU / LMC_DEVICE asked for the GPU */
+static int chosen_enabled = -1; /* lmc_cuda_use: -1 = follow the environment */
+static int device_index;     /* the CUDA device every thread binds to */
+static int device_count;
+static int device_probed;    /* device_index is fixed: the probe ran */
 static int64_t env_min_macs;
 static int device_usable;    /* a device answered the probe */
 static int forced_enabled = -1; /* lmc_cuda_force: -1 = follow the environment */
@@ -116,31 +180,50 @@ static int64_t forced_min_macs;
 static int device_failed;    /* a CUDA call failed: stop using the device */
 static uint64_t matmuls_served;
 
-static int env_asks_for_gpu(void) {
+/* LMC_DEVICE=cuda, cuda:N or gpu (LMC_GPU=1 as well) asks for the GPU;
+ * returns the device index, or -1 for the CPU. */
+static int env_device(void) {
     const char *device = getenv("LMC_DEVICE");
-    if (device && *device)
-        return strcmp(device, "cuda") == 0 || strcmp(device, "gpu") == 0;
+    if (device && *device) {
+        if (strcmp(device, "cuda") == 0 || strcmp(device, "gpu") == 0)
+            return 0;
+        char *end;
+        long index = strncmp(device, "cuda:", 5) == 0 ? strtol(device + 5, &end, 10) : -1;
+        return index >= 0 && index < 1024 && device[5] && !*end ? (int)index : -1;
+    }
     const char *gpu = getenv("LMC_GPU");
-    return gpu && *gpu && strcmp(gpu, "0") != 0;
+    return gpu && *gpu && strcmp(gpu, "0") != 0 ? 0 : -1;
 }
 
 static void read_settings(void) {
-    env_enabled = env_asks_for_gpu();
+    int device = env_device();
+    env_enabled = device >= 0;
+    device_index = device >= 0 ? device : 0;
     const char *min_macs = getenv("LMC_GPU_MIN_MACS");
     env_min_macs = min_macs && *min_macs ? strtoll(min_macs, NULL, 10) : DEFAULT_MIN_MACS;
 }
 
 static void probe_device(void) {
-    int count = 0;
-    cudaError_t error = cudaGetDeviceCount(&count);
-    if (error == cudaSuccess && count > 0)
-        error = cudaFree(NULL); /* creates the context now, not inside the first matmul */
-    device_usable = error == cudaSuccess && count > 0;
-    /* The user asked for the GPU explicitly: say once why it is not used. */
+    pthread_mutex_lock(&lock);
+    device_probed = 1;
+    pthread_mutex_unlock(&lock);
+    cudaError_t error = cudaGetDeviceCount(&device_count);
+    if (error != cudaSuccess)
+        device_count = 0;
     pthread_once(&settings_once, read_settings);
+    if (device_index < device_count)
+        error = lmc_cuda_bind(); /* creates the context now, not inside the first matmul */
+    if (error == cudaSuccess && device_index < device_count)
+        error = cudaFree(NULL);
+    device_usable = error == cudaSuccess && device_index < device_count;
+    /* The environment asked for the GPU explicitly: say once why it is not used. */
     if (env_enabled && !device_usable)
-        fprintf(stderr, "lmc: LMC_GPU is set but no CUDA device is usable (%s); computing on the CPU\n",
-                error == cudaSuccess ? "no device" : cudaGetErrorString(error));
+        fprintf(stderr, "lmc: LMC_DEVICE/LMC_GPU asks for CUDA device %d, which is not usable (%s); computing on the CPU\n",
+                device_index, error != cudaSuccess ? cudaGetErrorString(error) : "no such device");
+}
+
+cudaError_t lmc_cuda_bind(void) {
+    return cudaSetDevice(device_index);
 }
 
 int lmc_cuda_available(void) {
@@ -151,7 +234,34 @@ int lmc_cuda_available(void) {
 int lmc_cuda_enabled(void) {
     pthread_once(&settings_once, read_settings);
     int forced = __atomic_load_n(&forced_enabled, __ATOMIC_RELAXED);
-    return (forced >= 0 ? forced : env_enabled) && lmc_cuda_available();
+    int chosen = __atomic_load_n(&chosen_enabled, __ATOMIC_RELAXED);
+    return (forced >= 0 ? forced : chosen >= 0 ? chosen : env_enabled) && lmc_cuda_available();
+}
+
+lmc_status lmc_cuda_use(int enabled, int index, char *why, size_t why_size) {
+    if (!enabled) {
+        __atomic_store_n(&chosen_enabled, 0, __ATOMIC_RELAXED);
+        return LMC_OK;
+    }
+    /* The index is read by the probe: it can change only before it. */
+    pthread_once(&settings_once, read_settings);
+    pthread_mutex_lock(&lock);
+    if (!device_probed)
+        device_index = index;
+    pthread_mutex_unlock(&lock);
+    const int usable = lmc_cuda_available() && device_index == index;
+    __atomic_store_n(&chosen_enabled, usable, __ATOMIC_RELAXED);
+    if (usable)
+        return LMC_OK;
+    if (device_count == 0)
+        snprintf(why, why_size, "no CUDA device found");
+    else if (index >= device_count)
+        snprintf(why, why_size, "no CUDA device %d (%d found)", index, device_count);
+    else if (device_index != index)
+        snprintf(why, why_size, "CUDA device %d is already in use by this process", device_index);
+    else
+        snprintf(why, why_size, "CUDA device %d failed", index);
+    return LMC_ERR_UNSUPPORTED;
 }
 
 int64_t lmc_cuda_min_macs(void) {
@@ -172,17 +282,13 @@ uint64_t lmc_cuda_matmul_count(void) {
 
 /* Every failure but a full device memory means the device cannot be
  * trusted any more (CUDA errors are mostly sticky). */
-static lmc_status cuda_status(cudaError_t error) {
+lmc_status lmc_cuda_check(cudaError_t error) {
     if (error == cudaSuccess)
         return LMC_OK;
     if (error == cudaErrorMemoryAllocation)
         return LMC_ERR_NOMEM;
     __atomic_store_n(&device_failed, 1, __ATOMIC_RELAXED);
     return LMC_ERR_INTERNAL;
-}
-
-static size_t padded_cols(int cols) {
-    return ((size_t)cols + K_BYTES - 1) / K_BYTES * K_BYTES;
 }
 
 /* ---- Device copies of the weights ---- */
@@ -192,11 +298,10 @@ typedef struct {
     const float *scale;
     const int32_t *row_sum;
     int rows, cols;
-    int8_t *d_q;     /* [rows][padded_cols(cols)] */
+    int8_t *d_q;     /* [rows][lmc_cuda_pitch(cols)] */
     float *d_scale;  /* [rows] */
 } device_matrix;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the matrices and the idle contexts */
 static device_matrix *matrices;
 static int n_matrices, matrices_capacity;
 
@@ -211,7 +316,7 @@ static void free_device_matrix(device_matrix *d) {
 }
 
 static lmc_status upload(const lmc_qmat *w, device_matrix *d) {
-    const size_t pitch = padded_cols(w->cols), rows = (size_t)w->rows;
+    const size_t pitch = lmc_cuda_pitch(w->cols), rows = (size_t)w->rows;
     memset(d, 0, sizeof *d);
     d->q = w->q;
     d->scale = w->scale;
@@ -229,7 +334,7 @@ static lmc_status upload(const lmc_qmat *w, device_matrix *d) {
         error = cudaMemcpy(d->d_scale, w->scale, rows * sizeof(float), cudaMemcpyHostToDevice);
     if (error != cudaSuccess)
         free_device_matrix(d);
-    return cuda_status(error);
+    return lmc_cuda_check(error);
 }
 
 /* The device copy of w, uploaded on first use. Call with the lock held. */
@@ -260,8 +365,45 @@ static lmc_status device_copy_of(const lmc_qmat *w, device_matrix *out) {
     return status;
 }
 
+lmc_status lmc_cuda_weights_of(const lmc_qmat *w, lmc_cuda_weights *out) {
+    if (!w->row_sum)
+        return LMC_ERR_PARAM; /* unprepared: its lifetime is not tracked */
+    if (lmc_cuda_bind() != cudaSuccess)
+        return LMC_ERR_INTERNAL;
+    device_matrix d;
+    pthread_mutex_lock(&lock);
+    lmc_status status = device_copy_of(w, &d);
+    pthread_mutex_unlock(&lock);
+    if (status == LMC_OK)
+        *out = (lmc_cuda_weights){d.d_q, d.d_scale, d.rows, d.cols, lmc_cuda_pitch(d.cols)};
+    return status;
+}
+
+cudaError_t lmc_cuda_launch_q8(const lmc_cuda_weights *const *w, float *const *y, int n_jobs, const int8_t *x,
+                               const float *x_scale, int n_rows, cudaStream_t stream) {
+    q8_jobs jobs;
+    int widest = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        jobs.w[j] = w[j]->q;
+        jobs.scale[j] = w[j]->scale;
+        jobs.y[j] = y[j];
+        jobs.rows[j] = w[j]->rows;
+        widest = w[j]->rows > widest ? w[j]->rows : widest;
+    }
+    if (n_rows <= GEMV_MAX_ROWS) {
+        dim3 grid((unsigned)((widest + GEMV_WARPS - 1) / GEMV_WARPS),
+                  (unsigned)((n_rows + GEMV_TOKENS - 1) / GEMV_TOKENS), (unsigned)n_jobs);
+        q8_gemv_kernel<<<grid, 32 * GEMV_WARPS, 0, stream>>>(jobs, (int)w[0]->pitch, x, x_scale, n_rows);
+    } else {
+        dim3 grid((unsigned)((widest + TILE_O - 1) / TILE_O), (unsigned)((n_rows + TILE_T - 1) / TILE_T),
+                  (unsigned)n_jobs);
+        q8_matmul_kernel<<<grid, THREADS, 0, stream>>>(jobs, (int)w[0]->pitch, x, x_scale, n_rows);
+    }
+    return cudaGetLastError();
+}
+
 void lmc_cuda_forget(const lmc_qmat *w) {
-    if (!w || !w->q)
+    if (!w || !w->q || !__atomic_load_n(&device_probed, __ATOMIC_RELAXED) || lmc_cuda_bind() != cudaSuccess)
         return;
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n_matrices; i++)
@@ -355,29 +497,30 @@ static void pack_input(int8_t *dst, size_t pitch, const int8_t *xq, const float 
     memcpy(dst + planes * pitch, xscale, (size_t)n_rows * sizeof(float));
 }
 
-static lmc_status run_jobs(context *c, const device_matrix *d, const lmc_matmul_job *jobs, int n_jobs,
+static lmc_status run_jobs(context *c, const lmc_cuda_weights *d, const lmc_matmul_job *jobs, int n_jobs,
                            const int8_t *xq, const float *xscale, int n_rows) {
     const int cols = jobs[0].w->cols;
-    const size_t pitch = padded_cols(cols), planes_bytes = 2 * (size_t)n_rows * pitch;
+    const size_t pitch = lmc_cuda_pitch(cols), planes_bytes = 2 * (size_t)n_rows * pitch;
     size_t output_floats = 0;
     for (int j = 0; j < n_jobs; j++)
         output_floats += (size_t)n_rows * (size_t)jobs[j].w->rows;
     cudaError_t error = ensure_capacity(c, planes_bytes + (size_t)n_rows * sizeof(float), output_floats);
     if (error != cudaSuccess)
-        return cuda_status(error);
+        return lmc_cuda_check(error);
     pack_input(c->h_input, pitch, xq, xscale, n_rows, cols);
     error = cudaMemcpyAsync(c->d_input, c->h_input, planes_bytes + (size_t)n_rows * sizeof(float),
                             cudaMemcpyHostToDevice, c->stream);
     const float *d_xscale = (const float *)(c->d_input + planes_bytes);
     size_t at = 0;
-    for (int j = 0; j < n_jobs && error == cudaSuccess; j++) {
-        const int rows = jobs[j].w->rows;
-        dim3 grid((unsigned)((rows + TILE_O - 1) / TILE_O), (unsigned)((n_rows + TILE_T - 1) / TILE_T));
-        q8_matmul_kernel<<<grid, THREADS, 0, c->stream>>>(d[j].d_q, d[j].d_scale, rows, (int)pitch, c->d_input,
-                                                          d_xscale, n_rows, c->d_output + at);
-        error = cudaGetLastError();
-        at += (size_t)n_rows * (size_t)rows;
+    const lmc_cuda_weights *weights[LMC_CUDA_MAX_JOBS];
+    float *outputs[LMC_CUDA_MAX_JOBS];
+    for (int j = 0; j < n_jobs; j++) {
+        weights[j] = &d[j];
+        outputs[j] = c->d_output + at;
+        at += (size_t)n_rows * (size_t)jobs[j].w->rows;
     }
+    if (error == cudaSuccess)
+        error = lmc_cuda_launch_q8(weights, outputs, n_jobs, c->d_input, d_xscale, n_rows, c->stream);
     /* Into pinned memory: a copy into the caller's pageable outputs would
      * go through the driver's small bounce buffers, several times slower. */
     if (error == cudaSuccess)
@@ -385,7 +528,7 @@ static lmc_status run_jobs(context *c, const device_matrix *d, const lmc_matmul_
                                 c->stream);
     if (error == cudaSuccess)
         error = cudaStreamSynchronize(c->stream);
-    return cuda_status(error);
+    return lmc_cuda_check(error);
 }
 
 typedef struct {
@@ -429,24 +572,19 @@ static void copy_out(lmc_pool *pool, const context *c, const lmc_matmul_job *job
         lmc_pool_for(pool, n_rows, copy_rows, &ctx);
 }
 
-/* At most this many matrices per call (lmc_matmul_q8_multi is used with 3). */
-#define MAX_JOBS 8
-
 lmc_status lmc_cuda_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs, const int8_t *xq,
                                     const float *xscale, int n_rows) {
     if (n_rows <= 0 || n_jobs <= 0)
         return LMC_OK;
-    if (n_jobs > MAX_JOBS || !lmc_cuda_available())
+    if (n_jobs > LMC_CUDA_MAX_JOBS || !lmc_cuda_available() || lmc_cuda_bind() != cudaSuccess)
         return LMC_ERR_UNSUPPORTED;
     for (int j = 0; j < n_jobs; j++)
-        if (!jobs[j].w->row_sum || jobs[j].w->cols != jobs[0].w->cols)
-            return LMC_ERR_PARAM; /* unprepared: its lifetime is not tracked */
-    device_matrix d[MAX_JOBS];
+        if (jobs[j].w->cols != jobs[0].w->cols)
+            return LMC_ERR_PARAM;
+    lmc_cuda_weights d[LMC_CUDA_MAX_JOBS];
     lmc_status status = LMC_OK;
-    pthread_mutex_lock(&lock);
     for (int j = 0; j < n_jobs && status == LMC_OK; j++)
-        status = device_copy_of(jobs[j].w, &d[j]);
-    pthread_mutex_unlock(&lock);
+        status = lmc_cuda_weights_of(jobs[j].w, &d[j]);
     if (status != LMC_OK)
         return status;
     context *c = acquire_context();

@@ -1,0 +1,711 @@
+/*
+ * The whole Llama forward pass on a CUDA device, bit-identical to
+ * src/nn/llama.c (whose header comment lists the steps and their orders).
+ *
+ * The state lives on the device: norms, biases and RoPE tables copied
+ * once, the weights shared through the matmul backend's device copies, the
+ * KV caches of every sequence, and scratch rows. A call stages the rows'
+ * embeddings (looked up on the host: a row copy), positions and sequences
+ * in pinned memory, then replays the CUDA graph recorded for its row count
+ * on the state's own stream: the uploads, about a dozen kernels per layer,
+ * and the copy of the logits back to pinned memory.
+ *
+ * Exactness, step by step:
+ *   - reductions that must follow lmc_dot8 / lmc_sum8 run their 8 lanes as
+ *     8 threads, each adding its elements left to right, then one thread
+ *     combines the lanes in the documented tree;
+ *   - maxima (activation scales, the softmax maximum) are order-free, as
+ *     long as NaNs are skipped exactly as the CPU skips them;
+ *   - every float operation is an _rn intrinsic (never fused), and
+ *     transcendental functions come from detmath.cuh;
+ *   - the matmuls are the exact int32 kernel of matmul_cuda.cu.
+ * Parallelism only ever splits work between independent outputs, so the
+ * thread layout can change without changing a bit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/cuda/detmath.cuh"
+#include "nn/cuda/internal.cuh"
+
+#define ROW_THREADS 256  /* threads of the per-row kernels */
+#define ATTN_THREADS 128 /* threads per (row, query head) in attention */
+#define MAX_HEAD_DIM 256 /* larger heads stay on the CPU */
+#define MIX_TILE 32      /* value rows per shared-memory tile in attention */
+#define ALIGNMENT 256
+
+typedef struct {
+    const float *attn_norm, *ffn_norm, *bq, *bk, *bv; /* device copies (biases may be NULL) */
+    lmc_cuda_weights wq, wk, wv, wo, gate, up, down;
+} device_layer;
+
+struct lmc_cuda_llama {
+    const lmc_llama *m;
+    int n_seqs, max_pos, max_rows, q_dim, kv_dim;
+    float attn_scale;
+    size_t attn_shared;        /* dynamic shared memory of attention_kernel */
+    cudaStream_t stream;
+    device_layer *layers;      /* host array of device pointers */
+    lmc_cuda_weights output;
+    const float *out_norm;
+    void *device_memory;       /* everything below, one allocation */
+    const float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
+    float *k_cache, *v_cache;  /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    float *x, *act, *q, *k, *v, *att, *proj, *gate, *up, *logits;
+    int8_t *xq;                /* [max_rows][2][pitch of the widest input] */
+    float *xscale;
+    int *row_seq, *row_pos;    /* [max_rows] each */
+    void *host_memory;         /* pinned: the embeddings and row tables to upload */
+    float *h_x;                /* [max_rows][dim] */
+    int *h_rows;               /* [2][max_rows]: sequences, then positions */
+    float *h_logits;           /* [max_rows][vocab] */
+    cudaGraphExec_t *graphs;   /* [2][max_rows + 1]: a call of n rows without, then with logits */
+};
+
+/* ---- Per-row kernels ---- */
+
+/* roundf(clamp(v, -qmax, qmax)) as qmat.c computes it. */
+static __device__ int quantize_value(float v, float qmax) {
+    if (!(v == v))
+        return 0;
+    float clamped = v > qmax ? qmax : v < -qmax ? -qmax : v;
+    int i = (int)clamped;
+    float fraction = __fsub_rn(clamped, (float)i);
+    return i + (fraction >= 0.5f) - (fraction <= -0.5f);
+}
+
+/* The largest a of the block's threads, NaNs skipped (a > m is false for a
+ * NaN), as max_abs_of in qmat.c. Every thread gets the result. */
+static __device__ float block_max(float m) {
+    __shared__ float warp_max[ROW_THREADS / 32];
+    __shared__ float result;
+    for (int offset = 16; offset > 0; offset /= 2) {
+        float other = __shfl_down_sync(0xffffffffu, m, offset);
+        if (other > m)
+            m = other;
+    }
+    if (threadIdx.x % 32 == 0)
+        warp_max[threadIdx.x / 32] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float all = warp_max[0];
+        for (int w = 1; w < (int)(blockDim.x / 32); w++)
+            if (warp_max[w] > all)
+                all = warp_max[w];
+        result = all;
+    }
+    __syncthreads();
+    return result;
+}
+
+/* lmc_quantize_activation of x[0..n) into planes hi = planes[0..pitch),
+ * lo = planes[pitch..2 pitch) (zeros after n), by the whole block. */
+static __device__ void block_quantize(const float *x, int n, int8_t *planes, size_t pitch, float *scale_out) {
+    float m = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float a = fabsf(x[i]);
+        if (a > m)
+            m = a;
+    }
+    const float scale = __fdiv_rn(block_max(m), (float)LMC_ACT_QMAX);
+    const int usable = scale > 0.0f;
+    for (size_t i = threadIdx.x; i < pitch; i += blockDim.x) {
+        int q = usable && i < (size_t)n ? quantize_value(__fdiv_rn(x[i], scale), (float)LMC_ACT_QMAX) : 0;
+        int h = (q + 128 + 256 * 128) / 256 - 128;
+        planes[i] = (int8_t)h;
+        planes[pitch + i] = (int8_t)(q - 256 * h);
+    }
+    if (threadIdx.x == 0)
+        *scale_out = usable ? scale : 0.0f;
+}
+
+/* Row blockIdx.x: x += residual (if any); act = RMSNorm(x) * weight;
+ * planes = quantise(act). */
+static __global__ void norm_kernel(float *x_all, const float *residual_all, const float *weight, int dim, float eps,
+                                   float *act_all, int8_t *xq, size_t pitch, float *xscale) {
+    __shared__ float lanes[8];
+    __shared__ float r_shared;
+    const size_t row = blockIdx.x;
+    float *x = x_all + row * (size_t)dim;
+    float *act = act_all + row * (size_t)dim;
+    if (residual_all) {
+        const float *residual = residual_all + row * (size_t)dim;
+        for (int i = threadIdx.x; i < dim; i += blockDim.x)
+            x[i] = __fadd_rn(x[i], residual[i]);
+    }
+    __syncthreads();
+    if (threadIdx.x < 8)
+        lanes[threadIdx.x] = det_dot_lane(x, x, 1, dim, (int)threadIdx.x);
+    __syncthreads();
+    if (threadIdx.x == 0)
+        r_shared = det_rsqrtf(__fadd_rn(__fdiv_rn(det_combine_lanes(lanes), (float)dim), eps));
+    __syncthreads();
+    const float r = r_shared;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        act[i] = __fmul_rn(__fmul_rn(x[i], r), weight[i]);
+    __syncthreads();
+    block_quantize(act, dim, xq + row * 2 * pitch, pitch, &xscale[row]);
+}
+
+/* Row blockIdx.x of src (rows of `stride` floats, n used) quantised. */
+static __global__ void quantize_kernel(const float *src, size_t stride, int n, int8_t *xq, size_t pitch,
+                                       float *xscale) {
+    const size_t row = blockIdx.x;
+    block_quantize(src + row * stride, n, xq + row * 2 * pitch, pitch, &xscale[row]);
+}
+
+/* act = silu(gate) * up, elementwise over count values. */
+static __global__ void swiglu_kernel(const float *gate, const float *up, size_t count, float *act) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
+        act[i] = __fmul_rn(det_silu(gate[i]), up[i]);
+}
+
+/* y[t][o] += bias[o] (qwen2), after the scaled product as on the CPU. */
+static __global__ void bias_kernel(float *y, const float *bias, int rows, size_t count) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __fadd_rn(y[i], bias[i % (size_t)rows]);
+}
+
+typedef struct {
+    int n_layers, n_kv_heads, max_pos, head_dim;
+} cache_shape;
+
+/* Where the vectors of (sequence, layer, kv head) start in a cache. */
+static __device__ size_t cache_at(cache_shape c, int seq, int layer, int kv_head) {
+    return (((size_t)seq * (size_t)c.n_layers + (size_t)layer) * (size_t)c.n_kv_heads + (size_t)kv_head) *
+           (size_t)c.max_pos * (size_t)c.head_dim;
+}
+
+/* Element indices of rotation pair i of a head: adjacent (llama) or half a
+ * head apart (neox). */
+static __device__ int2 pair_of(int i, int head_dim, int neox) {
+    return neox ? make_int2(i, i + head_dim / 2) : make_int2(2 * i, 2 * i + 1);
+}
+
+/* a' = a*c - b*s, b' = a*s + b*c (products rounded, then the sum). */
+static __device__ float2 rotate(float a, float b, float c, float s) {
+    return make_float2(__fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)), __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c)));
+}
+
+/* Row blockIdx.x: rotates its query heads in place, and writes its rotated
+ * keys and its values at its position of its sequence's caches. Keys are
+ * stored transposed ([head_dim][max_pos] per head), so that the threads of
+ * attention, one key each, read neighbouring words. */
+static __global__ void rope_cache_kernel(float *q_all, const float *k_all, const float *v_all, const int *row_seq,
+                                         const int *row_pos, const float *rope_cos, const float *rope_sin,
+                                         int n_heads, int neox, cache_shape c, int layer, float *k_cache,
+                                         float *v_cache) {
+    const int row = blockIdx.x, pos = row_pos[row], seq = row_seq[row];
+    const int hd = c.head_dim, half = hd / 2, q_dim = n_heads * hd, kv_dim = c.n_kv_heads * hd;
+    const float *cos_row = rope_cos + (size_t)pos * (size_t)half, *sin_row = rope_sin + (size_t)pos * (size_t)half;
+    float *q = q_all + (size_t)row * (size_t)q_dim;
+    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
+        float *head = q + (size_t)(item / half) * (size_t)hd;
+        const int i = item % half;
+        const int2 p = pair_of(i, hd, neox);
+        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
+        head[p.x] = r.x;
+        head[p.y] = r.y;
+    }
+    const float *k = k_all + (size_t)row * (size_t)kv_dim;
+    for (int item = threadIdx.x; item < c.n_kv_heads * half; item += blockDim.x) {
+        const int h = item / half, i = item % half;
+        const float *head = k + (size_t)h * (size_t)hd;
+        const int2 p = pair_of(i, hd, neox);
+        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
+        float *keys = k_cache + cache_at(c, seq, layer, h);
+        keys[(size_t)p.x * (size_t)c.max_pos + (size_t)pos] = r.x;
+        keys[(size_t)p.y * (size_t)c.max_pos + (size_t)pos] = r.y;
+    }
+    const float *v = v_all + (size_t)row * (size_t)kv_dim;
+    for (int i = threadIdx.x; i < kv_dim; i += blockDim.x)
+        v_cache[cache_at(c, seq, layer, i / hd) + (size_t)pos * (size_t)hd + (size_t)(i % hd)] = v[i];
+}
+
+/* Query head blockIdx.y of row blockIdx.x over its cache positions
+ * 0..pos: scores (lmc_dot8 order, times the scale), softmax (the CPU's
+ * maximum, lmc_expf, lmc_sum8), and the weighted values summed position by
+ * position. Shared memory: head_dim floats of query, max_pos scores, then
+ * a tile of MIX_TILE value rows. */
+static __global__ void attention_kernel(const float *q_all, const int *row_seq, const int *row_pos, int n_heads,
+                                        cache_shape c, int layer, float scale, const float *k_cache,
+                                        const float *v_cache, float *out_all) {
+    extern __shared__ float shared[];
+    __shared__ float lanes[8];
+    __shared__ float max_shared, sum_shared;
+    const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim;
+    const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
+    float *query = shared, *scores = shared + hd;
+    const size_t q_at = (size_t)row * (size_t)n_heads * (size_t)hd + (size_t)head * (size_t)hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+        query[d] = q_all[q_at + (size_t)d];
+    __syncthreads();
+    const float *keys = k_cache + cache_at(c, row_seq[row], layer, kv_head);
+    const float *values = v_cache + cache_at(c, row_seq[row], layer, kv_head);
+    float m = -__int_as_float(0x7f800000);
+    for (int t = threadIdx.x; t < n_keys; t += blockDim.x) {
+        float lane[8];
+        for (int j = 0; j < 8; j++)
+            lane[j] = det_dot_lane(query, keys + t, (size_t)c.max_pos, hd, j);
+        const float s = __fmul_rn(det_combine_lanes(lane), scale);
+        scores[t] = s;
+        if (s > m)
+            m = s;
+    }
+    /* The CPU's maximum starts from scores[0] and skips NaNs after it. */
+    for (int offset = 16; offset > 0; offset /= 2) {
+        float other = __shfl_down_sync(0xffffffffu, m, offset);
+        if (other > m)
+            m = other;
+    }
+    if (threadIdx.x % 32 == 0)
+        lanes[threadIdx.x / 32] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float all = scores[0];
+        for (int w = 0; w < (int)(blockDim.x / 32); w++)
+            if (lanes[w] > all)
+                all = lanes[w];
+        max_shared = all;
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
+        scores[t] = det_expf(__fsub_rn(scores[t], max_shared));
+    __syncthreads();
+    if (threadIdx.x < 8) {
+        float lane = 0.0f;
+        for (int t = threadIdx.x; t < n_keys; t += 8)
+            lane = __fadd_rn(lane, scores[t]);
+        lanes[threadIdx.x] = lane;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+        sum_shared = det_combine_lanes(lanes);
+    __syncthreads();
+    /* Each output element is one chain of adds over the positions; tiles of
+     * MIX_TILE value rows are first copied to shared memory by every thread
+     * (contiguous, coalesced), so the chains wait on shared memory only. */
+    float *tile = scores + c.max_pos;
+    float acc[MAX_HEAD_DIM / ATTN_THREADS] = {};
+    for (int first = 0; first < n_keys; first += MIX_TILE) {
+        const int count = n_keys - first < MIX_TILE ? n_keys - first : MIX_TILE;
+        __syncthreads();
+        for (int i = threadIdx.x; i < count * hd; i += blockDim.x)
+            tile[i] = values[(size_t)first * (size_t)hd + (size_t)i];
+        __syncthreads();
+        for (int t = 0; t < count; t++) {
+            const float weight = scores[first + t];
+#pragma unroll
+            for (int k = 0; k < MAX_HEAD_DIM / ATTN_THREADS; k++) {
+                const int d = (int)threadIdx.x + k * ATTN_THREADS;
+                if (d < hd)
+                    acc[k] = __fadd_rn(acc[k], __fmul_rn(weight, tile[t * hd + d]));
+            }
+        }
+    }
+    float *out = out_all + q_at;
+#pragma unroll
+    for (int k = 0; k < MAX_HEAD_DIM / ATTN_THREADS; k++) {
+        const int d = (int)threadIdx.x + k * ATTN_THREADS;
+        if (d < hd)
+            out[d] = __fdiv_rn(acc[k], sum_shared);
+    }
+}
+
+/* ---- State ---- */
+
+static size_t attention_shared_bytes(const lmc_llama *m, int max_pos) {
+    return ((size_t)m->head_dim * (1 + MIX_TILE) + (size_t)max_pos) * sizeof(float);
+}
+
+static size_t reserve(size_t *total, size_t bytes) {
+    size_t at = *total;
+    *total += (bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    return at;
+}
+
+static int widest_input(const lmc_llama *m) {
+    const int q_dim = m->n_heads * m->head_dim;
+    return m->dim > q_dim ? (m->dim > m->hidden_dim ? m->dim : m->hidden_dim)
+                          : (q_dim > m->hidden_dim ? q_dim : m->hidden_dim);
+}
+
+/* Norm weights and biases (floats of each layer, then the output norm). */
+static size_t parameter_floats(const lmc_llama *m) {
+    const size_t per_layer = 2 * (size_t)m->dim + (size_t)m->n_heads * (size_t)m->head_dim +
+                             2 * (size_t)m->n_kv_heads * (size_t)m->head_dim;
+    return (size_t)m->n_layers * per_layer + (size_t)m->dim;
+}
+
+/* Offsets of the device buffers in one allocation. */
+typedef struct {
+    size_t params, rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, logits, xq, xscale,
+        rows, total;
+} device_layout;
+
+static device_layout device_layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
+    const size_t f = sizeof(float), rows = (size_t)max_rows, q_dim = (size_t)m->n_heads * (size_t)m->head_dim;
+    const size_t kv_dim = (size_t)m->n_kv_heads * (size_t)m->head_dim;
+    const size_t rope = (size_t)max_pos * (size_t)(m->head_dim / 2) * f;
+    const size_t cache = (size_t)n_seqs * (size_t)m->n_layers * kv_dim * (size_t)max_pos * f;
+    device_layout l;
+    memset(&l, 0, sizeof l);
+    l.params = reserve(&l.total, parameter_floats(m) * f);
+    l.rope_cos = reserve(&l.total, rope);
+    l.rope_sin = reserve(&l.total, rope);
+    l.k_cache = reserve(&l.total, cache);
+    l.v_cache = reserve(&l.total, cache);
+    l.x = reserve(&l.total, rows * (size_t)m->dim * f);
+    l.act = reserve(&l.total, rows * (size_t)widest_input(m) * f);
+    l.q = reserve(&l.total, rows * q_dim * f);
+    l.k = reserve(&l.total, rows * kv_dim * f);
+    l.v = reserve(&l.total, rows * kv_dim * f);
+    l.att = reserve(&l.total, rows * q_dim * f);
+    l.proj = reserve(&l.total, rows * (size_t)m->dim * f);
+    l.gate = reserve(&l.total, rows * (size_t)m->hidden_dim * f);
+    l.up = reserve(&l.total, rows * (size_t)m->hidden_dim * f);
+    l.logits = reserve(&l.total, rows * (size_t)m->vocab * f);
+    l.xq = reserve(&l.total, rows * 2 * lmc_cuda_pitch(widest_input(m)));
+    l.xscale = reserve(&l.total, rows * f);
+    l.rows = reserve(&l.total, 2 * rows * sizeof(int));
+    return l;
+}
+
+uint64_t lmc_cuda_llama_bytes(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
+    return device_layout_of(m, n_seqs, max_pos, max_rows).total;
+}
+
+/* Copies n floats (or none, for NULL) to the device at *at; returns the
+ * device pointer (NULL for NULL) and advances *at. */
+static const float *upload_floats(const float *host, size_t n, float **at, cudaError_t *error) {
+    if (!host || *error != cudaSuccess)
+        return NULL;
+    float *device = *at;
+    *error = cudaMemcpy(device, host, n * sizeof(float), cudaMemcpyHostToDevice);
+    *at += n;
+    return device;
+}
+
+static lmc_status upload_parameters(lmc_cuda_llama *g, float *params) {
+    const lmc_llama *m = g->m;
+    const size_t dim = (size_t)m->dim, q_dim = (size_t)g->q_dim, kv_dim = (size_t)g->kv_dim;
+    cudaError_t error = cudaSuccess;
+    float *at = params;
+    for (int i = 0; i < m->n_layers; i++) {
+        const lmc_llama_layer *l = &m->layers[i];
+        device_layer *d = &g->layers[i];
+        d->attn_norm = upload_floats(l->attn_norm, dim, &at, &error);
+        d->ffn_norm = upload_floats(l->ffn_norm, dim, &at, &error);
+        d->bq = upload_floats(l->bq, q_dim, &at, &error);
+        d->bk = upload_floats(l->bk, kv_dim, &at, &error);
+        d->bv = upload_floats(l->bv, kv_dim, &at, &error);
+    }
+    g->out_norm = upload_floats(m->out_norm, dim, &at, &error);
+    lmc_status status = lmc_cuda_check(error);
+    for (int i = 0; i < m->n_layers && status == LMC_OK; i++) {
+        const lmc_llama_layer *l = &m->layers[i];
+        device_layer *d = &g->layers[i];
+        const lmc_qmat *host[7] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        lmc_cuda_weights *device[7] = {&d->wq, &d->wk, &d->wv, &d->wo, &d->gate, &d->up, &d->down};
+        for (int j = 0; j < 7 && status == LMC_OK; j++)
+            status = lmc_cuda_weights_of(host[j], device[j]);
+    }
+    return status == LMC_OK ? lmc_cuda_weights_of(&m->output, &g->output) : status;
+}
+
+static void place_buffers(lmc_cuda_llama *g, const device_layout *l) {
+    char *base = (char *)g->device_memory;
+    g->rope_cos = (const float *)(base + l->rope_cos);
+    g->rope_sin = (const float *)(base + l->rope_sin);
+    g->k_cache = (float *)(base + l->k_cache);
+    g->v_cache = (float *)(base + l->v_cache);
+    g->x = (float *)(base + l->x);
+    g->act = (float *)(base + l->act);
+    g->q = (float *)(base + l->q);
+    g->k = (float *)(base + l->k);
+    g->v = (float *)(base + l->v);
+    g->att = (float *)(base + l->att);
+    g->proj = (float *)(base + l->proj);
+    g->gate = (float *)(base + l->gate);
+    g->up = (float *)(base + l->up);
+    g->logits = (float *)(base + l->logits);
+    g->xq = (int8_t *)(base + l->xq);
+    g->xscale = (float *)(base + l->xscale);
+    g->row_seq = (int *)(base + l->rows);
+    g->row_pos = g->row_seq + g->max_rows;
+}
+
+static cudaError_t allocate_host(lmc_cuda_llama *g) {
+    const size_t rows = (size_t)g->max_rows;
+    const size_t x_bytes = rows * (size_t)g->m->dim * sizeof(float), rows_bytes = 2 * rows * sizeof(int);
+    const size_t logits_bytes = rows * (size_t)g->m->vocab * sizeof(float);
+    cudaError_t error = cudaMallocHost(&g->host_memory, x_bytes + rows_bytes + logits_bytes);
+    if (error != cudaSuccess)
+        return error;
+    g->h_x = (float *)g->host_memory;
+    g->h_rows = (int *)((char *)g->host_memory + x_bytes);
+    g->h_logits = (float *)((char *)g->host_memory + x_bytes + rows_bytes);
+    return cudaSuccess;
+}
+
+lmc_status lmc_cuda_llama_create(const lmc_llama *m, int n_seqs, int max_pos, int max_rows, const float *rope_cos,
+                                 const float *rope_sin, lmc_cuda_llama **out) {
+    *out = NULL;
+    if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || lmc_cuda_bind() != cudaSuccess)
+        return LMC_ERR_UNSUPPORTED;
+    lmc_cuda_llama *g = (lmc_cuda_llama *)calloc(1, sizeof *g);
+    if (!g)
+        return LMC_ERR_NOMEM;
+    g->m = m;
+    g->n_seqs = n_seqs;
+    g->max_pos = max_pos;
+    g->max_rows = max_rows;
+    g->q_dim = m->n_heads * m->head_dim;
+    g->kv_dim = m->n_kv_heads * m->head_dim;
+    g->attn_scale = 1.0f / sqrtf((float)m->head_dim);
+    g->layers = (device_layer *)calloc((size_t)m->n_layers, sizeof *g->layers);
+    g->graphs = (cudaGraphExec_t *)calloc(2 * ((size_t)max_rows + 1), sizeof *g->graphs);
+    const device_layout l = device_layout_of(m, n_seqs, max_pos, max_rows);
+    g->attn_shared = attention_shared_bytes(m, max_pos);
+    const size_t rope_bytes = (size_t)max_pos * (size_t)(m->head_dim / 2) * sizeof(float);
+    cudaError_t error = g->layers && g->graphs ? cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)
+                                  : cudaErrorMemoryAllocation;
+    /* Beyond the default 48 KiB of dynamic shared memory, a kernel must ask. */
+    if (error == cudaSuccess && g->attn_shared > 48 * 1024)
+        error = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)g->attn_shared);
+    if (error == cudaSuccess)
+        error = cudaMalloc(&g->device_memory, l.total);
+    if (error == cudaSuccess) {
+        place_buffers(g, &l);
+        error = cudaMemset(g->device_memory, 0, l.total);
+    }
+    if (error == cudaSuccess)
+        error = cudaMemcpy((void *)g->rope_cos, rope_cos, rope_bytes, cudaMemcpyHostToDevice);
+    if (error == cudaSuccess)
+        error = cudaMemcpy((void *)g->rope_sin, rope_sin, rope_bytes, cudaMemcpyHostToDevice);
+    if (error == cudaSuccess)
+        error = allocate_host(g);
+    lmc_status status = lmc_cuda_check(error);
+    if (status == LMC_OK)
+        status = upload_parameters(g, (float *)((char *)g->device_memory + l.params));
+    if (status != LMC_OK) {
+        lmc_cuda_llama_free(g);
+        return status;
+    }
+    *out = g;
+    return LMC_OK;
+}
+
+void lmc_cuda_llama_free(lmc_cuda_llama *g) {
+    if (!g)
+        return;
+    lmc_cuda_bind();
+    if (g->stream)
+        cudaStreamSynchronize(g->stream);
+    for (size_t i = 0; g->graphs && i < 2 * ((size_t)g->max_rows + 1); i++)
+        if (g->graphs[i])
+            cudaGraphExecDestroy(g->graphs[i]);
+    free(g->graphs);
+    cudaFree(g->device_memory);
+    cudaFreeHost(g->host_memory);
+    if (g->stream)
+        cudaStreamDestroy(g->stream);
+    free(g->layers);
+    free(g);
+}
+
+/* ---- Forward pass ---- */
+
+static unsigned elementwise_blocks(size_t count) {
+    size_t blocks = (count + ROW_THREADS - 1) / ROW_THREADS;
+    return (unsigned)(blocks < 4096 ? (blocks ? blocks : 1) : 4096);
+}
+
+/* Embeddings of the rows' tokens (zeros outside the vocabulary) and the
+ * row tables, into the pinned buffers the call's graph uploads. */
+static void stage_rows(lmc_cuda_llama *g, const int *seqs, const int32_t *tokens, const int *positions, int n) {
+    const lmc_llama *m = g->m;
+    const size_t dim = (size_t)m->dim;
+    for (int i = 0; i < n; i++) {
+        float *x = g->h_x + (size_t)i * dim;
+        if (tokens[i] >= 0 && tokens[i] < m->vocab)
+            memcpy(x, m->tok_embd + (size_t)tokens[i] * dim, dim * sizeof *x);
+        else
+            memset(x, 0, dim * sizeof *x);
+    }
+    memcpy(g->h_rows, seqs, (size_t)n * sizeof *seqs);
+    memcpy(g->h_rows + g->max_rows, positions, (size_t)n * sizeof *positions);
+}
+
+static cudaError_t upload_rows(lmc_cuda_llama *g, int n) {
+    cudaError_t error = cudaMemcpyAsync(g->x, g->h_x, (size_t)n * (size_t)g->m->dim * sizeof(float),
+                                        cudaMemcpyHostToDevice, g->stream);
+    if (error == cudaSuccess)
+        error = cudaMemcpyAsync(g->row_seq, g->h_rows, 2 * (size_t)g->max_rows * sizeof(int),
+                                cudaMemcpyHostToDevice, g->stream);
+    return error;
+}
+
+static cudaError_t launch_norm(lmc_cuda_llama *g, int n, const float *residual, const float *weight) {
+    const int dim = g->m->dim;
+    norm_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->x, residual, weight, dim, g->m->norm_eps, g->act, g->xq,
+                                                  lmc_cuda_pitch(dim), g->xscale);
+    return cudaGetLastError();
+}
+
+/* Products of the quantised rows with up to three matrices in one launch,
+ * then their biases (qwen2) added as the CPU adds them. */
+static cudaError_t launch_matmuls(lmc_cuda_llama *g, int n, int n_jobs, const lmc_cuda_weights *const *w,
+                                  const float *const *bias, float *const *y) {
+    cudaError_t error = lmc_cuda_launch_q8(w, y, n_jobs, g->xq, g->xscale, n, g->stream);
+    for (int j = 0; j < n_jobs && error == cudaSuccess; j++) {
+        if (!bias || !bias[j])
+            continue;
+        const size_t count = (size_t)n * (size_t)w[j]->rows;
+        bias_kernel<<<elementwise_blocks(count), ROW_THREADS, 0, g->stream>>>(y[j], bias[j], w[j]->rows, count);
+        error = cudaGetLastError();
+    }
+    return error;
+}
+
+static cudaError_t launch_matmul(lmc_cuda_llama *g, int n, const lmc_cuda_weights *w, float *y) {
+    return launch_matmuls(g, n, 1, &w, NULL, &y);
+}
+
+static cudaError_t launch_quantize(lmc_cuda_llama *g, int n, const float *src, int width) {
+    quantize_kernel<<<n, ROW_THREADS, 0, g->stream>>>(src, (size_t)width, width, g->xq, lmc_cuda_pitch(width),
+                                                      g->xscale);
+    return cudaGetLastError();
+}
+
+static cudaError_t attention_block(lmc_cuda_llama *g, int n, int layer) {
+    const lmc_llama *m = g->m;
+    const device_layer *l = &g->layers[layer];
+    const cache_shape shape = {m->n_layers, m->n_kv_heads, g->max_pos, m->head_dim};
+    const lmc_cuda_weights *qkv[3] = {&l->wq, &l->wk, &l->wv};
+    const float *biases[3] = {l->bq, l->bk, l->bv};
+    float *outputs[3] = {g->q, g->k, g->v};
+    cudaError_t error = launch_matmuls(g, n, 3, qkv, biases, outputs);
+    if (error != cudaSuccess)
+        return error;
+    rope_cache_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->q, g->k, g->v, g->row_seq, g->row_pos, g->rope_cos,
+                                                        g->rope_sin, m->n_heads, m->rope_neox, shape, layer,
+                                                        g->k_cache, g->v_cache);
+    attention_kernel<<<dim3((unsigned)n, (unsigned)m->n_heads), ATTN_THREADS, g->attn_shared, g->stream>>>(
+        g->q, g->row_seq, g->row_pos, m->n_heads, shape, layer, g->attn_scale, g->k_cache, g->v_cache, g->att);
+    error = cudaGetLastError();
+    if (error == cudaSuccess)
+        error = launch_quantize(g, n, g->att, g->q_dim);
+    return error == cudaSuccess ? launch_matmul(g, n, &l->wo, g->proj) : error;
+}
+
+static cudaError_t ffn_block(lmc_cuda_llama *g, int n, int layer) {
+    const device_layer *l = &g->layers[layer];
+    const int hidden = g->m->hidden_dim;
+    const lmc_cuda_weights *gate_up[2] = {&l->gate, &l->up};
+    float *outputs[2] = {g->gate, g->up};
+    cudaError_t error = launch_matmuls(g, n, 2, gate_up, NULL, outputs);
+    if (error != cudaSuccess)
+        return error;
+    const size_t count = (size_t)n * (size_t)hidden;
+    swiglu_kernel<<<elementwise_blocks(count), ROW_THREADS, 0, g->stream>>>(g->gate, g->up, count, g->act);
+    error = cudaGetLastError();
+    if (error == cudaSuccess)
+        error = launch_quantize(g, n, g->act, hidden);
+    return error == cudaSuccess ? launch_matmul(g, n, &l->down, g->proj) : error;
+}
+
+/* Queues one call of n rows on the stream: upload, every layer, the final
+ * norm, and with logits the output matmul and the copy to pinned memory. */
+static cudaError_t enqueue_forward(lmc_cuda_llama *g, int n, int with_logits) {
+    const lmc_llama *m = g->m;
+    cudaError_t error = upload_rows(g, n);
+    for (int layer = 0; layer < m->n_layers && error == cudaSuccess; layer++) {
+        error = launch_norm(g, n, layer == 0 ? NULL : g->proj, g->layers[layer].attn_norm);
+        if (error == cudaSuccess)
+            error = attention_block(g, n, layer);
+        if (error == cudaSuccess)
+            error = launch_norm(g, n, g->proj, g->layers[layer].ffn_norm);
+        if (error == cudaSuccess)
+            error = ffn_block(g, n, layer);
+    }
+    if (error == cudaSuccess)
+        error = launch_norm(g, n, g->proj, g->out_norm);
+    if (error == cudaSuccess && with_logits)
+        error = launch_matmul(g, n, &g->output, g->logits);
+    if (error == cudaSuccess && with_logits)
+        error = cudaMemcpyAsync(g->h_logits, g->logits, (size_t)n * (size_t)m->vocab * sizeof(float),
+                                cudaMemcpyDeviceToHost, g->stream);
+    return error;
+}
+
+/* A call's ~80 small launches cost more than their work; recorded once
+ * per (row count, logits or not) as a CUDA graph, they replay in one
+ * launch. Every pointer in them is the state's own, so a graph stays valid
+ * for the state's life. */
+static cudaError_t graph_for(lmc_cuda_llama *g, int n, int with_logits, cudaGraphExec_t *out) {
+    cudaGraphExec_t *slot = &g->graphs[(size_t)with_logits * (size_t)(g->max_rows + 1) + (size_t)n];
+    if (*slot) {
+        *out = *slot;
+        return cudaSuccess;
+    }
+    cudaGraph_t graph;
+    cudaError_t error = cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal);
+    if (error != cudaSuccess)
+        return error;
+    cudaError_t queued = enqueue_forward(g, n, with_logits);
+    error = cudaStreamEndCapture(g->stream, &graph);
+    if (queued != cudaSuccess)
+        error = queued;
+    if (error == cudaSuccess) {
+        error = cudaGraphInstantiate(slot, graph, 0);
+        cudaGraphDestroy(graph);
+    }
+    *out = *slot;
+    return error;
+}
+
+static cudaError_t forward_chunk(lmc_cuda_llama *g, const int *seqs, const int32_t *tokens, const int *positions,
+                                 int n, float *logits) {
+    cudaGraphExec_t graph;
+    cudaError_t error = graph_for(g, n, logits != NULL, &graph);
+    if (error != cudaSuccess)
+        return error;
+    stage_rows(g, seqs, tokens, positions, n);
+    error = cudaGraphLaunch(graph, g->stream);
+    if (error == cudaSuccess)
+        error = cudaStreamSynchronize(g->stream);
+    if (error == cudaSuccess && logits)
+        memcpy(logits, g->h_logits, (size_t)n * (size_t)g->m->vocab * sizeof(float));
+    return error;
+}
+
+static uint64_t forward_calls;
+static int fail_next; /* lmc_cuda_fail_next_forward */
+
+uint64_t lmc_cuda_llama_calls(void) {
+    return __atomic_load_n(&forward_calls, __ATOMIC_RELAXED);
+}
+
+void lmc_cuda_fail_next_forward(void) {
+    __atomic_store_n(&fail_next, 1, __ATOMIC_RELAXED);
+}
+
+lmc_status lmc_cuda_llama_forward(lmc_cuda_llama *g, const int *seqs, const int32_t *tokens, const int *positions,
+                                  int n, float *logits) {
+    if (__atomic_exchange_n(&fail_next, 0, __ATOMIC_RELAXED))
+        return LMC_ERR_INTERNAL;
+    cudaError_t bound = lmc_cuda_bind();
+    if (bound != cudaSuccess)
+        return lmc_cuda_check(bound);
+    __atomic_fetch_add(&forward_calls, 1, __ATOMIC_RELAXED);
+    for (int first = 0; first < n; first += g->max_rows) {
+        const int count = n - first < g->max_rows ? n - first : g->max_rows;
+        cudaError_t error = forward_chunk(g, seqs + first, tokens + first, positions + first, count,
+                                          logits ? logits + (size_t)first * (size_t)g->m->vocab : NULL);
+        if (error != cudaSuccess)
+            return lmc_cuda_check(error);
+    }
+    return LMC_OK;
+}
