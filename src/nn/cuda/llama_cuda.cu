@@ -74,8 +74,9 @@ static __device__ int quantize_value(float v, float qmax) {
     return i + (fraction >= 0.5f) - (fraction <= -0.5f);
 }
 
-/* The largest a of the block's threads, NaNs skipped (a > m is false for a
- * NaN), as max_abs_of in qmat.c. Every thread gets the result. */
+/* The largest m of the block's threads (at most ROW_THREADS), NaNs skipped
+ * (other > m is false for a NaN), as max_abs_of in qmat.c does. Every
+ * thread gets the result; call it from every thread. */
 static __device__ float block_max(float m) {
     __shared__ float warp_max[ROW_THREADS / 32];
     __shared__ float result;
@@ -232,7 +233,7 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
                                         const float *v_cache, float *out_all) {
     extern __shared__ float shared[];
     __shared__ float lanes[8];
-    __shared__ float max_shared, sum_shared;
+    __shared__ float sum_shared;
     const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim;
     const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
     float *query = shared, *scores = shared + hd;
@@ -252,25 +253,12 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
         if (s > m)
             m = s;
     }
-    /* The CPU's maximum starts from scores[0] and skips NaNs after it. */
-    for (int offset = 16; offset > 0; offset /= 2) {
-        float other = __shfl_down_sync(0xffffffffu, m, offset);
-        if (other > m)
-            m = other;
-    }
-    if (threadIdx.x % 32 == 0)
-        lanes[threadIdx.x / 32] = m;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float all = scores[0];
-        for (int w = 0; w < (int)(blockDim.x / 32); w++)
-            if (lanes[w] > all)
-                all = lanes[w];
-        max_shared = all;
-    }
-    __syncthreads();
+    /* The CPU's maximum starts from scores[0] and skips NaNs after it: the
+     * block's maximum, unless scores[0] is a NaN or not below it. */
+    m = block_max(m);
+    const float first = scores[0], max = first != first || !(m > first) ? first : m;
     for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
-        scores[t] = det_expf(__fsub_rn(scores[t], max_shared));
+        scores[t] = det_expf(__fsub_rn(scores[t], max));
     __syncthreads();
     if (threadIdx.x < 8) {
         float lane = 0.0f;
