@@ -1,8 +1,9 @@
 /*
  * lmc_memory_bound: the memory lmc plans for each model (what --memlimit is
- * checked against), for SECURITY.md's table: compression (one block at a
- * time) and decompression (up to 64 blocks in lockstep), each with the
- * model's default block size and window, codec 0 (model alone) and codec 2
+ * checked against), for SECURITY.md's table: compression (8 blocks
+ * together, as with up to 4 threads, and 32, the most, from 16 threads on)
+ * and decompression (up to 64 blocks in lockstep), each with the model's
+ * default block size and window, codec 0 (model alone) and codec 2
  * (mixed). Peak RSS measurements are in bench/README.md.
  *
  * usage: lmc_memory_bound MODEL.gguf...
@@ -24,8 +25,8 @@ static uint64_t planned(const lmc_model *m, int blocks, int mixed) {
 }
 
 int main(int argc, char **argv) {
-    printf("%-16s %10s %12s %14s %14s %16s\n", "model", "block", "compress", "compress mix", "decompress",
-           "decompress mix");
+    printf("%-16s %8s %12s %12s %12s %12s %12s %12s\n", "model", "block", "compress 8", "mix 8", "compress 32",
+           "mix 32", "decompress", "mix");
     for (int i = 1; i < argc; i++) {
         lmc_model *m;
         lmc_message message = {0};
@@ -33,8 +34,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: %s\n", argv[i], message.text);
             return 1;
         }
-        printf("%-16s %9uK %9.0f MiB %10.0f MiB %10.0f MiB %12.0f MiB\n", m->name, m->default_block_size >> 10,
-               mib(planned(m, 1, 0)), mib(planned(m, 1, 1)), mib(planned(m, 64, 0)), mib(planned(m, 64, 1)));
+        printf("%-16s %7uK %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB\n", m->name,
+               m->default_block_size >> 10, mib(planned(m, 8, 0)), mib(planned(m, 8, 1)), mib(planned(m, 32, 0)),
+               mib(planned(m, 32, 1)), mib(planned(m, 64, 0)), mib(planned(m, 64, 1)));
         lmc_model_free(m);
     }
     printf("%-16s %9uK %9.0f MiB (per thread)\n", "--fast", 4096u, mib(lmc_cm_memory(4u << 20) + 3ull * (4u << 20)));

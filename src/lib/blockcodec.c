@@ -366,6 +366,10 @@ static lmc_status start_encoding(lmc_neural_coder *c, const lmc_encode_job *job,
     return LMC_OK;
 }
 
+int lmc_neural_encode_batch(int threads) {
+    return LMC_MIN(LMC_NEURAL_ENCODE_BATCH_MAX, LMC_MAX(8, 2 * threads));
+}
+
 lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const lmc_encode_job *jobs, int count,
                                    lmc_message *message) {
     if (count > c->max_blocks)

@@ -66,8 +66,8 @@ static lmc_status start_neural(lmc_block_codec *c, const lmc_options *options, i
     if (h->context_window > (uint32_t)c->model->llama.context_length)
         return lmc_fail(message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, c->model->llama.context_length);
-    lmc_neural_config config = {decoding ? NEURAL_DECODE_BATCH : 1, h->context_window, h->window_stride,
-                                h->block_size, h->codec == LMC_CODEC_MIXED};
+    lmc_neural_config config = {decoding ? NEURAL_DECODE_BATCH : lmc_neural_encode_batch(lmc_pool_threads(c->pool)),
+                                h->context_window, h->window_stride, h->block_size, h->codec == LMC_CODEC_MIXED};
     while (config.max_blocks > 1 &&
            check_memory(c, options->memlimit, lmc_neural_coder_bytes(c->model, &config), config.max_blocks,
                         message) != LMC_OK)
@@ -163,15 +163,23 @@ static lmc_status encode_fast(lmc_block_codec *c, uint64_t first, const uint8_t 
     return status;
 }
 
-/* One block at a time, all threads on it. */
-static lmc_status encode_neural(lmc_block_codec *c, const uint8_t *data, size_t size, lmc_buf *out,
+/* The blocks of a batch coded together (lmc_neural_encode_blocks). */
+static lmc_status encode_neural(lmc_block_codec *c, const uint8_t *data, size_t size, int count, lmc_buf *out,
                                 lmc_message *message) {
-    lmc_buf payload;
-    lmc_buf_init(&payload);
-    lmc_status status = lmc_neural_encode_block(c->coder, data, size, &payload, message);
-    if (status == LMC_OK && (status = append_block(out, data, size, &payload)) != LMC_OK)
-        lmc_fail(message, status, "out of memory");
-    lmc_buf_free(&payload);
+    const size_t block_size = c->header.block_size;
+    lmc_encode_job jobs[LMC_NEURAL_ENCODE_BATCH_MAX] = {{0}};
+    lmc_buf payloads[LMC_NEURAL_ENCODE_BATCH_MAX];
+    for (int i = 0; i < count; i++) {
+        lmc_buf_init(&payloads[i]);
+        jobs[i] = (lmc_encode_job){data + (size_t)i * block_size, LMC_MIN(block_size, size - (size_t)i * block_size),
+                                   &payloads[i]};
+    }
+    lmc_status status = lmc_neural_encode_blocks(c->coder, jobs, count, message);
+    for (int i = 0; i < count && status == LMC_OK; i++)
+        if ((status = append_block(out, jobs[i].data, jobs[i].size, &payloads[i])) != LMC_OK)
+            lmc_fail(message, status, "out of memory");
+    for (int i = 0; i < count; i++)
+        lmc_buf_free(&payloads[i]);
     return status;
 }
 
@@ -185,7 +193,7 @@ lmc_status lmc_block_codec_encode(lmc_block_codec *c, uint64_t first, const uint
         if (c->header.codec == LMC_CODEC_FAST)
             status = encode_fast(c, first, data, bytes, count, out, message);
         else
-            status = encode_neural(c, data, bytes, out, message);
+            status = encode_neural(c, data, bytes, count, out, message);
         first += (uint64_t)count;
         data += bytes;
         size -= bytes;

@@ -22,8 +22,6 @@
 #define DETECT_BYTES (64u << 10) /* prefix examined for the data kind */
 #define FAST_BLOCK_SIZE (4u << 20)
 #define MAX_FAST_BATCH 64 /* blocks coded in parallel with --fast */
-#define NEURAL_BATCH_MIN 8
-#define NEURAL_BATCH_MAX 32
 
 struct lmc_encoder {
     lmc_options options;
@@ -123,13 +121,6 @@ static void name_model(lmc_encoder *e) {
     memcpy(e->header.model_hash, e->model->hash, 16);
 }
 
-/* Blocks coded together under a neural model: two per thread, at least
- * NEURAL_BATCH_MIN (a GPU wants many rows per call even when few threads
- * run), at most NEURAL_BATCH_MAX. */
-static int neural_batch(const lmc_encoder *e) {
-    return LMC_MIN(NEURAL_BATCH_MAX, LMC_MAX(NEURAL_BATCH_MIN, 2 * lmc_pool_threads(e->pool)));
-}
-
 /* Byte coding under a Llama-family model: the one already loaded, else
  * model_arg's, else the default for model_kind. */
 static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind model_kind) {
@@ -155,7 +146,7 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     e->header.codec = !e->options.model_only && lmc_neural_can_mix(m) ? LMC_CODEC_MIXED : LMC_CODEC_MODEL;
     /* Several blocks share each model call (bigger matmuls, one thread per
      * block for the coding): fewer if that is what fits the memory limit. */
-    lmc_neural_config config = {neural_batch(e), window, stride, e->header.block_size,
+    lmc_neural_config config = {lmc_neural_encode_batch(lmc_pool_threads(e->pool)), window, stride, e->header.block_size,
                                 e->header.codec == LMC_CODEC_MIXED};
     e->batch_blocks = config.max_blocks;
     while (config.max_blocks > 1 && check_memory(e, lmc_neural_coder_bytes(m, &config)) != LMC_OK)
@@ -283,8 +274,8 @@ static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size
 /* Neural blocks: coded together, emitted in order. */
 static lmc_status code_neural_blocks(lmc_encoder *e, int count, size_t bytes) {
     const uint32_t block_size = e->header.block_size;
-    lmc_encode_job jobs[NEURAL_BATCH_MAX] = {{0}};
-    lmc_buf payloads[NEURAL_BATCH_MAX];
+    lmc_encode_job jobs[LMC_NEURAL_ENCODE_BATCH_MAX] = {{0}};
+    lmc_buf payloads[LMC_NEURAL_ENCODE_BATCH_MAX];
     for (int i = 0; i < count; i++) {
         lmc_buf_init(&payloads[i]);
         jobs[i] = (lmc_encode_job){e->input.data + (size_t)i * block_size,

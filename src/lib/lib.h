@@ -39,6 +39,12 @@ int lmc_neural_can_mix(const lmc_model *model);
 lmc_status lmc_neural_encode_block(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payload,
                                    lmc_message *message);
 
+/* Blocks compression codes together with `threads` threads: two per
+ * thread, at least 8 (a GPU wants many rows per call even when few threads
+ * run), at most LMC_NEURAL_ENCODE_BATCH_MAX. */
+#define LMC_NEURAL_ENCODE_BATCH_MAX 32
+int lmc_neural_encode_batch(int threads);
+
 /* A block to encode: its bytes, and the buffer its payload is appended to. */
 typedef struct {
     const uint8_t *data;
