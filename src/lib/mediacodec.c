@@ -23,6 +23,7 @@
 
 #include "lib/lib.h"
 #include "lib/lossy.h"
+#include "model/video_codec.h"
 
 #define MEDIA_PAYLOAD_VERSION 1
 #define BOUNDED_PAYLOAD_VERSION 2
@@ -99,9 +100,12 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
 /* Video: each plane's frames stacked into one tall one-plane image whose
  * frames are predicted from the frame before; planes one after another,
  * each as `varint size` + image payload. Since 2026-11-28 the planes are
- * preceded by varint 0 (a size no plane has) and varint VIDEO_QUARTER_PEL:
- * motion vectors in quarter pixels. Without that mark, whole pixels. */
+ * preceded by varint 0 (a size no plane has) and a layout mark:
+ * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or VIDEO_TAPS, also
+ * quarter pixels but the stacks coded by lmc_video_plane_encode (8-tap
+ * reference filters; issue 7). Without a mark, whole pixels. */
 #define VIDEO_QUARTER_PEL 1
+#define VIDEO_TAPS 2
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
@@ -110,18 +114,23 @@ static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane
                              .motion_shift = motion_shift};
 }
 
-/* Reads the layout mark, if any: the motion vectors' precision. */
-static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t *pos, uint32_t *motion_shift) {
+/* Reads the layout mark, if any: the motion vectors' precision and
+ * whether the stacks are in the 8-tap layout (*taps). */
+static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t *pos, uint32_t *motion_shift,
+                                    int *taps) {
     size_t at = *pos;
     uint64_t first, layout;
     *motion_shift = 0;
+    *taps = 0;
     if (lmc_varint_get(payload, size, &at, &first) != LMC_OK)
         return LMC_ERR_CORRUPT;
     if (first != 0)
         return LMC_OK; /* the first plane's size: whole-pixel vectors */
-    if (lmc_varint_get(payload, size, &at, &layout) != LMC_OK || layout != VIDEO_QUARTER_PEL)
+    if (lmc_varint_get(payload, size, &at, &layout) != LMC_OK ||
+        (layout != VIDEO_QUARTER_PEL && layout != VIDEO_TAPS))
         return LMC_ERR_CORRUPT;
     *motion_shift = 2;
+    *taps = layout == VIDEO_TAPS;
     *pos = at;
     return LMC_OK;
 }
@@ -139,55 +148,82 @@ static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, u
     }
 }
 
+/* Room for two plane stacks: the luma stack, which guides the others
+ * (VIDEO_TAPS), and the largest other one. */
+static uint16_t *allocate_stacks(const lmc_media_desc *d, size_t *luma_samples) {
+    size_t largest_other = 0;
+    for (uint32_t p = 1; p < d->channels; p++)
+        largest_other = LMC_MAX(largest_other, (size_t)lmc_media_plane_width(d, p) * lmc_media_plane_height(d, p));
+    *luma_samples = (size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames;
+    return malloc((*luma_samples + largest_other * d->frames) * sizeof(uint16_t));
+}
+
 static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
                                lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    uint16_t *stack = malloc((size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames *
-                             sizeof *stack);
+    size_t luma_samples;
+    uint16_t *luma = allocate_stacks(d, &luma_samples);
+    lmc_image_shape luma_shape = plane_stack_shape(d, 0, 2);
     lmc_buf plane;
     lmc_buf_init(&plane);
-    lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_QUARTER_PEL) != LMC_OK))
+    lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_TAPS) != LMC_OK))
         status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
         lmc_image_shape shape = plane_stack_shape(d, p, 2);
+        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
         move_plane(d, p, item->samples, stack, 1);
         plane.size = 0;
-        status = lmc_image_encode(model, &shape, stack, pool, &plane, message);
+        status = lmc_video_plane_encode(model, &shape, stack, p ? &luma_shape : NULL, p ? luma : NULL, pool, &plane,
+                                        message);
         if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
                                  lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
             status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     }
     lmc_buf_free(&plane);
-    free(stack);
+    free(luma);
     return status;
+}
+
+/* One plane stack: under layout mark VIDEO_TAPS (taps) by
+ * lmc_video_plane_decode, guided by the luma stack for the planes after it;
+ * under the older marks as an image. */
+static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc_image_shape *shape,
+                               const uint8_t *payload, size_t size, int taps, const lmc_image_shape *guide_shape,
+                               const uint16_t *guide, uint16_t *stack, lmc_message *message) {
+    if (taps)
+        return lmc_video_plane_decode(model, shape, payload, size, guide_shape, guide, pool, stack, message);
+    return lmc_image_decode(model, shape, payload, size, pool, stack, message);
 }
 
 static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
                                lmc_media *item, lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    uint16_t *stack = malloc((size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames *
-                             sizeof *stack);
-    size_t pos = 0;
+    size_t luma_samples, pos = 0;
+    uint16_t *luma = allocate_stacks(d, &luma_samples);
     uint32_t motion_shift = 0;
-    lmc_status status = stack ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift) != LMC_OK)
+    int taps = 0;
+    lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift, &taps) != LMC_OK)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged layout mark");
+    lmc_image_shape luma_shape = plane_stack_shape(d, 0, motion_shift);
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
         lmc_image_shape shape = plane_stack_shape(d, p, motion_shift);
+        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
         uint64_t length;
         if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos) {
             status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
             break;
         }
-        status = lmc_image_decode(model, &shape, payload + pos, (size_t)length, pool, stack, message);
+        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, taps, p ? &luma_shape : NULL,
+                              p ? luma : NULL, stack, message);
         if (status == LMC_OK)
             move_plane(d, p, item->samples, stack, 0);
         pos += (size_t)length;
     }
     if (status == LMC_OK && pos != size)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last plane");
-    free(stack);
+    free(luma);
     return status;
 }
 
@@ -200,8 +236,10 @@ uint64_t lmc_media_block_memory(const lmc_media_desc *d, int threads) {
         lmc_image_shape shape = image_shape(d);
         return samples + lmc_image_memory(&shape, threads);
     }
+    /* The item, the luma stack and one other (together at most the item's
+     * samples), and the luma guide's 8-bit copy. */
     lmc_image_shape shape = plane_stack_shape(d, 0, 2);
-    return 2 * samples + lmc_image_memory(&shape, threads);
+    return 2 * samples + count + lmc_image_memory(&shape, threads);
 }
 
 static lmc_model_family family_for(lmc_kind kind) {
