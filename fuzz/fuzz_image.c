@@ -18,7 +18,10 @@
  *      byte 4 % 255 + 1); 4 video stack (1 plane, frames of the largest
  *      divisor of height at most byte 5 % height + 1 rows; max 255, or 1023
  *      when byte 4 is odd; quarter-pixel motion vectors when byte 4 has
- *      bit 1 set, else whole pixels)
+ *      bit 1 set, else whole pixels); 5 a video stack of layout 2
+ *      (lmc_video_plane_decode; frames as in 4, max 255, quarter pixels),
+ *      guided by a fixed luma stack of the same shape when byte 4 has bit
+ *      2 set (a chroma plane's path)
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -34,8 +37,13 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "model/video_codec.h"
 
 #define FUZZ_SHAPE_BYTES 6
+
+/* How the payload is decoded: lmc_image_decode, or a layout-2 video stack
+ * alone or guided by a luma stack. */
+typedef enum { CODED_IMAGE, CODED_VIDEO, CODED_GUIDED_VIDEO } coding;
 
 static lmc_model *model;
 static lmc_pool *pool;
@@ -81,14 +89,15 @@ static uint32_t frame_rows(uint32_t height, uint32_t limit) {
     return rows;
 }
 
-static lmc_image_shape shape_from(const uint8_t *b) {
+static lmc_image_shape shape_from(const uint8_t *b, coding *how) {
     lmc_image_shape shape;
     memset(&shape, 0, sizeof shape);
+    *how = CODED_IMAGE;
     shape.width = b[0] % 64u + 1;
     shape.height = b[1] % 64u + 1;
     shape.planes = (b[2] & 3u) + 1;
     shape.max_value = 255;
-    switch (b[3] % 5) {
+    switch (b[3] % 6) {
     case 1:
         shape.max_value = b[4] + 1u;
         break;
@@ -108,22 +117,53 @@ static lmc_image_shape shape_from(const uint8_t *b) {
         shape.motion_shift = b[4] & 2 ? 2 : 0;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         break;
+    case 5:
+        shape.planes = 1;
+        shape.motion_shift = 2;
+        shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
+        *how = b[4] & 4 ? CODED_GUIDED_VIDEO : CODED_VIDEO;
+        break;
     }
     return shape;
 }
 
+/* The fixed luma stack of guided inputs: a gradient with some texture. */
+static uint16_t *guide_for(const lmc_image_shape *shape) {
+    size_t count = (size_t)shape->width * shape->height;
+    uint16_t *guide = malloc(count * sizeof *guide);
+    check(guide != NULL);
+    for (size_t i = 0; i < count; i++)
+        guide[i] = (uint16_t)((i % shape->width * 7 + i / shape->width * 3 + i % 5) % 256);
+    return guide;
+}
+
+static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint8_t *payload,
+                         size_t size, uint16_t *samples, lmc_message *message) {
+    if (how == CODED_IMAGE)
+        return lmc_image_decode(model, shape, payload, size, pool, samples, message);
+    return lmc_video_plane_decode(model, shape, payload, size, guide ? shape : NULL, guide, pool, samples, message);
+}
+
+static lmc_status encode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
+                         lmc_buf *payload, lmc_message *message) {
+    if (how == CODED_IMAGE)
+        return lmc_image_encode(model, shape, samples, pool, payload, message);
+    return lmc_video_plane_encode(model, shape, samples, guide ? shape : NULL, guide, pool, payload, message);
+}
+
 /* Encodes a decoded image and decodes it again: the same samples, unless
  * the encoder refuses the image as a whole. */
-static void check_round_trip(const lmc_image_shape *shape, const uint16_t *samples, size_t count) {
+static void check_round_trip(coding how, const lmc_image_shape *shape, const uint16_t *guide,
+                             const uint16_t *samples, size_t count) {
     lmc_buf payload;
     lmc_buf_init(&payload);
     lmc_message message;
-    lmc_status status = lmc_image_encode(model, shape, samples, pool, &payload, &message);
+    lmc_status status = encode(how, shape, guide, samples, &payload, &message);
     check(status == LMC_OK || status == LMC_ERR_UNSUPPORTED);
     if (status == LMC_OK) {
         uint16_t *again = malloc(count * sizeof *again);
         check(again != NULL);
-        check(lmc_image_decode(model, shape, payload.data, payload.size, pool, again, &message) == LMC_OK);
+        check(decode(how, shape, guide, payload.data, payload.size, again, &message) == LMC_OK);
         check(memcmp(again, samples, count * sizeof *again) == 0);
         free(again);
     }
@@ -133,8 +173,10 @@ static void check_round_trip(const lmc_image_shape *shape, const uint16_t *sampl
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < FUZZ_SHAPE_BYTES)
         return 0;
-    lmc_image_shape shape = shape_from(data);
+    coding how;
+    lmc_image_shape shape = shape_from(data, &how);
     size_t count = (size_t)shape.width * shape.height * shape.planes;
+    uint16_t *guide = how == CODED_GUIDED_VIDEO ? guide_for(&shape) : NULL;
     uint16_t *samples = malloc(count * sizeof *samples);
     check(samples != NULL);
     /* The payload in a buffer of its own size, so over-reads are seen. */
@@ -144,12 +186,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(payload, data + FUZZ_SHAPE_BYTES, payload_size);
     lmc_message message;
     message.text[0] = '\0';
-    lmc_status status = lmc_image_decode(model, &shape, payload, payload_size, pool, samples, &message);
+    lmc_status status = decode(how, &shape, guide, payload, payload_size, samples, &message);
     if (status == LMC_OK) {
         for (size_t i = 0; i < count; i++)
             check(samples[i] <= shape.max_value);
         if (data[2] & 4)
-            check_round_trip(&shape, samples, count);
+            check_round_trip(how, &shape, guide, samples, count);
     } else {
         /* UNSUPPORTED: a payload may describe an inner shape the coder does
          * not take (a palette of one colour). */
@@ -158,5 +200,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     free(payload);
     free(samples);
+    free(guide);
     return 0;
 }
