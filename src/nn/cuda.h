@@ -73,8 +73,6 @@ typedef struct lmc_cuda_llama lmc_cuda_llama;
 lmc_status lmc_cuda_llama_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
                                  const float *rope_cos, const float *rope_sin, lmc_cuda_llama **out);
 void lmc_cuda_llama_free(lmc_cuda_llama *state);
-/* Device bytes lmc_cuda_llama_create allocates besides the weights. */
-uint64_t lmc_cuda_llama_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows);
 /* lmc_llama_forward's contract; on an error the caches may be damaged
  * (the caller recomputes them on the CPU). */
 lmc_status lmc_cuda_llama_forward(lmc_cuda_llama *state, const int *seqs, const int32_t *tokens,

@@ -359,10 +359,6 @@ static device_layout device_layout_of(const lmc_llama *m, int n_seqs, int max_po
     return l;
 }
 
-uint64_t lmc_cuda_llama_bytes(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
-    return device_layout_of(m, n_seqs, max_pos, max_rows).total;
-}
-
 /* Copies n floats (or none, for NULL) to the device at *at; returns the
  * device pointer (NULL for NULL) and advances *at. */
 static const float *upload_floats(const float *host, size_t n, float **at, cudaError_t *error) {
