@@ -3,8 +3,9 @@
 # usage errors (2); an archive made with --device cuda is byte for byte the
 # CPU's, and each decodes under the other setting (with a GPU: really on
 # the GPU; without one, or without CUDA in the build: a warning, and the
-# CPU); LMC_DEVICE=cpu overrides nothing given on the command line. Skips
-# (77) without the default text model (it checks the neural path).
+# CPU), for two blocks of text and one small file of every kind;
+# LMC_DEVICE=cpu overrides nothing given on the command line. Skips (77)
+# without the default text model (it checks the neural path).
 source "$(dirname "$0")/helpers.bash" "$@"
 
 "$LMC" models 2>/dev/null | awk 'NR > 1 && $1 == "text-en" { found = 1 } END { exit !found }' ||
@@ -35,6 +36,21 @@ expect_status 0 "GPU archive decoded on the CPU" "$LMC" decompress --device cpu 
 cmp -s "$OUT" text.txt || fail "GPU archive decoded on the CPU differs"
 expect_status 0 "CPU archive decoded with --device cuda:0" "$LMC" decompress --device cuda:0 -c cpu.lmc
 cmp -s "$OUT" text.txt || fail "CPU archive decoded with --device cuda:0 differs"
+# One small file of every kind (tests/golden's inputs): the same archive on
+# either device, decoded on the other (the media coders run on the CPU
+# whatever the device; the contract is the same).
+if [ -n "$ROOT" ] && [ -d "$ROOT/tests/golden" ]; then
+    for input in sample.txt bytes.bin image.ppm audio.wav video.y4m; do
+        file=$ROOT/tests/golden/$input
+        expect_status 0 "$input with --device cuda" "$LMC" compress --device cuda -T 2 -o "g-$input.lmc" "$file"
+        expect_status 0 "$input with --device cpu" "$LMC" compress --device cpu -T 2 -o "c-$input.lmc" "$file"
+        expect_same "g-$input.lmc" "c-$input.lmc" "$input: archives of both devices"
+        expect_status 0 "$input: GPU archive on the CPU" "$LMC" decompress --device cpu -c "g-$input.lmc"
+        cmp -s "$OUT" "$file" || fail "$input: GPU archive decoded on the CPU differs"
+        expect_status 0 "$input: CPU archive with --device cuda" "$LMC" decompress --device cuda -c "c-$input.lmc"
+        cmp -s "$OUT" "$file" || fail "$input: CPU archive decoded with --device cuda differs"
+    done
+fi
 expect_status 0 "-q silences the warning" "$LMC" compress -q --device cuda:7 -c text.txt
 [ ! -s "$ERR" ] || fail "-q: stderr $(head -c 200 "$ERR")"
 LMC_DEVICE=cpu expect_status 0 "LMC_DEVICE=cpu with --device cuda" "$LMC" compress --device cuda -T 2 --block-size 2K -c text.txt
