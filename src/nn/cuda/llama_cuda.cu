@@ -50,7 +50,8 @@ struct lmc_cuda_llama {
     const float *out_norm;
     void *device_memory;       /* everything below, one allocation */
     const float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
-    float *k_cache, *v_cache;  /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    float *k_cache, *v_cache;  /* per (sequence, layer, kv head): keys [head_dim][max_pos] (transposed),
+                                  values [max_pos][head_dim] */
     float *x, *act, *q, *k, *v, *att, *proj, *gate, *up, *logits;
     int8_t *xq;                /* [max_rows][2][pitch of the widest input] */
     float *xscale;
