@@ -339,14 +339,14 @@ static void encode_steps(lmc_neural_coder *c, encode_state *blocks, sequence **s
 
 /* Tokenizes a block and opens its coders; codes its first token when there
  * is no BOS to predict it from. */
-static lmc_status start_encoding(lmc_neural_coder *c, const lmc_encode_job *job, encode_state *s,
-                                 lmc_message *message) {
+static lmc_status start_encoding(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
+                                 encode_state *s, lmc_message *message) {
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, job->data, job->size, &ids, &n_ids);
+    lmc_status status = lmc_tokenizer_encode_lossless(c->model->tokenizer, data, size, &ids, &n_ids);
     if (status != LMC_OK)
         return lmc_fail(message, status, "tokenizer failed");
-    if (c->mixed && (status = canonical_ids(c, ids, n_ids, job->data, job->size)) != LMC_OK) {
+    if (c->mixed && (status = canonical_ids(c, ids, n_ids, data, size)) != LMC_OK) {
         free(ids);
         return lmc_fail(message, status, "the tokenizer's pieces do not spell the block");
     }
@@ -355,12 +355,12 @@ static lmc_status start_encoding(lmc_neural_coder *c, const lmc_encode_job *job,
     uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
     s->seq.outputs = m > 0 ? m - 1 : 0;
     if (status == LMC_OK)
-        status = lmc_varint_put(job->payload, n_ids);
+        status = lmc_varint_put(payload, n_ids);
     if (status == LMC_OK && c->mixed)
-        status = lmc_mix_block_open(&c->pieces, job->data, NULL, job->size, &s->mix);
+        status = lmc_mix_block_open(&c->pieces, data, NULL, size, &s->mix);
     if (status != LMC_OK)
         return lmc_fail(message, status, "out of memory");
-    lmc_rc_encoder_init(&s->rc, job->payload);
+    lmc_rc_encoder_init(&s->rc, payload);
     if (n_ids > 0 && !c->has_bos)
         encode_token(c, s->mix, &s->rc, NULL, s->seq.x[0]);
     return LMC_OK;
@@ -370,16 +370,19 @@ int lmc_neural_encode_batch(int threads) {
     return LMC_MIN(LMC_NEURAL_ENCODE_BATCH_MAX, LMC_MAX(8, 2 * threads));
 }
 
-lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const lmc_encode_job *jobs, int count,
+lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payloads,
                                    lmc_message *message) {
+    const int count = (int)((size + c->block_size - 1) / c->block_size);
     if (count > c->max_blocks)
         return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one encoding batch");
     encode_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
     sequence **seqs = calloc((size_t)LMC_MAX(count, 1), sizeof *seqs);
     lmc_status status = blocks && seqs ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (int b = 0; b < count && status == LMC_OK; b++) {
+        const size_t first = (size_t)b * c->block_size;
         seqs[b] = &blocks[b].seq;
-        status = start_encoding(c, &jobs[b], &blocks[b], message);
+        status = start_encoding(c, data + first, LMC_MIN((size_t)c->block_size, size - first), &payloads[b],
+                                &blocks[b], message);
     }
     if (status == LMC_OK)
         encode_steps(c, blocks, seqs, count);
@@ -393,12 +396,6 @@ lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const lmc_encode_job *j
     free(blocks);
     free(seqs);
     return status;
-}
-
-lmc_status lmc_neural_encode_block(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
-                                   lmc_message *message) {
-    const lmc_encode_job job = {data, size, payload};
-    return lmc_neural_encode_blocks(c, &job, 1, message);
 }
 
 /* ---- Decoding in lockstep ---- */

@@ -167,17 +167,15 @@ static lmc_status encode_fast(lmc_block_codec *c, uint64_t first, const uint8_t 
 static lmc_status encode_neural(lmc_block_codec *c, const uint8_t *data, size_t size, int count, lmc_buf *out,
                                 lmc_message *message) {
     const size_t block_size = c->header.block_size;
-    lmc_encode_job jobs[LMC_NEURAL_ENCODE_BATCH_MAX] = {{0}};
     lmc_buf payloads[LMC_NEURAL_ENCODE_BATCH_MAX];
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count; i++)
         lmc_buf_init(&payloads[i]);
-        jobs[i] = (lmc_encode_job){data + (size_t)i * block_size, LMC_MIN(block_size, size - (size_t)i * block_size),
-                                   &payloads[i]};
-    }
-    lmc_status status = lmc_neural_encode_blocks(c->coder, jobs, count, message);
-    for (int i = 0; i < count && status == LMC_OK; i++)
-        if ((status = append_block(out, jobs[i].data, jobs[i].size, &payloads[i])) != LMC_OK)
+    lmc_status status = lmc_neural_encode_blocks(c->coder, data, size, payloads, message);
+    for (int i = 0; i < count && status == LMC_OK; i++) {
+        const size_t first = (size_t)i * block_size;
+        if ((status = append_block(out, data + first, LMC_MIN(block_size, size - first), &payloads[i])) != LMC_OK)
             lmc_fail(message, status, "out of memory");
+    }
     for (int i = 0; i < count; i++)
         lmc_buf_free(&payloads[i]);
     return status;

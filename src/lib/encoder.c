@@ -274,16 +274,14 @@ static lmc_status emit_block(lmc_encoder *e, const uint8_t *raw, size_t raw_size
 /* Neural blocks: coded together, emitted in order. */
 static lmc_status code_neural_blocks(lmc_encoder *e, int count, size_t bytes) {
     const uint32_t block_size = e->header.block_size;
-    lmc_encode_job jobs[LMC_NEURAL_ENCODE_BATCH_MAX] = {{0}};
     lmc_buf payloads[LMC_NEURAL_ENCODE_BATCH_MAX];
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count; i++)
         lmc_buf_init(&payloads[i]);
-        jobs[i] = (lmc_encode_job){e->input.data + (size_t)i * block_size,
-                                   LMC_MIN(block_size, bytes - (size_t)i * block_size), &payloads[i]};
+    lmc_status status = lmc_neural_encode_blocks(e->coder, e->input.data, bytes, payloads, &e->message);
+    for (int i = 0; i < count && status == LMC_OK; i++) {
+        const size_t first = (size_t)i * block_size;
+        status = emit_block(e, e->input.data + first, LMC_MIN(block_size, bytes - first), &payloads[i], NULL);
     }
-    lmc_status status = lmc_neural_encode_blocks(e->coder, jobs, count, &e->message);
-    for (int i = 0; i < count && status == LMC_OK; i++)
-        status = emit_block(e, jobs[i].data, jobs[i].size, &payloads[i], NULL);
     for (int i = 0; i < count; i++)
         lmc_buf_free(&payloads[i]);
     return status;

@@ -36,26 +36,17 @@ uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config 
  * the concatenation of token pieces). */
 int lmc_neural_can_mix(const lmc_model *model);
 
-lmc_status lmc_neural_encode_block(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payload,
-                                   lmc_message *message);
-
 /* Blocks compression codes together with `threads` threads: two per
  * thread, at least 8 (a GPU wants many rows per call even when few threads
  * run), at most LMC_NEURAL_ENCODE_BATCH_MAX. */
 #define LMC_NEURAL_ENCODE_BATCH_MAX 32
 int lmc_neural_encode_batch(int threads);
 
-/* A block to encode: its bytes, and the buffer its payload is appended to. */
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-    lmc_buf *payload;
-} lmc_encode_job;
-
-/* Encodes count (<= max_blocks) blocks together: their rows share the
- * model's calls (as decoding's lockstep does), and each payload is the one
- * lmc_neural_encode_block would write for the block alone. */
-lmc_status lmc_neural_encode_blocks(lmc_neural_coder *coder, const lmc_encode_job *jobs, int count,
+/* Encodes data, at most max_blocks blocks of the coder's block size (the
+ * last may be short), together: their rows share the model's calls (as
+ * decoding's lockstep does). Block i's payload is appended to payloads[i],
+ * the same bytes whichever blocks it was coded with. */
+lmc_status lmc_neural_encode_blocks(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payloads,
                                    lmc_message *message);
 
 typedef struct {

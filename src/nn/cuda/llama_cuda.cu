@@ -314,9 +314,7 @@ static size_t reserve(size_t *total, size_t bytes) {
 }
 
 static int widest_input(const lmc_llama *m) {
-    const int q_dim = m->n_heads * m->head_dim;
-    return m->dim > q_dim ? (m->dim > m->hidden_dim ? m->dim : m->hidden_dim)
-                          : (q_dim > m->hidden_dim ? q_dim : m->hidden_dim);
+    return LMC_MAX(m->dim, LMC_MAX(m->n_heads * m->head_dim, m->hidden_dim));
 }
 
 /* Norm weights and biases (floats of each layer, then the output norm). */
