@@ -1137,6 +1137,7 @@ typedef struct {
     const char *arch;
     weight_form form;
     int tied, fused, biases, extra_tensor, wrong_shape, rope_scaling, no_name, lmc_keys;
+    int int8_min; /* native form: blk.1.ffn_down.weight holds a -128 */
 } model_spec;
 
 typedef struct {
@@ -1192,6 +1193,7 @@ static void add_matrix(lmc_gguf_writer *w, const model_spec *spec, const char *n
         int8_t *q = malloc(n);
         float *scale = malloc((size_t)rows * 4);
         for (int r = 0; r < rows; r++) scale[r] = lmc_quantize_row(x + (size_t)r * cols, cols, q + (size_t)r * cols);
+        if (spec->int8_min && strcmp(name, "blk.1.ffn_down.weight") == 0) q[n - 1] = INT8_MIN;
         char scale_name[96];
         snprintf(scale_name, sizeof scale_name, "%s.scale", name);
         uint64_t ne_scale[1] = {(uint64_t)rows};
@@ -1432,6 +1434,17 @@ static void test_load_native_tied(void **state) {
     lmc_model_free(model);
 }
 
+/* A native weight of -128 is outside the format's [-127, 127]: refused
+ * rather than coded differently by different SIMD kernels. */
+static void test_load_native_rejects_int8_min(void **state) {
+    (void)state;
+    model_spec spec = {.arch = "llama", .form = FORM_NATIVE, .int8_min = 1};
+    lmc_model *model;
+    lmc_message m;
+    assert_int_equal(load_spec(&spec, "native-int8-min.gguf", 0, &model, &m), LMC_ERR_MODEL_INVALID);
+    assert_non_null(strstr(m.text, "blk.1.ffn_down.weight holds -128"));
+}
+
 static void test_load_qwen2_q8_0(void **state) {
     (void)state;
     model_spec spec = {.arch = "qwen2", .form = FORM_Q8_0, .biases = 1, .tied = 1};
@@ -1508,6 +1521,7 @@ int main(void) {
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_load_llama_f32),
         cmocka_unit_test(test_load_native_tied),
+        cmocka_unit_test(test_load_native_rejects_int8_min),
         cmocka_unit_test(test_load_qwen2_q8_0),
         cmocka_unit_test(test_load_phi3_fused),
         cmocka_unit_test(test_load_errors),

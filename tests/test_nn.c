@@ -273,14 +273,22 @@ static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lm
     float *expected = checked_malloc(out_size), *got = checked_malloc(out_size);
     random_planes(xq, n_rows, cols);
     /* Saturated rows too: every product at its extreme (the lo plane's
-     * -128 included). */
+     * -128 included, and the int16 activation's most negative value
+     * -127 * 256 - 128) against weight rows of +-127, the largest sums
+     * the kernels must keep exact. */
     if (n_rows > 1) {
         memset(xq, 127, (size_t)cols);
         memset(xq + cols, -128, (size_t)cols);
     }
     if (n_rows > 2) {
         memset(xq + 2 * (size_t)cols, -127, (size_t)cols);
-        memset(xq + 3 * (size_t)cols, 127, (size_t)cols);
+        memset(xq + 3 * (size_t)cols, -128, (size_t)cols);
+    }
+    if (rows > 1) {
+        memset(w.q, 127, (size_t)cols);
+        memset(w.q + cols, -127, (size_t)cols);
+        lmc_qmat_release(&w.m);
+        assert_int_equal(lmc_qmat_prepare(&w.m), LMC_OK);
     }
     for (int t = 0; t < n_rows; t++)
         xscale[t] = 0.01f + 0.01f * rng_float();
@@ -326,7 +334,9 @@ static void test_matmul_all_levels_exact(void **unused) {
     lmc_pool *pools[3] = {lmc_pool_create(1), lmc_pool_create(2), lmc_pool_create(8)};
     for (int p = 0; p < 3; p++)
         assert_non_null(pools[p]);
-    static const int cols_list[] = {1, 7, 31, 32, 33, 63, 64, 65, 100, 172, 256, 300, 1000};
+    /* 1024 and 1025: the widest matrix of the AVX2 int16 kernel and the
+     * narrowest of its two-plane kernel. */
+    static const int cols_list[] = {1, 7, 31, 32, 33, 63, 64, 65, 100, 172, 256, 300, 1000, 1024, 1025};
     static const int rows_list[] = {1, 3, 4, 5, 8, 13, 37, 300};
     static const int n_rows_list[] = {1, 2, 3, 4, 5, 9, 17, 70};
     for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++)

@@ -210,6 +210,15 @@ static uint64_t max_row_length(const lmc_llama *m) {
     return LMC_MAX(LMC_MAX((uint64_t)m->dim, (uint64_t)m->hidden_dim), q_width);
 }
 
+/* Whether native int8 weights keep to [-127, 127] (docs/FORMAT.md): the
+ * kernels' bounds, and the sign trick of the AVX2 two-plane kernel, assume
+ * it, so a -128 would make SIMD levels disagree. */
+static int native_weights_in_range(const int8_t *q, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++)
+        if (q[i] == INT8_MIN) return 0;
+    return 1;
+}
+
 /* Rows [first_row, first_row + rows) of a matrix tensor as an engine matrix. */
 static lmc_status load_matrix(loader *l, const lmc_gguf_tensor *t, uint64_t first_row, uint64_t rows, lmc_qmat *out) {
     const lmc_gguf_tensor *scales;
@@ -222,6 +231,9 @@ static lmc_status load_matrix(loader *l, const lmc_gguf_tensor *t, uint64_t firs
     l->extra += rows * sizeof(int32_t);
     if (scales) {
         out->q = (const int8_t *)t->data + first_row * cols;
+        if (!filling(l) && !native_weights_in_range(out->q, rows * cols))
+            return lmc_fail(l->message, LMC_ERR_MODEL_INVALID,
+                            "model: tensor %s holds -128; native int8 weights must be in [-127, 127]", t->name);
         const uint8_t *in_file = (const uint8_t *)scales->data + first_row * sizeof(float);
         if (float_aligned(in_file)) {
             out->scale = (const float *)(const void *)in_file;

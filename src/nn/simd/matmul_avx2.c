@@ -1,19 +1,27 @@
 /*
- * AVX2 int16 x int8 matmul kernel (integer only, except the dequantising
+ * AVX2 int16 x int8 matmul kernels (integer only, except the dequantising
  * arithmetic and bias add, explicit mul/add intrinsics matching the scalar
- * code).
+ * code). Two kernels compute the same bits; the contract (kernels.h) fixes
+ *   acc = (float)dot(hi, w) * 256.0f + (float)dot(lo, w)
  *
- * vpmaddubsw multiplies unsigned by signed bytes into saturating int16
- * pairs. With |x| as the unsigned operand and w carrying x's sign
- * (vpsignb), each pair is at most 2 * 128 * 127 = 32512 < 32767 (|x| <= 128
- * for the lo plane, |w| <= 127), so it never saturates; vpmaddwd by 1
- * widens the pairs to exact int32 sums.
+ * Narrow matrices (at most WIDE_COLS columns, every matrix of the shipped
+ * models) take the int16 kernel: it rebuilds each activation's int16
+ * q = 256 * hi + lo and multiplies it with the sign-extended weights by
+ * vpmaddwd, half the multiplies of the two-plane kernel. Its exact integer
+ * D = dot(q, w) = 256 * dot(hi, w) + dot(lo, w) gives the contract's float:
+ * both dots are at most WIDE_COLS * 128 * 127 < 2^24 in magnitude, so the
+ * contract's two conversions and its * 256 are exact and its one rounded
+ * addition rounds D itself, as (float)D does. D can pass 2^31, so its last
+ * two partial sums are added in double (exact) and rounded once to float.
  *
- * A tile is 4 weight rows x the 2 planes (hi, lo) of one token: 8
- * accumulators, reduced to one vector whose lane p*4+r holds the dot
- * product of plane p with row r.
+ * Wider matrices take the two-plane kernel: vpmaddubsw multiplies unsigned
+ * by signed bytes into saturating int16 pairs. With |x| as the unsigned
+ * operand and w carrying x's sign (vpsignb), each pair is at most
+ * 2 * 128 * 127 = 32512 < 32767 (|x| <= 128 for the lo plane, |w| <= 127),
+ * so it never saturates; vpmaddwd by 1 widens the pairs to exact int32 sums.
  */
 #include <immintrin.h>
+#include <string.h>
 
 #include "nn/kernels.h"
 
@@ -22,7 +30,210 @@
 /* Tokens whose activation rows stay in cache while a thread walks its rows. */
 #define TOKEN_CHUNK 64
 
+/* The int16 kernel's column limit (see above), and how many tokens' int16
+ * activations it rebuilds at once (32 KiB of stack). */
+#define NARROW_MAX_COLS 1024
+#define Q16_TOKENS 16
+#define Q16_STEP 16 /* int16 columns per vector */
+
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* ---- Shared by both kernels: dequantising and storing a tile ---- */
+
+/* The rows' scales and biases (zeros where absent), loaded once per row
+ * block. */
+typedef struct {
+    __m128 wscale, bias;
+} block_constants;
+
+static block_constants block_constants_of(const lmc_qmat *w, const float *bias, int o, int n_out) {
+    float wscale[4] = {0}, row_bias[4] = {0};
+    for (int r = 0; r < n_out; r++) {
+        wscale[r] = w->scale[o + r];
+        row_bias[r] = bias ? bias[o + r] : 0.0f;
+    }
+    return (block_constants){_mm_loadu_ps(wscale), _mm_loadu_ps(row_bias)};
+}
+
+/* Stores one token x rows [o, o+n_out): acc * (xscale * wscale) (+ bias),
+ * acc being the contract's float of each row. */
+ALWAYS_INLINE void store_rows(const block_constants *k, __m128 acc, float xscale, int with_bias, float *out,
+                              int n_out) {
+    __m128 values = _mm_mul_ps(acc, _mm_mul_ps(_mm_set1_ps(xscale), k->wscale));
+    if (with_bias)
+        values = _mm_add_ps(values, k->bias);
+    if (n_out == TILE_ROWS) {
+        _mm_storeu_ps(out, values);
+        return;
+    }
+    float result[4];
+    _mm_storeu_ps(result, values);
+    for (int r = 0; r < n_out; r++)
+        out[r] = result[r];
+}
+
+/* The first n_out of the 4 weight rows at o (missing rows repeat the first
+ * and are not stored). */
+static void tile_weight_rows(const lmc_qmat *w, int o, int n_out, const int8_t *wr[TILE_ROWS]) {
+    for (int r = 0; r < TILE_ROWS; r++)
+        wr[r] = w->q + (size_t)(o + (r < n_out ? r : 0)) * (size_t)w->cols;
+}
+
+/* ---- int16 kernel ---- */
+
+/* Tokens [t0, t1) as int16 rows of `padded` columns, zeros after cols. */
+static void rebuild_q16(const int8_t *xq, int cols, int padded, int t0, int t1, int16_t *q16) {
+    for (int t = t0; t < t1; t++) {
+        const int8_t *hi = xq + 2 * (size_t)t * (size_t)cols, *lo = hi + cols;
+        int16_t *out = q16 + (size_t)(t - t0) * (size_t)padded;
+        int k = 0;
+        for (; k + Q16_STEP <= cols; k += Q16_STEP) {
+            __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(hi + k)));
+            __m256i l = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(lo + k)));
+            _mm256_storeu_si256((__m256i *)(out + k), _mm256_add_epi16(_mm256_slli_epi16(h, 8), l));
+        }
+        for (; k < cols; k++)
+            out[k] = (int16_t)(256 * hi[k] + lo[k]);
+        for (; k < padded; k++)
+            out[k] = 0;
+    }
+}
+
+/* 16 weights sign-extended to int16. */
+ALWAYS_INLINE __m256i load_w16(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* The 4 weight rows of a tile, with their last partial 16 columns copied
+ * to zero-padded storage (reading them in place would run past the
+ * matrix). */
+typedef struct {
+    const int8_t *row[TILE_ROWS];
+    int full;                          /* columns in whole steps */
+    int8_t tail[TILE_ROWS][Q16_STEP];  /* the rest, zero-padded (unset if none) */
+} weight_tile;
+
+static void weight_tile_init(weight_tile *t, const int8_t *const wr[TILE_ROWS], int cols) {
+    t->full = cols - cols % Q16_STEP;
+    for (int r = 0; r < TILE_ROWS; r++)
+        t->row[r] = wr[r];
+    if (t->full == cols)
+        return;
+    memset(t->tail, 0, sizeof t->tail);
+    for (int r = 0; r < TILE_ROWS; r++)
+        memcpy(t->tail[r], wr[r] + t->full, (size_t)(cols - t->full));
+}
+
+/* acc + x . w over 16 columns, in 8 int32 lanes. */
+ALWAYS_INLINE __m256i madd_step(__m256i acc, __m256i x, __m256i w) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+}
+
+/* The exact dot products of 4 accumulators of 8 lanes as the contract's
+ * floats. Two rounds of pairwise adds stay in int32 (each sum covers at
+ * most 4 lanes of at most NARROW_MAX_COLS / 16 products of pairs:
+ * 4 * 64 * 2 * 32640 * 128 < 2^31); the last add is done in double. */
+ALWAYS_INLINE __m128 exact_sums_4(__m256i a0, __m256i a1, __m256i a2, __m256i a3) {
+    __m256i quarter = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    __m256d low = _mm256_cvtepi32_pd(_mm256_castsi256_si128(quarter));
+    __m256d high = _mm256_cvtepi32_pd(_mm256_extracti128_si256(quarter, 1));
+    return _mm256_cvtpd_ps(_mm256_add_pd(low, high));
+}
+
+/* One token against the 4 rows. */
+static __m128 dots_4x1(const weight_tile *w, const int16_t *x, int padded) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    int k = 0;
+    for (; k < w->full; k += Q16_STEP) {
+        __m256i xv = LOAD(x + k);
+        a0 = madd_step(a0, xv, load_w16(w->row[0] + k));
+        a1 = madd_step(a1, xv, load_w16(w->row[1] + k));
+        a2 = madd_step(a2, xv, load_w16(w->row[2] + k));
+        a3 = madd_step(a3, xv, load_w16(w->row[3] + k));
+    }
+    if (k < padded) {
+        __m256i xv = LOAD(x + k);
+        a0 = madd_step(a0, xv, load_w16(w->tail[0]));
+        a1 = madd_step(a1, xv, load_w16(w->tail[1]));
+        a2 = madd_step(a2, xv, load_w16(w->tail[2]));
+        a3 = madd_step(a3, xv, load_w16(w->tail[3]));
+    }
+    return exact_sums_4(a0, a1, a2, a3);
+}
+
+#define MADD_ROWS(xv, a0, a1, a2, a3)        \
+    do {                                     \
+        a0 = madd_step(a0, xv, w0);          \
+        a1 = madd_step(a1, xv, w1);          \
+        a2 = madd_step(a2, xv, w2);          \
+        a3 = madd_step(a3, xv, w3);          \
+    } while (0)
+
+/* Two tokens against the 4 rows: each widened weight vector serves both. */
+static void dots_4x2(const weight_tile *w, const int16_t *x0, const int16_t *x1, int padded, __m128 *acc0,
+                     __m128 *acc1) {
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
+    __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    int k = 0;
+    for (; k < w->full; k += Q16_STEP) {
+        __m256i w0 = load_w16(w->row[0] + k), w1 = load_w16(w->row[1] + k);
+        __m256i w2 = load_w16(w->row[2] + k), w3 = load_w16(w->row[3] + k);
+        __m256i xv0 = LOAD(x0 + k), xv1 = LOAD(x1 + k);
+        MADD_ROWS(xv0, a00, a01, a02, a03);
+        MADD_ROWS(xv1, a10, a11, a12, a13);
+    }
+    if (k < padded) {
+        __m256i w0 = load_w16(w->tail[0]), w1 = load_w16(w->tail[1]);
+        __m256i w2 = load_w16(w->tail[2]), w3 = load_w16(w->tail[3]);
+        __m256i xv0 = LOAD(x0 + k), xv1 = LOAD(x1 + k);
+        MADD_ROWS(xv0, a00, a01, a02, a03);
+        MADD_ROWS(xv1, a10, a11, a12, a13);
+    }
+    *acc0 = exact_sums_4(a00, a01, a02, a03);
+    *acc1 = exact_sums_4(a10, a11, a12, a13);
+}
+
+/* Rows [o, o+n_out) against the rebuilt tokens [t0, t1). */
+static void row_block_q16(const lmc_qmat *w, const int16_t *q16, int padded, const float *xscale, int t0, int t1,
+                          const float *bias, float *y, int o, int n_out) {
+    const int8_t *wr[TILE_ROWS];
+    tile_weight_rows(w, o, n_out, wr);
+    weight_tile tile;
+    weight_tile_init(&tile, wr, w->cols);
+    const block_constants k = block_constants_of(w, bias, o, n_out);
+    float *out = y + o;
+    const size_t stride = (size_t)w->rows;
+    int t = t0;
+    for (; t + 2 <= t1; t += 2) {
+        __m128 acc0, acc1;
+        const int16_t *x0 = q16 + (size_t)(t - t0) * (size_t)padded;
+        dots_4x2(&tile, x0, x0 + padded, padded, &acc0, &acc1);
+        store_rows(&k, acc0, xscale[t], bias != NULL, out + (size_t)t * stride, n_out);
+        store_rows(&k, acc1, xscale[t + 1], bias != NULL, out + (size_t)(t + 1) * stride, n_out);
+    }
+    if (t < t1) {
+        __m128 acc = dots_4x1(&tile, q16 + (size_t)(t - t0) * (size_t)padded, padded);
+        store_rows(&k, acc, xscale[t], bias != NULL, out + (size_t)t * stride, n_out);
+    }
+}
+
+static void kernel_q16(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows, const float *bias,
+                       float *y, int row_begin, int row_end) {
+    const int padded = (w->cols + Q16_STEP - 1) / Q16_STEP * Q16_STEP;
+    int16_t q16[Q16_TOKENS * NARROW_MAX_COLS] __attribute__((aligned(32)));
+    for (int t0 = 0; t0 < n_rows; t0 += Q16_TOKENS) {
+        int t1 = LMC_MIN(n_rows, t0 + Q16_TOKENS);
+        rebuild_q16(xq, w->cols, padded, t0, t1, q16);
+        for (int o = row_begin; o < row_end; o += TILE_ROWS)
+            row_block_q16(w, q16, padded, xscale, t0, t1, bias, y, o, LMC_MIN(TILE_ROWS, row_end - o));
+    }
+}
+
+/* ---- Two-plane kernel ----
+ * A tile is 4 weight rows x the 2 planes (hi, lo) of one token: 8
+ * accumulators, reduced to one vector whose lane p*4+r holds the dot
+ * product of plane p with row r. */
 
 /* Lane i of the result = sum of the 8 lanes of a_i (named registers:
  * arrays of accumulators end up in memory). */
@@ -50,8 +261,6 @@ ALWAYS_INLINE __m256i dot_step(__m256i acc, __m256i abs_x, __m256i x, __m256i w)
         a2 = dot_step(a2, ax, xv, w2);              \
         a3 = dot_step(a3, ax, xv, w3);              \
     } while (0)
-#define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
-
 /* Exact dot products of 2 activation planes with 4 weight rows; lane p*4+r
  * holds x[p] . w[r]. */
 static __m256i tile_dots(const int8_t *const w[TILE_ROWS], const int8_t *const x[TILE_PLANES], int cols) {
@@ -79,62 +288,40 @@ static __m256i tile_dots(const int8_t *const w[TILE_ROWS], const int8_t *const x
     return sums;
 }
 
-/* The rows' scales and biases (zeros where absent), loaded once per row
- * block. */
-typedef struct {
-    __m128 wscale, bias;
-} block_constants;
-
-static block_constants block_constants_of(const lmc_qmat *w, const float *bias, int o, int n_out) {
-    float wscale[4] = {0}, row_bias[4] = {0};
-    for (int r = 0; r < n_out; r++) {
-        wscale[r] = w->scale[o + r];
-        row_bias[r] = bias ? bias[o + r] : 0.0f;
-    }
-    return (block_constants){_mm_loadu_ps(wscale), _mm_loadu_ps(row_bias)};
-}
-
-/* Dequantises and stores one token x rows [o, o+n_out) of a tile:
- * ((float)hi * 256 + (float)lo) * (xscale * wscale) (+ bias). */
-ALWAYS_INLINE void finish_tile(const block_constants *k, __m256i sums, float xscale, int with_bias, float *out,
-                               int n_out) {
+/* The contract's float of each row from a tile_dots result. */
+ALWAYS_INLINE __m128 plane_sums(__m256i sums) {
     __m256 planes = _mm256_cvtepi32_ps(sums);
-    __m128 acc = _mm_add_ps(_mm_mul_ps(_mm256_castps256_ps128(planes), _mm_set1_ps(256.0f)),
-                            _mm256_extractf128_ps(planes, 1));
-    __m128 values = _mm_mul_ps(acc, _mm_mul_ps(_mm_set1_ps(xscale), k->wscale));
-    if (with_bias)
-        values = _mm_add_ps(values, k->bias);
-    if (n_out == TILE_ROWS) {
-        _mm_storeu_ps(out, values);
-        return;
-    }
-    float result[4];
-    _mm_storeu_ps(result, values);
-    for (int r = 0; r < n_out; r++)
-        out[r] = result[r];
+    return _mm_add_ps(_mm_mul_ps(_mm256_castps256_ps128(planes), _mm_set1_ps(256.0f)),
+                      _mm256_extractf128_ps(planes, 1));
 }
 
-/* One block of 4 rows (fewer at the end: missing rows repeat the first and
- * are not stored) against tokens [t_begin, t_end). */
-static void row_block(const lmc_qmat *w, const int8_t *xq, const float *xscale, int t_begin, int t_end,
-                      const float *bias, float *y, int o, int n_out) {
+/* Rows [o, o+n_out) against tokens [t_begin, t_end). */
+static void row_block_planes(const lmc_qmat *w, const int8_t *xq, const float *xscale, int t_begin, int t_end,
+                             const float *bias, float *y, int o, int n_out) {
     const size_t cols = (size_t)w->cols;
     const int8_t *wr[TILE_ROWS];
-    for (int r = 0; r < TILE_ROWS; r++)
-        wr[r] = w->q + (size_t)(o + (r < n_out ? r : 0)) * cols;
+    tile_weight_rows(w, o, n_out, wr);
     const block_constants k = block_constants_of(w, bias, o, n_out);
     for (int t = t_begin; t < t_end; t++) {
         const int8_t *planes[TILE_PLANES] = {xq + 2 * (size_t)t * cols, xq + (2 * (size_t)t + 1) * cols};
-        finish_tile(&k, tile_dots(wr, planes, w->cols), xscale[t], bias != NULL, y + (size_t)t * (size_t)w->rows + o,
-                    n_out);
+        store_rows(&k, plane_sums(tile_dots(wr, planes, w->cols)), xscale[t], bias != NULL,
+                   y + (size_t)t * (size_t)w->rows + o, n_out);
+    }
+}
+
+static void kernel_planes(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows, const float *bias,
+                          float *y, int row_begin, int row_end) {
+    for (int t0 = 0; t0 < n_rows; t0 += TOKEN_CHUNK) {
+        int t1 = LMC_MIN(n_rows, t0 + TOKEN_CHUNK);
+        for (int o = row_begin; o < row_end; o += TILE_ROWS)
+            row_block_planes(w, xq, xscale, t0, t1, bias, y, o, LMC_MIN(TILE_ROWS, row_end - o));
     }
 }
 
 void lmc_q8_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                         const float *bias, float *y, int row_begin, int row_end) {
-    for (int t0 = 0; t0 < n_rows; t0 += TOKEN_CHUNK) {
-        int t1 = LMC_MIN(n_rows, t0 + TOKEN_CHUNK);
-        for (int o = row_begin; o < row_end; o += TILE_ROWS)
-            row_block(w, xq, xscale, t0, t1, bias, y, o, LMC_MIN(TILE_ROWS, row_end - o));
-    }
+    if (w->cols <= NARROW_MAX_COLS)
+        kernel_q16(w, xq, xscale, n_rows, bias, y, row_begin, row_end);
+    else
+        kernel_planes(w, xq, xscale, n_rows, bias, y, row_begin, row_end);
 }
