@@ -21,7 +21,7 @@
  *      bit 1 set, else whole pixels); 5 a video stack of layout 2
  *      (lmc_video_plane_decode; frames as in 4, max 255, quarter pixels),
  *      guided by a fixed luma stack of the same shape when byte 4 has bit
- *      2 set (a chroma plane's path)
+ *      2 set (a chroma plane's path), of layout 3 when it has bit 3 set
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -41,9 +41,12 @@
 
 #define FUZZ_SHAPE_BYTES 6
 
-/* How the payload is decoded: lmc_image_decode, or a layout-2 video stack
- * alone or guided by a luma stack. */
+/* How the payload is decoded: lmc_image_decode, or a video stack (of
+ * layout 2 or 3) alone or guided by a luma stack. */
 typedef enum { CODED_IMAGE, CODED_VIDEO, CODED_GUIDED_VIDEO } coding;
+
+/* The video stack layout of the input being run (a shape byte). */
+static uint32_t video_layout;
 
 static lmc_model *model;
 static lmc_pool *pool;
@@ -122,6 +125,7 @@ static lmc_image_shape shape_from(const uint8_t *b, coding *how) {
         shape.motion_shift = 2;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         *how = b[4] & 4 ? CODED_GUIDED_VIDEO : CODED_VIDEO;
+        video_layout = b[4] & 8 ? LMC_VIDEO_LAYOUT_ERRORS : LMC_VIDEO_LAYOUT_TAPS;
         break;
     }
     return shape;
@@ -141,14 +145,16 @@ static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_
                          size_t size, uint16_t *samples, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_decode(model, shape, payload, size, pool, samples, message);
-    return lmc_video_plane_decode(model, shape, payload, size, guide ? shape : NULL, guide, pool, samples, message);
+    return lmc_video_plane_decode(model, video_layout, shape, payload, size, guide ? shape : NULL, guide, pool,
+                                  samples, message);
 }
 
 static lmc_status encode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
                          lmc_buf *payload, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_encode(model, shape, samples, pool, payload, message);
-    return lmc_video_plane_encode(model, shape, samples, guide ? shape : NULL, guide, pool, payload, message);
+    return lmc_video_plane_encode(model, video_layout, shape, samples, guide ? shape : NULL, guide, pool, payload,
+                                  message);
 }
 
 /* Encodes a decoded image and decodes it again: the same samples, unless

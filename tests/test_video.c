@@ -1,13 +1,15 @@
 /*
- * Video plane stacks in the newest layout (src/model/video_codec.h,
+ * Video plane stacks of layouts 2 and 3 (src/model/video_codec.h,
  * lmc_video_plane_encode / _decode: 8-tap reference filters, up to three
- * earlier frames, chroma guided by luma) under a minimal LMC_FAMILY_IMAGE
+ * earlier frames, chroma guided by luma; layout 3 also weighs its
+ * predictors by wider local errors) under a minimal LMC_FAMILY_IMAGE
  * model written to a temporary GGUF file: round trips of stacks of every
- * awkward geometry, chroma stacks with and without a luma guide (and with
- * a guide that does not fit, which is ignored), the same payload for any
- * thread count, 10-bit stacks (which keep the bilinear reference), and
- * damaged payloads (every truncation, byte flips) that give an error or
- * legal samples and never write past the caller's buffer.
+ * awkward geometry in both layouts, chroma stacks with and without a luma
+ * guide (and with a guide that does not fit, which is ignored), the same
+ * payload for any thread count, 10-bit stacks (which keep the bilinear
+ * reference), layouts that differ and unknown layouts refused, and damaged
+ * payloads (every truncation, byte flips) that give an error or legal
+ * samples and never write past the caller's buffer.
  *
  * Stacks of older archives decode through lmc_image_decode: test_image.c.
  * An optional argument runs only the tests matching it.
@@ -35,6 +37,7 @@ static struct {
     char dir[64], model_path[128];
     lmc_model *model;
     lmc_pool *pool1, *pool3;
+    uint32_t layout; /* of the stacks the helpers code */
 } fx;
 
 static int setup(void **state) {
@@ -60,6 +63,7 @@ static int setup(void **state) {
         return -1;
     fx.pool1 = lmc_pool_create(1);
     fx.pool3 = lmc_pool_create(3);
+    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
     return fx.pool1 && fx.pool3 ? 0 : -1;
 }
 
@@ -149,7 +153,7 @@ static void encode_plane(const lmc_image_shape *shape, const uint16_t *samples, 
                          const uint16_t *guide, lmc_pool *pool, lmc_buf *payload) {
     lmc_message message = {{0}};
     lmc_buf_init(payload);
-    lmc_status s = lmc_video_plane_encode(fx.model, shape, samples, guide_shape, guide, pool, payload, &message);
+    lmc_status s = lmc_video_plane_encode(fx.model, fx.layout, shape, samples, guide_shape, guide, pool, payload, &message);
     if (s != LMC_OK)
         print_message("encode: %s\n", message.text);
     assert_int_equal(s, LMC_OK);
@@ -169,7 +173,8 @@ static lmc_status decode_guarded(const lmc_image_shape *shape, const uint8_t *pa
     assert_non_null(*decoded);
     for (size_t i = 0; i < count + GUARD_SAMPLES; i++)
         (*decoded)[i] = GUARD_VALUE;
-    lmc_status s = lmc_video_plane_decode(fx.model, shape, copy, size, guide_shape, guide, pool, *decoded, message);
+    lmc_status s =
+        lmc_video_plane_decode(fx.model, fx.layout, shape, copy, size, guide_shape, guide, pool, *decoded, message);
     free(copy);
     for (size_t i = 0; i < GUARD_SAMPLES; i++)
         assert_int_equal((*decoded)[count + i], GUARD_VALUE);
@@ -201,8 +206,7 @@ static void check_roundtrip_and_free(const lmc_image_shape *shape, uint16_t *sam
 
 /* ---- Round trips ---- */
 
-static void test_video_taps_stacks(void **state) {
-    (void)state;
+static void check_stacks(void) {
     lmc_image_shape moving = stack_of(40, 24, 5, 255); /* three earlier frames by the last */
     check_roundtrip_and_free(&moving, make_moving(&moving, 3, -2, 1));
     check_roundtrip_and_free(&moving, make_noise(&moving, 2));
@@ -216,6 +220,47 @@ static void test_video_taps_stacks(void **state) {
     check_roundtrip_and_free(&one_row_frames, make_noise(&one_row_frames, 6));
     lmc_image_shape one_column = stack_of(1, 7, 4, 255);
     check_roundtrip_and_free(&one_column, make_moving(&one_column, 0, 1, 7));
+}
+
+static void test_video_taps_stacks(void **state) {
+    (void)state;
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_ERRORS; fx.layout++)
+        check_stacks();
+    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
+}
+
+/* Layout 3 codes the same stack differently from layout 2 (a clip with
+ * noise, so the local errors matter), and no other layout is accepted. */
+static void test_video_layouts(void **state) {
+    (void)state;
+    lmc_image_shape shape = stack_of(40, 24, 4, 255);
+    uint16_t *samples = make_moving(&shape, 2, -1, 60);
+    lmc_buf taps, errors;
+    fx.layout = LMC_VIDEO_LAYOUT_TAPS;
+    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &taps);
+    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
+    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &errors);
+    print_message("layout 2: %zu bytes, layout 3: %zu\n", taps.size, errors.size);
+    assert_true(taps.size != errors.size || memcmp(taps.data, errors.data, taps.size) != 0);
+    uint16_t *decoded = malloc(sample_count(&shape) * sizeof *decoded);
+    assert_non_null(decoded);
+    lmc_message message = {{0}};
+    static const uint32_t unknown[] = {0, 1, 4};
+    for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
+        lmc_buf out;
+        lmc_buf_init(&out);
+        assert_int_equal(lmc_video_plane_encode(fx.model, unknown[i], &shape, samples, NULL, NULL, fx.pool1, &out,
+                                                &message),
+                         LMC_ERR_PARAM);
+        assert_int_equal(lmc_video_plane_decode(fx.model, unknown[i], &shape, errors.data, errors.size, NULL, NULL,
+                                                fx.pool1, decoded, &message),
+                         LMC_ERR_PARAM);
+        lmc_buf_free(&out);
+    }
+    free(decoded);
+    lmc_buf_free(&taps);
+    lmc_buf_free(&errors);
+    free(samples);
 }
 
 /* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a guide
@@ -265,8 +310,7 @@ static void test_video_taps_deep(void **state) {
 }
 
 /* The payload does not depend on the thread count, and decodes with any. */
-static void test_video_threads_same_payload(void **state) {
-    (void)state;
+static void check_threads_same_payload(void) {
     lmc_image_shape shape = stack_of(48, 32, 3, 255);
     uint16_t *samples = make_moving(&shape, 1, 2, 40);
     lmc_buf one, three;
@@ -278,6 +322,13 @@ static void test_video_threads_same_payload(void **state) {
     lmc_buf_free(&one);
     lmc_buf_free(&three);
     free(samples);
+}
+
+static void test_video_threads_same_payload(void **state) {
+    (void)state;
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_ERRORS; fx.layout++)
+        check_threads_same_payload();
+    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
 }
 
 /* ---- Damaged payloads ---- */
@@ -325,6 +376,7 @@ int main(int argc, char **argv) {
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_video_taps_stacks),
+        cmocka_unit_test(test_video_layouts),
         cmocka_unit_test(test_video_guided_chroma),
         cmocka_unit_test(test_video_taps_deep),
         cmocka_unit_test(test_video_threads_same_payload),

@@ -101,11 +101,12 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * frames are predicted from the frame before; planes one after another,
  * each as `varint size` + image payload. Since 2026-11-28 the planes are
  * preceded by varint 0 (a size no plane has) and a layout mark:
- * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or VIDEO_TAPS, also
- * quarter pixels but the stacks coded by lmc_video_plane_encode (8-tap
- * reference filters; issue 7). Without a mark, whole pixels. */
+ * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or a layout of
+ * lmc_video_plane_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
+ * reference filters; issue 7) or LMC_VIDEO_LAYOUT_ERRORS (which new
+ * archives get). Without a mark, whole pixels. */
 #define VIDEO_QUARTER_PEL 1
-#define VIDEO_TAPS 2
+#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_ERRORS
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
@@ -114,23 +115,23 @@ static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane
                              .motion_shift = motion_shift};
 }
 
-/* Reads the layout mark, if any: the motion vectors' precision and
- * whether the stacks are in the 8-tap layout (*taps). */
+/* Reads the layout mark, if any: the motion vectors' precision and the
+ * mark itself (*layout; 0 without one). */
 static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t *pos, uint32_t *motion_shift,
-                                    int *taps) {
+                                    uint32_t *layout) {
     size_t at = *pos;
-    uint64_t first, layout;
+    uint64_t first, mark;
     *motion_shift = 0;
-    *taps = 0;
+    *layout = 0;
     if (lmc_varint_get(payload, size, &at, &first) != LMC_OK)
         return LMC_ERR_CORRUPT;
     if (first != 0)
         return LMC_OK; /* the first plane's size: whole-pixel vectors */
-    if (lmc_varint_get(payload, size, &at, &layout) != LMC_OK ||
-        (layout != VIDEO_QUARTER_PEL && layout != VIDEO_TAPS))
+    if (lmc_varint_get(payload, size, &at, &mark) != LMC_OK ||
+        (mark != VIDEO_QUARTER_PEL && mark != LMC_VIDEO_LAYOUT_TAPS && mark != LMC_VIDEO_LAYOUT_ERRORS))
         return LMC_ERR_CORRUPT;
     *motion_shift = 2;
-    *taps = layout == VIDEO_TAPS;
+    *layout = (uint32_t)mark;
     *pos = at;
     return LMC_OK;
 }
@@ -149,7 +150,7 @@ static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, u
 }
 
 /* Room for two plane stacks: the luma stack, which guides the others
- * (VIDEO_TAPS), and the largest other one. */
+ * (layouts 2 and 3), and the largest other one. */
 static uint16_t *allocate_stacks(const lmc_media_desc *d, size_t *luma_samples) {
     size_t largest_other = 0;
     for (uint32_t p = 1; p < d->channels; p++)
@@ -167,15 +168,15 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     lmc_buf plane;
     lmc_buf_init(&plane);
     lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_TAPS) != LMC_OK))
+    if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_LAYOUT) != LMC_OK))
         status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
         lmc_image_shape shape = plane_stack_shape(d, p, 2);
         uint16_t *stack = p == 0 ? luma : luma + luma_samples;
         move_plane(d, p, item->samples, stack, 1);
         plane.size = 0;
-        status = lmc_video_plane_encode(model, &shape, stack, p ? &luma_shape : NULL, p ? luma : NULL, pool, &plane,
-                                        message);
+        status = lmc_video_plane_encode(model, VIDEO_LAYOUT, &shape, stack, p ? &luma_shape : NULL, p ? luma : NULL,
+                                        pool, &plane, message);
         if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
                                  lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
             status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
@@ -185,14 +186,15 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     return status;
 }
 
-/* One plane stack: under layout mark VIDEO_TAPS (taps) by
- * lmc_video_plane_decode, guided by the luma stack for the planes after it;
- * under the older marks as an image. */
+/* One plane stack: under layout marks 2 and 3 by lmc_video_plane_decode,
+ * guided by the luma stack for the planes after it; under the older marks
+ * as an image. */
 static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc_image_shape *shape,
-                               const uint8_t *payload, size_t size, int taps, const lmc_image_shape *guide_shape,
-                               const uint16_t *guide, uint16_t *stack, lmc_message *message) {
-    if (taps)
-        return lmc_video_plane_decode(model, shape, payload, size, guide_shape, guide, pool, stack, message);
+                               const uint8_t *payload, size_t size, uint32_t layout,
+                               const lmc_image_shape *guide_shape, const uint16_t *guide, uint16_t *stack,
+                               lmc_message *message) {
+    if (layout == LMC_VIDEO_LAYOUT_TAPS || layout == LMC_VIDEO_LAYOUT_ERRORS)
+        return lmc_video_plane_decode(model, layout, shape, payload, size, guide_shape, guide, pool, stack, message);
     return lmc_image_decode(model, shape, payload, size, pool, stack, message);
 }
 
@@ -201,10 +203,9 @@ static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uin
     const lmc_media_desc *d = &item->desc;
     size_t luma_samples, pos = 0;
     uint16_t *luma = allocate_stacks(d, &luma_samples);
-    uint32_t motion_shift = 0;
-    int taps = 0;
+    uint32_t motion_shift = 0, layout = 0;
     lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift, &taps) != LMC_OK)
+    if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift, &layout) != LMC_OK)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged layout mark");
     lmc_image_shape luma_shape = plane_stack_shape(d, 0, motion_shift);
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
@@ -215,7 +216,7 @@ static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uin
             status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
             break;
         }
-        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, taps, p ? &luma_shape : NULL,
+        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, layout, p ? &luma_shape : NULL,
                               p ? luma : NULL, stack, message);
         if (status == LMC_OK)
             move_plane(d, p, item->samples, stack, 0);

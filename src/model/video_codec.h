@@ -1,25 +1,29 @@
 /*
- * Video plane stacks in the newest layout (image.c): mediacodec writes the
- * layout mark VIDEO_TAPS (docs/FORMAT.md) and codes each plane's stack of
- * frames with these. Stacks of older archives (no mark, or mark 1) decode
- * through lmc_image_decode.
+ * Video plane stacks of layouts 2 and 3 (image.c): mediacodec writes the
+ * layout mark (docs/FORMAT.md), the newest for new archives, and codes each
+ * plane's stack of frames with these. Stacks of older archives (no mark,
+ * or mark 1) decode through lmc_image_decode.
  */
 #ifndef LMC_VIDEO_CODEC_H
 #define LMC_VIDEO_CODEC_H
 
 #include "model/model.h"
 
-/* shape: a one-plane stack of frames (frame_height set, motion_shift 2).
+#define LMC_VIDEO_LAYOUT_TAPS 2   /* 8-tap references, luma-guided chroma */
+#define LMC_VIDEO_LAYOUT_ERRORS 3 /* and predictors judged by wider local errors */
+
+/* layout: LMC_VIDEO_LAYOUT_TAPS or _ERRORS (others: LMC_ERR_PARAM).
+ * shape: a one-plane stack of frames (frame_height set, motion_shift 2).
  * guide, guide_shape: for a chroma stack, the clip's luma stack (already
  * coded, or decoded: the decoder passes the same one), which it follows
  * where it fits (as many frames, 1-4 times as wide and tall, 8-bit);
  * NULL for the luma stack. The payload has no transform byte: video is
  * never a palette. */
-lmc_status lmc_video_plane_encode(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
-                                  const lmc_image_shape *guide_shape, const uint16_t *guide, lmc_pool *pool,
-                                  lmc_buf *out, lmc_message *message);
-lmc_status lmc_video_plane_decode(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
-                                  size_t size, const lmc_image_shape *guide_shape, const uint16_t *guide,
-                                  lmc_pool *pool, uint16_t *samples, lmc_message *message);
+lmc_status lmc_video_plane_encode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
+                                  const uint16_t *samples, const lmc_image_shape *guide_shape, const uint16_t *guide,
+                                  lmc_pool *pool, lmc_buf *out, lmc_message *message);
+lmc_status lmc_video_plane_decode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
+                                  const uint8_t *payload, size_t size, const lmc_image_shape *guide_shape,
+                                  const uint16_t *guide, lmc_pool *pool, uint16_t *samples, lmc_message *message);
 
 #endif /* LMC_VIDEO_CODEC_H */
