@@ -370,6 +370,12 @@ int lmc_neural_encode_batch(int threads) {
     return LMC_MIN(LMC_NEURAL_ENCODE_BATCH_MAX, LMC_MAX(8, 2 * threads));
 }
 
+int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed) {
+    uint64_t per_block = 3ull * block_size + (mixed ? lmc_cm_memory(block_size) : 0);
+    uint64_t fit = LMC_MAX(1, LMC_NEURAL_BATCH_MEMORY / per_block);
+    return (int)LMC_MIN((uint64_t)blocks, fit);
+}
+
 lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payloads,
                                    lmc_message *message) {
     const int count = (int)((size + c->block_size - 1) / c->block_size);

@@ -12,7 +12,6 @@
 #include "lib/lib.h"
 
 #define MAX_BATCH 64        /* blocks coded together, as the streams do */
-#define NEURAL_DECODE_BATCH 64
 
 struct lmc_block_codec {
     lmc_header header;
@@ -66,8 +65,10 @@ static lmc_status start_neural(lmc_block_codec *c, const lmc_options *options, i
     if (h->context_window > (uint32_t)c->model->llama.context_length)
         return lmc_fail(message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, c->model->llama.context_length);
-    lmc_neural_config config = {decoding ? NEURAL_DECODE_BATCH : lmc_neural_encode_batch(lmc_pool_threads(c->pool)),
-                                h->context_window, h->window_stride, h->block_size, h->codec == LMC_CODEC_MIXED};
+    const int mixed = h->codec == LMC_CODEC_MIXED;
+    int batch = decoding ? LMC_NEURAL_DECODE_BATCH_MAX : lmc_neural_encode_batch(lmc_pool_threads(c->pool));
+    lmc_neural_config config = {lmc_neural_batch_fit(batch, h->block_size, mixed), h->context_window,
+                                h->window_stride, h->block_size, mixed};
     while (config.max_blocks > 1 &&
            check_memory(c, options->memlimit, lmc_neural_coder_bytes(c->model, &config), config.max_blocks,
                         message) != LMC_OK)

@@ -14,7 +14,6 @@
 
 #include "lib/lib.h"
 
-#define NEURAL_BATCH 64 /* blocks decoded in lockstep */
 #define MAX_BATCH 64
 
 typedef struct {
@@ -110,8 +109,9 @@ static lmc_status check_memory(lmc_decoder *d, uint64_t working) {
 }
 
 static lmc_neural_config coder_config_for(const lmc_header *h) {
-    return (lmc_neural_config){NEURAL_BATCH, h->context_window, h->window_stride, h->block_size,
-                               h->codec == LMC_CODEC_MIXED};
+    const int mixed = h->codec == LMC_CODEC_MIXED;
+    return (lmc_neural_config){lmc_neural_batch_fit(LMC_NEURAL_DECODE_BATCH_MAX, h->block_size, mixed),
+                               h->context_window, h->window_stride, h->block_size, mixed};
 }
 
 /* Keeps the loaded model and coder when a concatenated archive uses them again. */

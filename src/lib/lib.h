@@ -41,6 +41,14 @@ int lmc_neural_can_mix(const lmc_model *model);
  * run), at most LMC_NEURAL_ENCODE_BATCH_MAX. */
 #define LMC_NEURAL_ENCODE_BATCH_MAX 32
 int lmc_neural_encode_batch(int threads);
+/* Blocks decoding runs in lockstep, at most. */
+#define LMC_NEURAL_DECODE_BATCH_MAX 64
+/* The per-block memory of a batch (buffers, and the mixed codec's adaptive
+ * model) is kept near LMC_NEURAL_BATCH_MEMORY: `blocks`, or fewer where
+ * blocks are large (at least one). 64 blocks of 256 KiB fit; of the mixed
+ * codec's 4 MiB blocks, 11. */
+#define LMC_NEURAL_BATCH_MEMORY (1ull << 30)
+int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed);
 
 /* Encodes data, at most max_blocks blocks of the coder's block size (the
  * last may be short), together: their rows share the model's calls (as
