@@ -3,8 +3,9 @@
  * checked against), for SECURITY.md's table: compression (8 blocks
  * together, as with up to 4 threads, and 32, the most, from 16 threads on)
  * and decompression (up to 64 blocks in lockstep), each with the model's
- * default block size and window, codec 0 (model alone) and codec 2
- * (mixed). Peak RSS measurements are in bench/README.md.
+ * window and the codec's default block size, codec 0 (model alone) and
+ * codec 2 (mixed), batches capped as lmc_neural_batch_fit caps them. Peak
+ * RSS measurements are in bench/README.md.
  *
  * usage: lmc_memory_bound MODEL.gguf...
  */
@@ -19,14 +20,16 @@ static double mib(uint64_t bytes) {
 /* Model file + working state + three buffers of block_size per block, as
  * the encoder's and decoder's check_memory count them. */
 static uint64_t planned(const lmc_model *m, int blocks, int mixed) {
-    lmc_neural_config config = {blocks, m->context_window, LMC_MIN(m->window_stride, m->context_window),
-                                m->default_block_size, mixed};
-    return m->file_size + lmc_neural_coder_bytes(m, &config) + 3ull * (uint64_t)blocks * m->default_block_size;
+    uint32_t block_size = lmc_neural_default_block_size(m, mixed);
+    blocks = lmc_neural_batch_fit(blocks, block_size, mixed);
+    lmc_neural_config config = {blocks, m->context_window, LMC_MIN(m->window_stride, m->context_window), block_size,
+                                mixed};
+    return m->file_size + lmc_neural_coder_bytes(m, &config) + 3ull * (uint64_t)blocks * block_size;
 }
 
 int main(int argc, char **argv) {
-    printf("%-16s %8s %12s %12s %12s %12s %12s %12s\n", "model", "block", "compress 8", "mix 8", "compress 32",
-           "mix 32", "decompress", "mix");
+    printf("%-16s %8s %8s %12s %12s %12s %12s %12s %12s\n", "model", "block", "mix block", "compress 8", "mix 8",
+           "compress 32", "mix 32", "decompress", "mix");
     for (int i = 1; i < argc; i++) {
         lmc_model *m;
         lmc_message message = {0};
@@ -34,8 +37,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: %s\n", argv[i], message.text);
             return 1;
         }
-        printf("%-16s %7uK %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB\n", m->name,
-               m->default_block_size >> 10, mib(planned(m, 8, 0)), mib(planned(m, 8, 1)), mib(planned(m, 32, 0)),
+        printf("%-16s %7uK %8uK %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB %8.0f MiB\n", m->name,
+               lmc_neural_default_block_size(m, 0) >> 10, lmc_neural_default_block_size(m, 1) >> 10,
+               mib(planned(m, 8, 0)), mib(planned(m, 8, 1)), mib(planned(m, 32, 0)),
                mib(planned(m, 32, 1)), mib(planned(m, 64, 0)), mib(planned(m, 64, 1)));
         lmc_model_free(m);
     }

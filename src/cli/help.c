@@ -49,7 +49,7 @@ static const char compress_help[] =
     "      --kind KIND     auto, bytes, text, image, audio or video (default: auto)\n"
     "      --fast          classical context model, no neural network\n"
     "      --no-mix        the neural model alone, without the adaptive model\n"
-    "      --block-size SIZE  bytes per block (default: the model's)\n"
+    "      --block-size SIZE  bytes per block (default 4M; --no-mix: the model's)\n"
     "      --window N      model tokens of context per block (0: the model's)\n"
     "      --stride N      tokens the full window slides by (0: the model's)\n"
     "      --mpi           code the blocks on every rank of an MPI job (run under\n"

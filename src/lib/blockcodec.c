@@ -370,6 +370,10 @@ int lmc_neural_encode_batch(int threads) {
     return LMC_MIN(LMC_NEURAL_ENCODE_BATCH_MAX, LMC_MAX(8, 2 * threads));
 }
 
+uint32_t lmc_neural_default_block_size(const lmc_model *model, int mixed) {
+    return mixed ? LMC_MAX(model->default_block_size, LMC_MIXED_BLOCK_SIZE) : model->default_block_size;
+}
+
 int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed) {
     uint64_t per_block = 3ull * block_size + (mixed ? lmc_cm_memory(block_size) : 0);
     uint64_t fit = LMC_MAX(1, LMC_NEURAL_BATCH_MEMORY / per_block);

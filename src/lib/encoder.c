@@ -21,7 +21,6 @@
 
 #define DETECT_BYTES (64u << 10) /* prefix examined for the data kind */
 #define FAST_BLOCK_SIZE (4u << 20)
-#define MIXED_BLOCK_SIZE (4u << 20) /* the default for the mixed codec, at least */
 #define MAX_FAST_BATCH 64 /* blocks coded in parallel with --fast */
 
 struct lmc_encoder {
@@ -122,14 +121,6 @@ static void name_model(lmc_encoder *e) {
     memcpy(e->header.model_hash, e->model->hash, 16);
 }
 
-/* The mixed codec's adaptive model learns the block it codes, so it gets
- * blocks of at least MIXED_BLOCK_SIZE: on world192.txt (2.4 MB) 256 KiB
- * blocks code to 1.377 bits per byte, 1 MiB to 1.263 and one 4 MiB block
- * to 1.204. Fewer blocks give decoding's lockstep fewer rows per call. */
-static uint32_t default_block_size(const lmc_model *m, lmc_codec codec) {
-    return codec == LMC_CODEC_MIXED ? LMC_MAX(m->default_block_size, MIXED_BLOCK_SIZE) : m->default_block_size;
-}
-
 /* Byte coding under a Llama-family model: the one already loaded, else
  * model_arg's, else the default for model_kind. */
 static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind model_kind) {
@@ -144,7 +135,8 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
                         lmc_kind_name(m->kind), lmc_kind_name(e->header.kind));
     name_model(e);
     e->header.codec = !e->options.model_only && lmc_neural_can_mix(m) ? LMC_CODEC_MIXED : LMC_CODEC_MODEL;
-    e->header.block_size = e->options.block_size ? e->options.block_size : default_block_size(m, e->header.codec);
+    const int mixed = e->header.codec == LMC_CODEC_MIXED;
+    e->header.block_size = e->options.block_size ? e->options.block_size : lmc_neural_default_block_size(m, mixed);
     uint32_t window = e->options.context_window ? e->options.context_window : m->context_window;
     uint32_t stride = e->options.window_stride ? e->options.window_stride : LMC_MIN(m->window_stride, window);
     if (window < 2 || stride == 0 || stride > window || window > (uint32_t)m->llama.context_length)
@@ -155,7 +147,6 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     e->header.window_stride = stride;
     /* Several blocks share each model call (bigger matmuls, one thread per
      * block for the coding): fewer if that is what fits the memory limit. */
-    const int mixed = e->header.codec == LMC_CODEC_MIXED;
     int batch = lmc_neural_batch_fit(lmc_neural_encode_batch(lmc_pool_threads(e->pool)), e->header.block_size, mixed);
     lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed};
     e->batch_blocks = config.max_blocks;

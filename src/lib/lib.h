@@ -41,6 +41,13 @@ int lmc_neural_can_mix(const lmc_model *model);
  * run), at most LMC_NEURAL_ENCODE_BATCH_MAX. */
 #define LMC_NEURAL_ENCODE_BATCH_MAX 32
 int lmc_neural_encode_batch(int threads);
+/* The mixed codec's adaptive model learns the block it codes, so its
+ * blocks default to at least LMC_MIXED_BLOCK_SIZE: on world192.txt (2.4 MB)
+ * 256 KiB blocks code to 1.377 bits per byte, 1 MiB to 1.263 and one 4 MiB
+ * block to 1.204. Fewer blocks give decoding's lockstep fewer rows per
+ * call. The model alone keeps the model's lmc.block_size. */
+#define LMC_MIXED_BLOCK_SIZE (4u << 20)
+uint32_t lmc_neural_default_block_size(const lmc_model *model, int mixed);
 /* Blocks decoding runs in lockstep, at most. */
 #define LMC_NEURAL_DECODE_BATCH_MAX 64
 /* The per-block memory of a batch (buffers, and the mixed codec's adaptive
