@@ -1,10 +1,12 @@
 /*
- * Video plane stacks of layouts 2 and 3 (src/model/video_codec.h,
+ * Video plane stacks of layouts 2, 3 and 4 (src/model/video_codec.h,
  * lmc_video_plane_encode / _decode: 8-tap reference filters, up to three
  * earlier frames, chroma guided by luma; layout 3 also weighs its
- * predictors by wider local errors) under a minimal LMC_FAMILY_IMAGE
- * model written to a temporary GGUF file: round trips of stacks of every
- * awkward geometry in both layouts, chroma stacks with and without a luma
+ * predictors by wider local errors, layout 4 also gives its least-squares
+ * predictor farther neighbours and its own errors' feedback and lets the
+ * errors choose mixer weights and APM cells) under a minimal
+ * LMC_FAMILY_IMAGE model written to a temporary GGUF file: round trips of
+ * stacks of every awkward geometry in every layout, chroma stacks with and without a luma
  * guide (and with a guide that does not fit, which is ignored), the same
  * payload for any thread count, 10-bit stacks (which keep the bilinear
  * reference), layouts that differ and unknown layouts refused, and damaged
@@ -63,7 +65,7 @@ static int setup(void **state) {
         return -1;
     fx.pool1 = lmc_pool_create(1);
     fx.pool3 = lmc_pool_create(3);
-    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
     return fx.pool1 && fx.pool3 ? 0 : -1;
 }
 
@@ -224,28 +226,32 @@ static void check_stacks(void) {
 
 static void test_video_taps_stacks(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_ERRORS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
         check_stacks();
-    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
 }
 
-/* Layout 3 codes the same stack differently from layout 2 (a clip with
- * noise, so the local errors matter), and no other layout is accepted. */
+/* Each layout codes the same stack differently from the one before (a
+ * clip with noise, so the local errors matter), and no other layout is
+ * accepted. */
 static void test_video_layouts(void **state) {
     (void)state;
     lmc_image_shape shape = stack_of(40, 24, 4, 255);
     uint16_t *samples = make_moving(&shape, 2, -1, 60);
-    lmc_buf taps, errors;
+    lmc_buf taps, errors, contexts;
     fx.layout = LMC_VIDEO_LAYOUT_TAPS;
     encode_plane(&shape, samples, NULL, NULL, fx.pool1, &taps);
     fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
     encode_plane(&shape, samples, NULL, NULL, fx.pool1, &errors);
-    print_message("layout 2: %zu bytes, layout 3: %zu\n", taps.size, errors.size);
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &contexts);
+    print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu\n", taps.size, errors.size, contexts.size);
     assert_true(taps.size != errors.size || memcmp(taps.data, errors.data, taps.size) != 0);
+    assert_true(errors.size != contexts.size || memcmp(errors.data, contexts.data, errors.size) != 0);
     uint16_t *decoded = malloc(sample_count(&shape) * sizeof *decoded);
     assert_non_null(decoded);
     lmc_message message = {{0}};
-    static const uint32_t unknown[] = {0, 1, 4};
+    static const uint32_t unknown[] = {0, 1, 5};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         lmc_buf out;
         lmc_buf_init(&out);
@@ -260,7 +266,24 @@ static void test_video_layouts(void **state) {
     free(decoded);
     lmc_buf_free(&taps);
     lmc_buf_free(&errors);
+    lmc_buf_free(&contexts);
     free(samples);
+}
+
+/* Layout 4's farther neighbours reach four pixels left and up, and its
+ * error feedback follows the vectors into the previous frame: stacks 1 to
+ * 5 pixels wide or tall (where those fall outside the frame) and motion
+ * that leaves it must still decode exactly. */
+static void test_video_contexts_edges(void **state) {
+    (void)state;
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    for (uint32_t side = 1; side <= 5; side++) {
+        lmc_image_shape wide = stack_of(23, side, 3, 255), tall = stack_of(side, 19, 3, 255);
+        check_roundtrip_and_free(&wide, make_noise(&wide, 70 + side));
+        check_roundtrip_and_free(&tall, make_moving(&tall, 0, 3, 80 + side));
+    }
+    lmc_image_shape leaving = stack_of(36, 20, 4, 255);
+    check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
 }
 
 /* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a guide
@@ -326,9 +349,9 @@ static void check_threads_same_payload(void) {
 
 static void test_video_threads_same_payload(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_ERRORS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
         check_threads_same_payload();
-    fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
 }
 
 /* ---- Damaged payloads ---- */
@@ -377,6 +400,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_video_taps_stacks),
         cmocka_unit_test(test_video_layouts),
+        cmocka_unit_test(test_video_contexts_edges),
         cmocka_unit_test(test_video_guided_chroma),
         cmocka_unit_test(test_video_taps_deep),
         cmocka_unit_test(test_video_threads_same_payload),

@@ -106,7 +106,7 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * reference filters; issue 7) or LMC_VIDEO_LAYOUT_ERRORS (which new
  * archives get). Without a mark, whole pixels. */
 #define VIDEO_QUARTER_PEL 1
-#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_ERRORS
+#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_CONTEXTS
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
@@ -128,7 +128,7 @@ static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t 
     if (first != 0)
         return LMC_OK; /* the first plane's size: whole-pixel vectors */
     if (lmc_varint_get(payload, size, &at, &mark) != LMC_OK ||
-        (mark != VIDEO_QUARTER_PEL && mark != LMC_VIDEO_LAYOUT_TAPS && mark != LMC_VIDEO_LAYOUT_ERRORS))
+        (mark != VIDEO_QUARTER_PEL && (mark < LMC_VIDEO_LAYOUT_TAPS || mark > LMC_VIDEO_LAYOUT_CONTEXTS)))
         return LMC_ERR_CORRUPT;
     *motion_shift = 2;
     *layout = (uint32_t)mark;
@@ -193,7 +193,7 @@ static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc
                                const uint8_t *payload, size_t size, uint32_t layout,
                                const lmc_image_shape *guide_shape, const uint16_t *guide, uint16_t *stack,
                                lmc_message *message) {
-    if (layout == LMC_VIDEO_LAYOUT_TAPS || layout == LMC_VIDEO_LAYOUT_ERRORS)
+    if (layout >= LMC_VIDEO_LAYOUT_TAPS)
         return lmc_video_plane_decode(model, layout, shape, payload, size, guide_shape, guide, pool, stack, message);
     return lmc_image_decode(model, shape, payload, size, pool, stack, message);
 }

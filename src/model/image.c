@@ -33,7 +33,9 @@
  * layout 2 (lmc_video_plane_encode) sample them through 8-tap filters, see
  * up to three of them, and for chroma follow the luma stack; layout 3 also
  * judges its predictors by their errors over a wider neighbourhood, the
- * earlier frames' included (local_errors).
+ * earlier frames' included (local_errors); layout 4 (error_contexts) gives
+ * the least-squares predictor a wider neighbourhood and lets those errors
+ * choose mixer weights and APM cells.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -62,19 +64,41 @@ enum {
     CONTEXTS = PREDICTION_CONTEXTS + CROSS_CONTEXTS + COMBINED_CONTEXTS,
     PARAMETRIC_INPUTS = 2,
     INPUTS = CONTEXTS + PARAMETRIC_INPUTS + 1, /* + bias */
+    /* error_contexts: two more logistic inputs, around the least-squares
+     * prediction at its own error's scale (foreman -0.5%, mobile -0.1%). */
+    LS_INPUTS = 2,
+    INPUT_SLOTS = INPUTS + LS_INPUTS,
     ACTIVITY_LEVELS = 8,
     MIXERS = 3,                   /* first layer, each choosing its weights by its own context: */
     MIXER0_SETS = MAX_CHANNELS * 8 * ACTIVITY_LEVELS, /* channel x bit x activity */
     MIXER1_SETS = MAX_CHANNELS * 256,                 /* channel x partial byte */
     MIXER2_SETS = MAX_CHANNELS * 8 * 32,              /* channel x bit x where the blend points */
     MIXER_SETS = MIXER0_SETS + MIXER1_SETS + MIXER2_SETS,
+    /* error_contexts: two more mixers, channel x bit x (the least-squares
+     * prediction's error level, the predictor of least error), and channel
+     * x bit x the pixel's place in its 4x4 block (the transform blocks of a
+     * clip decoded from H.264 or the like: -0.1% on mobile). */
+    ERROR_SET_CONTEXTS = ACTIVITY_LEVELS * BLEND_PREDICTORS,
+    MIXER3_SETS = MAX_CHANNELS * 8 * ERROR_SET_CONTEXTS,
+    MIXER4_SETS = MAX_CHANNELS * 8 * 16,
+    ALL_MIXER_SETS = MIXER_SETS + MIXER3_SETS + MIXER4_SETS,
+    MIXERS_MAX = MIXERS + 2,
     FINAL_INPUTS = MIXERS + 1,    /* the second layer mixes the first's outputs and a bias */
+    FINAL_SLOTS = MIXERS_MAX + 1,
     FINAL_SETS = MAX_CHANNELS * 8,
     FINAL_RATE = 6,
     FINAL_START = 65536 / MIXERS,
     APM1_CONTEXTS_PER_CHANNEL = 256,
     APM2_WHERE = 32,              /* where the blend points among the values left */
     APM2_CONTEXTS_PER_CHANNEL = ACTIVITY_LEVELS * APM2_WHERE * 256,
+    /* error_contexts: APM1 by how far the predictors spread, where the
+     * least-squares prediction points and the bit, not by the partial byte
+     * (with the partial byte too: +0.03%, and slower: its cells miss the
+     * cache). */
+    APM1_SPREAD_CONTEXTS_PER_CHANNEL = ACTIVITY_LEVELS * APM2_WHERE * 8,
+    /* error_contexts: a third APM by mixer 3's context, where the blend
+     * points and the bit (-0.05%), weighted as APM2 in the average. */
+    APM3_CONTEXTS_PER_CHANNEL = ERROR_SET_CONTEXTS * APM2_WHERE * 8,
     SLOT_WORDS = 16,              /* a nibble's 15-node bit tree (+1 spare): one cache line */
     SMALL_MAP_BITS = 14,          /* slots of a prediction's map: values x channels x nibbles */
     LARGE_MAP_BITS = 17,          /* slots of a combined context's map */
@@ -89,9 +113,11 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 36       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
-                                 * the luma guide; 5 from each of two earlier channels */
+#define OLS_MAX_INPUTS 56       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
+                                 * the luma guide, and (error_contexts) 16 farther neighbours; 5 from each of
+                                 * two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
+#define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
 #define OLS_SOLVE_EVERY_TAPS 8  /* REFERENCE_TAPS, twice the inputs: -18% time for +0.07% size */
@@ -147,12 +173,12 @@ static void ols_solve(least_squares *o) {
     }
 }
 
-static void ols_update(least_squares *o, int value, int solve) {
+static void ols_update(least_squares *o, int value, int solve, double forget) {
     int n = o->n;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j <= i; j++)
-            o->covariance[i][j] = OLS_FORGET * o->covariance[i][j] + o->inputs[i] * o->inputs[j];
-        o->target[i] = OLS_FORGET * o->target[i] + o->inputs[i] * value;
+            o->covariance[i][j] = forget * o->covariance[i][j] + o->inputs[i] * o->inputs[j];
+        o->target[i] = forget * o->target[i] + o->inputs[i] * value;
     }
     if (solve)
         ols_solve(o);
@@ -195,6 +221,7 @@ typedef struct {
     uint32_t motion_shift;      /* vectors in 1/2^shift pixels */
     uint32_t reference_model;   /* REFERENCE_* */
     uint32_t local_errors;      /* video layout 3 (wide_error) */
+    uint32_t error_contexts;    /* video layout 4 (and local_errors) */
     /* REFERENCE_TAPS chroma: the luma stack (8-bit, all of it decoded
      * first), guide_scale_x x guide_scale_y luma pixels a chroma pixel. */
     const uint8_t *guide;
@@ -215,15 +242,16 @@ typedef struct {
     uint32_t key[CONTEXTS];     /* each context's hash for this sample */
     uint32_t *entry[CONTEXTS];
 
-    int32_t inputs[INPUTS];
-    int32_t (*weights)[INPUTS];          /* MIXER_SETS: the first layer's sets, mixer by mixer */
-    int32_t *active[MIXERS];
-    uint32_t p_mixer[MIXERS];
-    int32_t final_weights[FINAL_SETS][FINAL_INPUTS];
-    int32_t final_inputs[FINAL_INPUTS];
+    int32_t inputs[INPUT_SLOTS];
+    int32_t (*weights)[INPUT_SLOTS];     /* ALL_MIXER_SETS: the first layer's sets, mixer by mixer */
+    int32_t *active[MIXERS_MAX];
+    uint32_t p_mixer[MIXERS_MAX];
+    int32_t final_weights[FINAL_SETS][FINAL_SLOTS]; /* the first layer's outputs, then the bias */
+    int32_t final_inputs[FINAL_SLOTS];
+    int mixers, n_inputs;       /* MIXERS and INPUTS, or with error_contexts MIXERS_MAX and INPUT_SLOTS */
     int32_t *final_active;
     uint32_t p_final;
-    apm apm1, apm2;
+    apm apm1, apm2, apm3;       /* apm3: error_contexts only */
 
     /* Per channel and column: the blend's sub-predictor errors and its own
      * error, for the row above (odd/even rows alternate). */
@@ -243,6 +271,15 @@ typedef struct {
     uint32_t activity;
     uint32_t sub_prediction[BLEND_PREDICTORS];
     least_squares *ols;         /* one per channel */
+    /* error_contexts: the least-squares prediction in 1/16 (corrected by
+     * error_feedback; ls16_raw before) and its expected error's inverse
+     * scale (as inverse_scale), the contexts of mixers 3 and 4, and how far
+     * the sub-predictors spread (a level). */
+    int32_t ls16, ls16_raw;
+    int64_t ls_inverse_scale;
+    least_squares *feedback;    /* error_feedback's fit */
+    int16_t *ls_errors;         /* [2][frame_height][width]: value - ls16_raw, the stripe's frame k in slot k % 2 */
+    uint32_t error_set, place, spread;
 
     /* TAPS: the references of the current row of blocks, per block the
      * previous frame's window, then the older frames'. */
@@ -391,27 +428,69 @@ static uint64_t blend_weight(const stripe_model *s, uint64_t e) {
     return ((uint64_t)1 << 40) / (e * e);
 }
 
+/* floor(log2(a)), 0 for a <= 1, at most ACTIVITY_LEVELS - 1. */
+static uint32_t log_level(uint32_t a) {
+    uint32_t level = 0;
+    while (a > 1 && level < ACTIVITY_LEVELS - 1) {
+        a >>= 1;
+        level++;
+    }
+    return level;
+}
+
+/* 2^20 * 256 / the scale of a logistic whose errors sum to `error` (in
+ * 1/16) over four neighbours: a logistic's mean absolute deviation is 1.39
+ * scales, so the sum is about four deviations. */
+static int64_t inverse_scale_of(uint32_t error) {
+    int64_t scale16 = LMC_MAX(6u, (error * 46u) >> 8);
+    return ((int64_t)256 << 20) / scale16;
+}
+
+/* error_contexts: the least-squares predictor's expected error (blend
+ * place BLEND_PREDICTORS - 1) as a scale and, with the predictor of least
+ * error, mixer 3's context; the predictors' spread for APM1. */
+static void error_contexts(stripe_model *s, const uint32_t *errors) {
+    uint32_t best = 0, low = 255, high = 0;
+    for (uint32_t i = 0; i < BLEND_PREDICTORS; i++) {
+        if (errors[i] < errors[best])
+            best = i;
+        low = LMC_MIN(low, s->sub_prediction[i]);
+        high = LMC_MAX(high, s->sub_prediction[i]);
+    }
+    uint32_t ls_error = errors[BLEND_PREDICTORS - 1];
+    s->ls_inverse_scale = inverse_scale_of(ls_error);
+    s->error_set = log_level(ls_error >> 4) * BLEND_PREDICTORS + best;
+    s->spread = log_level(high - low);
+}
+
 /* The blend: each sub-predictor weighted by how small its recent errors are. */
 static void blend(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const int *p) {
     uint64_t total = 0, weighted = 0;
+    uint32_t errors[BLEND_PREDICTORS];
     for (int i = 0; i < BLEND_PREDICTORS; i++) {
-        uint64_t w = blend_weight(s, 16 + recent_error(s, x, y, c, i));
+        errors[i] = recent_error(s, x, y, c, i);
+        /* error_contexts: the least-squares prediction has logistic
+         * inputs of its own; the blend leans on the others more (-0.05%). */
+        uint32_t judged = i == BLEND_PREDICTORS - 1 && s->image->error_contexts ? errors[i] * 3 / 2 : errors[i];
+        uint64_t w = blend_weight(s, 16 + judged);
         total += w;
         weighted += w * (uint64_t)p[i];
         s->sub_prediction[i] = (uint32_t)p[i];
     }
     s->blend16 = (int32_t)((weighted * 16 + total / 2) / total);
     uint32_t error = recent_error(s, x, y, c, BLEND_PREDICTORS);
-    /* A logistic's mean absolute deviation is 1.39 scales; the neighbours'
-     * sum is about four deviations. */
-    int64_t scale16 = LMC_MAX(6u, (error * 46u) >> 8);
-    s->inverse_scale = ((int64_t)256 << 20) / scale16;
-    uint32_t a = error >> 4, level = 0;
-    while (a > 1 && level < ACTIVITY_LEVELS - 1) {
-        a >>= 1;
-        level++;
-    }
-    s->activity = level;
+    s->inverse_scale = inverse_scale_of(error);
+    s->activity = log_level(error >> 4);
+    if (s->image->error_contexts)
+        error_contexts(s, errors);
+}
+
+/* error_contexts: the least-squares prediction's signed error (1/16) at
+ * (x, y) of the stack, in the slot of y's frame. */
+static int16_t *ls_error_at(const stripe_model *s, uint32_t x, uint32_t y) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, frame = (y - s->first_row) / fh, row = (y - s->first_row) % fh;
+    return s->ls_errors + ((size_t)(frame % 2) * fh + row) * im->width + x;
 }
 
 static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, int value) {
@@ -423,7 +502,12 @@ static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, i
         memcpy(s->frame_errors + error_index(s->image, x, (y - s->first_row) % s->image->frame_height, 0), e,
                (BLEND_PREDICTORS + 1) * sizeof *e);
     uint32_t every = s->image->reference_model == REFERENCE_TAPS ? OLS_SOLVE_EVERY_TAPS : OLS_SOLVE_EVERY;
-    ols_update(&s->ols[c], value, x % every == 0);
+    ols_update(&s->ols[c], value, x % every == 0, s->image->error_contexts ? OLS_FORGET_WIDE : OLS_FORGET);
+    if (s->ls_errors) {
+        int e16 = value * 16 - s->ls16_raw;
+        ols_update(s->feedback, e16, x % every == 0, OLS_FORGET_WIDE);
+        *ls_error_at(s, x, y) = (int16_t)LMC_MAX(-32767, LMC_MIN(e16, 32767));
+    }
 }
 
 /* Video: the previous frame around the same position (all of it is known,
@@ -645,12 +729,67 @@ static int guide_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inpu
     return GUIDE_INPUTS;
 }
 
+/* error_contexts: 16 more neighbours of the least-squares predictor, up to
+ * four pixels away (those above the frame's first row take N's value, those
+ * left of its first column in the current row W's, and the rows above
+ * clamp into the frame), with forgetting OLS_FORGET_WIDE: about -2.5% on
+ * the first frames, -0.7% on the others (foreman with 6, 12, 16, 20 more:
+ * -0.8%, -1.4%, -1.5%, -1.5%). */
+#define FARTHER_NEIGHBOURS 16
+
+static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                              int *inputs) {
+    static const int8_t at[FARTHER_NEIGHBOURS][2] = {
+        {-2, -1}, {-1, -2}, {2, -1}, {-3, 0}, {0, -3}, {2, -2}, {-2, -2}, {-3, -1},
+        {3, -1},  {1, -3},  {-1, -3}, {-4, 0}, {-3, -2}, {3, -2}, {0, -4}, {-2, -3}};
+    const channel_image *im = s->image;
+    int64_t top = frame_top(s, y);
+    for (int k = 0; k < FARTHER_NEIGHBOURS; k++) {
+        int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
+        if (fy < top)
+            inputs[k] = v->n;
+        else if (fy == (int64_t)y && fx < 0)
+            inputs[k] = v->w;
+        else
+            inputs[k] = pixel_at(im, (uint32_t)clamp_index(fx, im->width - 1), (uint32_t)fy, c);
+    }
+    return FARTHER_NEIGHBOURS;
+}
+
+/* error_contexts: the least-squares prediction's local bias, from its
+ * signed errors at W, N, NW, NE, WW and NN and where the vector leads in
+ * the previous frame, by a second, small least-squares fit (mobile -0.3%,
+ * foreman -0.2%; the blend corrected so instead: +0.1% on mobile). */
+#define FEEDBACK_INPUTS 7
+
+static double error_feedback(stripe_model *s, uint32_t x, uint32_t y) {
+    static const int8_t at[FEEDBACK_INPUTS - 1][2] = {{-1, 0}, {0, -1}, {-1, -1}, {1, -1}, {-2, 0}, {0, -2}};
+    const channel_image *im = s->image;
+    int64_t top = frame_top(s, y);
+    int inputs[FEEDBACK_INPUTS];
+    for (int k = 0; k < FEEDBACK_INPUTS - 1; k++) {
+        int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
+        inputs[k] = fx >= 0 && fx < im->width && fy >= top ? *ls_error_at(s, (uint32_t)fx, (uint32_t)fy) : 0;
+    }
+    inputs[FEEDBACK_INPUTS - 1] = 0;
+    uint32_t fh = im->frame_height;
+    if (y >= s->first_row + fh) {
+        motion_vector mv = motion_at(im, x, y);
+        int64_t px = clamp_index((int64_t)x + ((mv.dx + 2) >> 2), im->width - 1);
+        int64_t py = clamp_index((y - top) + ((mv.dy + 2) >> 2), fh - 1);
+        inputs[FEEDBACK_INPUTS - 1] = *ls_error_at(s, (uint32_t)px, (uint32_t)(top - fh + py));
+    }
+    return ols_predict(s->feedback, inputs, FEEDBACK_INPUTS);
+}
+
 /* The least-squares prediction from the neighbourhood and, for later
  * channels, the earlier channels of this pixel and their neighbours. */
 static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
                                     const reference *ref, const int *guide, int guide_count) {
     int inputs[OLS_MAX_INPUTS] = {v->w, v->n, v->nw, v->ne, v->ww, v->nn, v->nne};
     int n = 7;
+    if (s->image->error_contexts)
+        n += farther_neighbours(s, x, y, c, v, inputs + n);
     if (ref->present && s->image->reference_model == REFERENCE_TAPS) {
         int previous[13] = {ref->r,  ref->w,  ref->n,  ref->e,  ref->s,  ref->nw, ref->ne,
                             ref->sw, ref->se, ref->ww, ref->ee, ref->nn, ref->ss};
@@ -683,6 +822,12 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
         inputs[n++] = u.ne;
     }
     double p = ols_predict(&s->ols[c], inputs, n);
+    s->ls16 = (int32_t)LMC_MAX(0, LMC_MIN(lround(p * 16), 255 * 16));
+    if (s->ls_errors) {
+        s->ls16_raw = (int32_t)lround(p * 16);
+        s->ls16 = (int32_t)LMC_MAX(0, LMC_MIN(lround(p * 16 + error_feedback(s, x, y)), 255 * 16));
+        return clamp_sample((s->ls16 + 8) >> 4);
+    }
     return clamp_sample((int)lround(p));
 }
 
@@ -767,6 +912,7 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
         sub[4] = cross[0];
         sub[5] = cross[1];
     }
+    s->place = (x & 3) | ((y - frame_top(s, y)) & 3) << 2;
     blend(s, x, y, c, sub);
     int blended = (s->blend16 + 8) >> 4;
     int predictions[PREDICTION_CONTEXTS] = {v.w, v.n, v.nw, v.ne, grad, med, sub[4], sub[5],
@@ -851,6 +997,14 @@ static uint32_t node_of(const stripe_model *s) {
     return s->bit < 4 ? s->c0 : (s->c0 & ((1u << (s->bit - 4)) - 1)) | (1u << (s->bit - 4));
 }
 
+/* Where a prediction (in 1/16) points among the values still possible. */
+static uint32_t where_of(const stripe_model *s, int32_t centre16) {
+    uint32_t known = s->bit;
+    int32_t low16 = (int32_t)((s->c0 ^ (1u << known)) << (8 - known)) * 16;
+    int32_t offset = (centre16 - low16) >> (8 - LMC_MIN(known, 4u));
+    return (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
+}
+
 static uint32_t predict_bit(stripe_model *s) {
     const lmc_cm_tables *t = s->tables;
     uint32_t node = node_of(s);
@@ -861,45 +1015,59 @@ static uint32_t predict_bit(stripe_model *s) {
     s->inputs[CONTEXTS] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale));
     s->inputs[CONTEXTS + 1] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale / 2));
     s->inputs[CONTEXTS + 2] = 256;
+    if (s->image->error_contexts) {
+        s->inputs[INPUTS] = stretch(t, logistic_bit(s, s->ls16, s->ls_inverse_scale));
+        s->inputs[INPUTS + 1] = stretch(t, logistic_bit(s, s->ls16, 2 * s->ls_inverse_scale));
+    }
 
-    uint32_t c = s->channel;
-    /* Where the blend points, relative to the values still possible. */
-    uint32_t known = s->bit;
-    int32_t low16 = (int32_t)((s->c0 ^ (1u << known)) << (8 - known)) * 16;
-    int32_t offset = (s->blend16 - low16) >> (8 - LMC_MIN(known, 4u));
-    uint32_t where = (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
+    uint32_t c = s->channel, where = where_of(s, s->blend16);
     s->active[0] = s->weights[(c * 8 + s->bit) * ACTIVITY_LEVELS + s->activity];
     s->active[1] = s->weights[MIXER0_SETS + c * 256 + s->c0];
     s->active[2] = s->weights[MIXER0_SETS + MIXER1_SETS + (c * 8 + s->bit) * 32 + where];
-    for (int m = 0; m < MIXERS; m++) {
+    if (s->image->error_contexts) {
+        s->active[3] = s->weights[MIXER_SETS + (c * 8 + s->bit) * ERROR_SET_CONTEXTS + s->error_set];
+        s->active[4] = s->weights[MIXER_SETS + MIXER3_SETS + (c * 8 + s->bit) * 16 + s->place];
+    }
+    for (int m = 0; m < s->mixers; m++) {
         int64_t dot = 0;
-        for (int i = 0; i < INPUTS; i++)
+        for (int i = 0; i < s->n_inputs; i++)
             dot += (int64_t)s->active[m][i] * s->inputs[i];
         s->final_inputs[m] = clamp_logistic((int)(dot >> 16));
         s->p_mixer[m] = squash(t, s->final_inputs[m]);
     }
-    s->final_inputs[MIXERS] = 256;
+    s->final_inputs[s->mixers] = 256;
     s->final_active = s->final_weights[c * 8 + s->bit];
     int64_t dot = 0;
-    for (int i = 0; i < FINAL_INPUTS; i++)
+    for (int i = 0; i <= s->mixers; i++)
         dot += (int64_t)s->final_active[i] * s->final_inputs[i];
     int x = clamp_logistic((int)(dot >> 16));
     s->p_final = squash(t, x);
-    uint32_t p_a1 = apm_predict(&s->apm1, t->apm_identity, c * 256 + s->c0, x);
+    uint32_t apm1 = s->image->error_contexts
+                        ? ((c * ACTIVITY_LEVELS + s->spread) * APM2_WHERE + where_of(s, s->ls16)) * 8 + s->bit
+                        : c * 256 + s->c0;
+    uint32_t p_a1 = apm_predict(&s->apm1, t->apm_identity, apm1, x);
     uint32_t p_a2 = apm_predict(&s->apm2, t->apm_identity,
                                 ((c * ACTIVITY_LEVELS + s->activity) * APM2_WHERE + where) * 256 + s->c0, x);
     uint32_t p = (squash(t, x) + p_a1 + 2 * p_a2) >> 2;
+    if (s->image->error_contexts) {
+        uint32_t p_a3 = apm_predict(&s->apm3, t->apm_identity,
+                                    ((c * ERROR_SET_CONTEXTS + s->error_set) * APM2_WHERE + where) * 8 + s->bit, x);
+        p = (squash(t, x) + p_a1 + 2 * p_a2 + 2 * p_a3 + 3) / 6;
+    }
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
 static void update_bit(stripe_model *s, int bit) {
     const lmc_cm_tables *t = s->tables;
-    for (int m = 0; m < MIXERS; m++)
-        mixer_train_n(s->active[m], s->inputs, INPUTS, ((bit << 16) - (int32_t)s->p_mixer[m]) * s->mixer_rate >> 4);
-    mixer_train_n(s->final_active, s->final_inputs, FINAL_INPUTS,
+    for (int m = 0; m < s->mixers; m++)
+        mixer_train_n(s->active[m], s->inputs, s->n_inputs,
+                      ((bit << 16) - (int32_t)s->p_mixer[m]) * s->mixer_rate >> 4);
+    mixer_train_n(s->final_active, s->final_inputs, s->mixers + 1,
                   ((bit << 16) - (int32_t)s->p_final) * FINAL_RATE >> 4);
     apm_update(&s->apm1, t->apm_identity, bit);
     apm_update(&s->apm2, t->apm_identity, bit);
+    if (s->image->error_contexts)
+        apm_update(&s->apm3, t->apm_identity, bit);
     for (int i = 0; i < CONTEXTS; i++)
         state_map_update_limited(s->entry[i], bit, t->reciprocal, s->map_limit);
     s->c0 = s->c0 << 1 | (uint32_t)bit;
@@ -970,6 +1138,9 @@ static void stripe_free(stripe_model *s) {
     free(s->weights);
     free(s->apm1.cells);
     free(s->apm2.cells);
+    free(s->apm3.cells);
+    free(s->ls_errors);
+    free(s->feedback);
     free(s->errors);
     free(s->frame_errors);
     free(s->error_sums);
@@ -1014,6 +1185,33 @@ static lmc_status prior_from_model(const lmc_model *model, image_prior *prior, l
     return status;
 }
 
+/* The mixers' starting weights: the prior's. error_contexts: the extra
+ * mixers start as mixer 0 does at a middle activity, their extra inputs at
+ * 0, and the second layer shares among the five what it gave the three. */
+static void start_weights(stripe_model *s, const image_prior *prior) {
+    int sets = s->mixers > MIXERS ? ALL_MIXER_SETS : MIXER_SETS;
+    for (int set = 0; set < sets; set++) {
+        int from = set;
+        if (set >= MIXER_SETS) {
+            int per_bit = set < MIXER_SETS + MIXER3_SETS ? ERROR_SET_CONTEXTS : 16;
+            int channel_bit = (set - (set < MIXER_SETS + MIXER3_SETS ? MIXER_SETS : MIXER_SETS + MIXER3_SETS)) / per_bit;
+            from = channel_bit * ACTIVITY_LEVELS + ACTIVITY_LEVELS / 2 - 1;
+        }
+        for (int i = 0; i < INPUT_SLOTS; i++)
+            s->weights[set][i] = i >= INPUTS ? 0 : prior->mixer ? prior->mixer[from * INPUTS + i] : MIXER_START;
+    }
+    for (int set = 0; set < FINAL_SETS; set++) {
+        memset(s->final_weights[set], 0, sizeof s->final_weights[set]);
+        for (int i = 0; i < MIXERS; i++) {
+            int32_t w = prior->final ? prior->final[set * FINAL_INPUTS + i] : FINAL_START;
+            s->final_weights[set][i] = w * MIXERS / s->mixers;
+        }
+        for (int i = MIXERS; i < s->mixers; i++)
+            s->final_weights[set][i] = 65536 / s->mixers;
+        s->final_weights[set][s->mixers] = prior->final ? prior->final[set * FINAL_INPUTS + MIXERS] : 0;
+    }
+}
+
 static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const channel_image *image,
                               uint32_t first_row, uint32_t rows) {
     memset(s, 0, sizeof *s);
@@ -1025,11 +1223,19 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     size_t map_words = maps_words(samples);
     /* Slots are cache lines: aligned, each is one miss, not two. */
     s->maps = aligned_alloc(64, map_words * sizeof *s->maps);
-    s->weights = malloc(sizeof(*s->weights) * MIXER_SETS);
-    s->apm1.cells = calloc((size_t)image->channels * APM1_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm1.cells);
+    s->mixers = image->error_contexts ? MIXERS_MAX : MIXERS;
+    s->n_inputs = image->error_contexts ? INPUT_SLOTS : INPUTS;
+    s->weights = malloc(sizeof(*s->weights) * (image->error_contexts ? ALL_MIXER_SETS : MIXER_SETS));
+    size_t apm1_contexts = image->error_contexts ? APM1_SPREAD_CONTEXTS_PER_CHANNEL : APM1_CONTEXTS_PER_CHANNEL;
+    s->apm1.cells = calloc((size_t)image->channels * apm1_contexts * APM_CELLS, sizeof *s->apm1.cells);
     s->apm2.cells = calloc((size_t)image->channels * APM2_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm2.cells);
     s->errors = calloc((size_t)2 * image->channels * image->width * (BLEND_PREDICTORS + 1), sizeof *s->errors);
     s->ols = calloc(image->channels, sizeof *s->ols);
+    if (image->error_contexts) {
+        s->apm3.cells = calloc((size_t)image->channels * APM3_CONTEXTS_PER_CHANNEL * APM_CELLS, sizeof *s->apm3.cells);
+        s->ls_errors = calloc(2 * (size_t)image->frame_height * image->width, sizeof *s->ls_errors);
+        s->feedback = calloc(1, sizeof *s->feedback);
+    }
     /* Errors start at 0, as errors_at's do: a frame's first rows read them. */
     size_t frame_errors = image->local_errors ? (size_t)image->frame_height * image->width * (BLEND_PREDICTORS + 1) : 0;
     if (frame_errors) {
@@ -1043,7 +1249,8 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     if (windowed)
         s->windows = malloc((size_t)image->blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof *s->windows);
     if (!s->maps || !s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors ||
-        (windowed && !s->windows) || (frame_errors && (!s->frame_errors || !s->error_sums))) {
+        (windowed && !s->windows) || (frame_errors && (!s->frame_errors || !s->error_sums)) ||
+        (image->error_contexts && (!s->apm3.cells || !s->ls_errors || !s->feedback))) {
         stripe_free(s);
         return LMC_ERR_NOMEM;
     }
@@ -1055,13 +1262,7 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
         s->map_mask[i] = (1u << map_bits(i, samples)) - 1;
         next += (size_t)SLOT_WORDS << map_bits(i, samples);
     }
-    for (int set = 0; set < MIXER_SETS; set++)
-        for (int i = 0; i < INPUTS; i++)
-            s->weights[set][i] = prior->mixer ? prior->mixer[set * INPUTS + i] : MIXER_START;
-    for (int set = 0; set < FINAL_SETS; set++)
-        for (int i = 0; i < FINAL_INPUTS; i++)
-            s->final_weights[set][i] = prior->final ? prior->final[set * FINAL_INPUTS + i]
-                                                    : i < MIXERS ? FINAL_START : 0;
+    start_weights(s, prior);
     return LMC_OK;
 }
 
@@ -1074,6 +1275,7 @@ typedef struct {
     const lmc_image_shape *guide_shape; /* the luma stack, or NULL */
     const uint16_t *guide;
     uint32_t local_errors;              /* layout 3 */
+    uint32_t error_contexts;            /* layout 4 */
 } video_coding;
 
 typedef struct {
@@ -1102,8 +1304,10 @@ static void code_stripes(void *ctx, int begin, int end) {
             code_stripe(&s, &(bit_coder){&encoder, NULL});
             job->status[i] = lmc_rc_encoder_finish(&encoder);
             if (i == 0 && job->prior.learned) {
-                memcpy(job->prior.learned, s.weights, sizeof(*s.weights) * MIXER_SETS);
-                memcpy(job->prior.learned_final, s.final_weights, sizeof s.final_weights);
+                for (int set = 0; set < MIXER_SETS; set++)
+                    memcpy(job->prior.learned[set], s.weights[set], sizeof job->prior.learned[set]);
+                for (int set = 0; set < FINAL_SETS; set++)
+                    memcpy(job->prior.learned_final[set], s.final_weights[set], sizeof job->prior.learned_final[set]);
             }
         } else {
             lmc_rc_decoder decoder;
@@ -1257,7 +1461,8 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
     job->prior.tables = tables;
     job->image = (channel_image){.width = shape->width, .height = shape->height, .channels = channels_of(shape),
                                  .frame_height = frame_height_of(shape), .motion_shift = shape->motion_shift,
-                                 .reference_model = reference_model, .local_errors = local_errors};
+                                 .reference_model = reference_model, .local_errors = local_errors,
+                                 .error_contexts = video ? video->error_contexts : 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
@@ -1755,10 +1960,17 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
      * layout) bound every rule's stripes. */
     uint64_t rows = stripe_rows_before_even_rule(shape), blocks_x = (shape->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
     if (shape->frame_height)
-        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, NULL, NULL, 1}));
+        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, NULL, NULL, 1, 1}));
+    /* Video stacks may take layout 4's mixers and APM. */
+    uint64_t mixer_sets = shape->frame_height ? ALL_MIXER_SETS : MIXER_SETS;
+    uint64_t apm1 = shape->frame_height ? APM1_SPREAD_CONTEXTS_PER_CHANNEL : APM1_CONTEXTS_PER_CHANNEL;
     uint64_t stripe = maps_words(rows * shape->width * channels) * sizeof(uint32_t) +
-                      sizeof(int32_t) * INPUTS * MIXER_SETS +
-                      channels * (APM1_CONTEXTS_PER_CHANNEL + APM2_CONTEXTS_PER_CHANNEL) * APM_CELLS * 2 +
+                      sizeof(int32_t) * INPUT_SLOTS * mixer_sets +
+                      channels * (apm1 + APM2_CONTEXTS_PER_CHANNEL) * APM_CELLS * 2 +
+                      (shape->frame_height ? channels * APM3_CONTEXTS_PER_CHANNEL * APM_CELLS * 2 +
+                                                 sizeof(least_squares) +
+                                                 2 * (uint64_t)shape->frame_height * shape->width * sizeof(int16_t)
+                                           : 0) +
                       2 * channels * shape->width * (BLEND_PREDICTORS + 1) * 2 + channels * sizeof(least_squares) +
                       (shape->frame_height ? blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof(int16_t) : 0) +
                       (shape->frame_height ? (uint64_t)shape->frame_height * shape->width * (BLEND_PREDICTORS + 1) *
@@ -1800,18 +2012,19 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
 
 /* ---- Video plane stacks, newest layout (video_codec.h) ---- */
 
-/* 8-bit planes take the 8-tap reference (and in layout 3 the local
- * errors); wider ones (two channels a sample) keep the bilinear one, and
+/* 8-bit planes take the 8-tap reference (and from layout 3 the local
+ * errors, from layout 4 the error contexts); wider ones (two channels a sample) keep the bilinear one, and
  * no guide. */
 static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape,
                                     const lmc_image_shape *guide_shape, const uint16_t *guide) {
     if (shape->max_value > 255)
-        return (video_coding){REFERENCE_BILINEAR, NULL, NULL, 0};
-    return (video_coding){REFERENCE_TAPS, guide ? guide_shape : NULL, guide, layout == LMC_VIDEO_LAYOUT_ERRORS};
+        return (video_coding){REFERENCE_BILINEAR, NULL, NULL, 0, 0};
+    return (video_coding){REFERENCE_TAPS, guide ? guide_shape : NULL, guide, layout >= LMC_VIDEO_LAYOUT_ERRORS,
+                          layout >= LMC_VIDEO_LAYOUT_CONTEXTS};
 }
 
 static lmc_status check_layout(uint32_t layout, lmc_message *message) {
-    if (layout != LMC_VIDEO_LAYOUT_TAPS && layout != LMC_VIDEO_LAYOUT_ERRORS)
+    if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_CONTEXTS)
         return lmc_fail(message, LMC_ERR_PARAM, "video: no stack layout %u", layout);
     return LMC_OK;
 }

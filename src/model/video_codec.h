@@ -11,8 +11,9 @@
 
 #define LMC_VIDEO_LAYOUT_TAPS 2   /* 8-tap references, luma-guided chroma */
 #define LMC_VIDEO_LAYOUT_ERRORS 3 /* and predictors judged by wider local errors */
+#define LMC_VIDEO_LAYOUT_CONTEXTS 4 /* and those errors as the mixers' and APMs' contexts */
 
-/* layout: LMC_VIDEO_LAYOUT_TAPS or _ERRORS (others: LMC_ERR_PARAM).
+/* layout: LMC_VIDEO_LAYOUT_TAPS, _ERRORS or _CONTEXTS (others: LMC_ERR_PARAM).
  * shape: a one-plane stack of frames (frame_height set, motion_shift 2).
  * guide, guide_shape: for a chroma stack, the clip's luma stack (already
  * coded, or decoded: the decoder passes the same one), which it follows
