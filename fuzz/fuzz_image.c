@@ -21,7 +21,8 @@
  *      bit 1 set, else whole pixels); 5 a video stack of layout 2
  *      (lmc_video_plane_decode; frames as in 4, max 255, quarter pixels),
  *      guided by a fixed luma stack of the same shape when byte 4 has bit
- *      2 set (a chroma plane's path), of layout 3 when it has bit 3 set
+ *      2 set (a chroma plane's path), of layout 3 when it has bit 3 set,
+ *      of layout 4 when it has bit 4 set
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -42,7 +43,7 @@
 #define FUZZ_SHAPE_BYTES 6
 
 /* How the payload is decoded: lmc_image_decode, or a video stack (of
- * layout 2 or 3) alone or guided by a luma stack. */
+ * layout 2, 3 or 4) alone or guided by a luma stack. */
 typedef enum { CODED_IMAGE, CODED_VIDEO, CODED_GUIDED_VIDEO } coding;
 
 /* The video stack layout of the input being run (a shape byte). */
@@ -125,7 +126,7 @@ static lmc_image_shape shape_from(const uint8_t *b, coding *how) {
         shape.motion_shift = 2;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         *how = b[4] & 4 ? CODED_GUIDED_VIDEO : CODED_VIDEO;
-        video_layout = b[4] & 8 ? LMC_VIDEO_LAYOUT_ERRORS : LMC_VIDEO_LAYOUT_TAPS;
+        video_layout = b[4] & 16 ? LMC_VIDEO_LAYOUT_CONTEXTS : b[4] & 8 ? LMC_VIDEO_LAYOUT_ERRORS : LMC_VIDEO_LAYOUT_TAPS;
         break;
     }
     return shape;

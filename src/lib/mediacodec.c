@@ -103,8 +103,9 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * preceded by varint 0 (a size no plane has) and a layout mark:
  * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or a layout of
  * lmc_video_plane_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
- * reference filters; issue 7) or LMC_VIDEO_LAYOUT_ERRORS (which new
- * archives get). Without a mark, whole pixels. */
+ * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS or
+ * LMC_VIDEO_LAYOUT_CONTEXTS (which new archives get). Without a mark, whole
+ * pixels. */
 #define VIDEO_QUARTER_PEL 1
 #define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_CONTEXTS
 
@@ -150,7 +151,7 @@ static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, u
 }
 
 /* Room for two plane stacks: the luma stack, which guides the others
- * (layouts 2 and 3), and the largest other one. */
+ * (layouts 2 to 4), and the largest other one. */
 static uint16_t *allocate_stacks(const lmc_media_desc *d, size_t *luma_samples) {
     size_t largest_other = 0;
     for (uint32_t p = 1; p < d->channels; p++)
@@ -186,7 +187,7 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     return status;
 }
 
-/* One plane stack: under layout marks 2 and 3 by lmc_video_plane_decode,
+/* One plane stack: under layout marks 2 to 4 by lmc_video_plane_decode,
  * guided by the luma stack for the planes after it; under the older marks
  * as an image. */
 static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc_image_shape *shape,

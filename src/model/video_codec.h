@@ -1,5 +1,5 @@
 /*
- * Video plane stacks of layouts 2 and 3 (image.c): mediacodec writes the
+ * Video plane stacks of layouts 2 to 4 (image.c): mediacodec writes the
  * layout mark (docs/FORMAT.md), the newest for new archives, and codes each
  * plane's stack of frames with these. Stacks of older archives (no mark,
  * or mark 1) decode through lmc_image_decode.
