@@ -4,12 +4,12 @@
  * code). Two kernels compute the same bits; the contract (kernels.h) fixes
  *   acc = (float)dot(hi, w) * 256.0f + (float)dot(lo, w)
  *
- * Narrow matrices (at most WIDE_COLS columns, every matrix of the shipped
+ * Narrow matrices (at most NARROW_MAX_COLS columns, every matrix of the shipped
  * models) take the int16 kernel: it rebuilds each activation's int16
  * q = 256 * hi + lo and multiplies it with the sign-extended weights by
  * vpmaddwd, half the multiplies of the two-plane kernel. Its exact integer
  * D = dot(q, w) = 256 * dot(hi, w) + dot(lo, w) gives the contract's float:
- * both dots are at most WIDE_COLS * 128 * 127 < 2^24 in magnitude, so the
+ * both dots are at most NARROW_MAX_COLS * 128 * 127 < 2^24 in magnitude, so the
  * contract's two conversions and its * 256 are exact and its one rounded
  * addition rounds D itself, as (float)D does. D can pass 2^31, so its last
  * two partial sums are added in double (exact) and rounded once to float.
