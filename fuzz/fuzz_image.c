@@ -19,9 +19,10 @@
  *      divisor of height at most byte 5 % height + 1 rows; max 255, or 1023
  *      when byte 4 is odd; quarter-pixel motion vectors when byte 4 has
  *      bit 1 set, else whole pixels); 5 a video stack of layout 2
- *      (lmc_video_plane_decode; frames as in 4, max 255, quarter pixels),
+ *      (lmc_video_decode; frames as in 4, max 255, quarter pixels),
  *      guided by a fixed luma stack of the same shape when byte 4 has bit
- *      2 set (a chroma plane's path), of layout 3 when it has bit 3 set,
+ *      2 set (a chroma plane's path: the second plane of a clip whose
+ *      first is that luma stack's own payload), of layout 3 when it has bit 3 set,
  *      of layout 4 when it has bit 4 set
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
@@ -142,20 +143,55 @@ static uint16_t *guide_for(const lmc_image_shape *shape) {
     return guide;
 }
 
+/* A guided stack is the second plane of a clip whose first is the fixed
+ * luma stack, coded as the encoder codes it: both planes are coded
+ * together (lmc_video_encode), so the fixed luma's payload is made for
+ * each input. */
+static lmc_status encode_clip(const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
+                              lmc_buf payloads[2], lmc_message *message) {
+    lmc_image_shape shapes[2] = {*shape, *shape};
+    const uint16_t *planes[2] = {guide, samples};
+    lmc_buf_init(&payloads[0]);
+    lmc_buf_init(&payloads[1]);
+    return lmc_video_encode(model, video_layout, 2, shapes, planes, pool, payloads, message);
+}
+
 static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint8_t *payload,
                          size_t size, uint16_t *samples, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_decode(model, shape, payload, size, pool, samples, message);
-    return lmc_video_plane_decode(model, video_layout, shape, payload, size, guide ? shape : NULL, guide, pool,
-                                  samples, message);
+    if (!guide)
+        return lmc_video_decode(model, video_layout, 1, shape, &payload, &size, pool, &samples, message);
+    lmc_buf luma[2];
+    check(encode_clip(shape, guide, guide, luma, message) == LMC_OK);
+    size_t count = (size_t)shape->width * shape->height;
+    uint16_t *decoded_luma = malloc(count * sizeof *decoded_luma);
+    check(decoded_luma != NULL);
+    lmc_image_shape shapes[2] = {*shape, *shape};
+    const uint8_t *payloads[2] = {luma[0].data, payload};
+    size_t sizes[2] = {luma[0].size, size};
+    uint16_t *planes[2] = {decoded_luma, samples};
+    lmc_status status = lmc_video_decode(model, video_layout, 2, shapes, payloads, sizes, pool, planes, message);
+    check(status != LMC_OK || memcmp(decoded_luma, guide, count * sizeof *guide) == 0);
+    free(decoded_luma);
+    lmc_buf_free(&luma[0]);
+    lmc_buf_free(&luma[1]);
+    return status;
 }
 
 static lmc_status encode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
                          lmc_buf *payload, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_encode(model, shape, samples, pool, payload, message);
-    return lmc_video_plane_encode(model, video_layout, shape, samples, guide ? shape : NULL, guide, pool, payload,
-                                  message);
+    if (!guide)
+        return lmc_video_encode(model, video_layout, 1, shape, &samples, pool, payload, message);
+    lmc_buf payloads[2];
+    lmc_status status = encode_clip(shape, guide, samples, payloads, message);
+    if (status == LMC_OK)
+        check(lmc_buf_append(payload, payloads[1].data, payloads[1].size) == LMC_OK);
+    lmc_buf_free(&payloads[0]);
+    lmc_buf_free(&payloads[1]);
+    return status;
 }
 
 /* Encodes a decoded image and decodes it again: the same samples, unless

@@ -1,6 +1,6 @@
 /*
- * Video plane stacks of layouts 2, 3 and 4 (src/model/video_codec.h,
- * lmc_video_plane_encode / _decode: 8-tap reference filters, up to three
+ * Video clips of layouts 2, 3 and 4 (src/model/video_codec.h,
+ * lmc_video_encode / _decode: 8-tap reference filters, up to three
  * earlier frames, chroma guided by luma; layout 3 also weighs its
  * predictors by wider local errors, layout 4 also gives its least-squares
  * predictor farther neighbours and its own errors' feedback and lets the
@@ -151,58 +151,100 @@ static uint16_t *make_chroma(const lmc_image_shape *chroma, const lmc_image_shap
 
 /* ---- Coding ---- */
 
-static void encode_plane(const lmc_image_shape *shape, const uint16_t *samples, const lmc_image_shape *guide_shape,
-                         const uint16_t *guide, lmc_pool *pool, lmc_buf *payload) {
+/* A clip: its planes' stacks; plane 0 guides the others where it fits. */
+typedef struct {
+    uint32_t planes;
+    lmc_image_shape shapes[LMC_VIDEO_MAX_PLANES];
+    const uint16_t *samples[LMC_VIDEO_MAX_PLANES];
+} clip;
+
+static clip one_plane(const lmc_image_shape *shape, const uint16_t *samples) {
+    clip c = {.planes = 1};
+    c.shapes[0] = *shape;
+    c.samples[0] = samples;
+    return c;
+}
+
+static clip guided(const lmc_image_shape *luma, const uint16_t *luma_samples, const lmc_image_shape *chroma,
+                   const uint16_t *chroma_samples) {
+    clip c = one_plane(luma, luma_samples);
+    c.planes = 2;
+    c.shapes[1] = *chroma;
+    c.samples[1] = chroma_samples;
+    return c;
+}
+
+static void encode_clip(const clip *c, lmc_pool *pool, lmc_buf *payloads) {
     lmc_message message = {{0}};
-    lmc_buf_init(payload);
-    lmc_status s = lmc_video_plane_encode(fx.model, fx.layout, shape, samples, guide_shape, guide, pool, payload, &message);
+    for (uint32_t p = 0; p < c->planes; p++)
+        lmc_buf_init(&payloads[p]);
+    lmc_status s = lmc_video_encode(fx.model, fx.layout, c->planes, c->shapes, c->samples, pool, payloads, &message);
     if (s != LMC_OK)
         print_message("encode: %s\n", message.text);
     assert_int_equal(s, LMC_OK);
-    assert_true(payload->size > 0);
+    for (uint32_t p = 0; p < c->planes; p++)
+        assert_true(payloads[p].size > 0);
 }
 
-/* Decodes a copy of exactly the payload's size (so ASan sees any
- * over-read) into a buffer followed by guard samples, which must stay. */
-static lmc_status decode_guarded(const lmc_image_shape *shape, const uint8_t *payload, size_t size,
-                                 const lmc_image_shape *guide_shape, const uint16_t *guide, lmc_pool *pool,
-                                 uint16_t **decoded, lmc_message *message) {
-    uint8_t *copy = malloc(size ? size : 1);
-    assert_non_null(copy);
-    memcpy(copy, payload, size);
-    size_t count = sample_count(shape);
-    *decoded = malloc((count + GUARD_SAMPLES) * sizeof **decoded);
-    assert_non_null(*decoded);
-    for (size_t i = 0; i < count + GUARD_SAMPLES; i++)
-        (*decoded)[i] = GUARD_VALUE;
-    lmc_status s =
-        lmc_video_plane_decode(fx.model, fx.layout, shape, copy, size, guide_shape, guide, pool, *decoded, message);
-    free(copy);
-    for (size_t i = 0; i < GUARD_SAMPLES; i++)
-        assert_int_equal((*decoded)[count + i], GUARD_VALUE);
+static void free_payloads(lmc_buf *payloads, uint32_t planes) {
+    for (uint32_t p = 0; p < planes; p++)
+        lmc_buf_free(&payloads[p]);
+}
+
+/* Decodes copies of exactly the payloads' sizes (so ASan sees any
+ * over-read) into buffers followed by guard samples, which must stay. */
+static lmc_status decode_guarded(const clip *c, const lmc_buf *payloads, lmc_pool *pool,
+                                 uint16_t *decoded[LMC_VIDEO_MAX_PLANES], lmc_message *message) {
+    const uint8_t *copies[LMC_VIDEO_MAX_PLANES];
+    size_t sizes[LMC_VIDEO_MAX_PLANES];
+    for (uint32_t p = 0; p < c->planes; p++) {
+        sizes[p] = payloads[p].size;
+        uint8_t *copy = malloc(sizes[p] ? sizes[p] : 1);
+        assert_non_null(copy);
+        memcpy(copy, payloads[p].data, sizes[p]);
+        copies[p] = copy;
+        size_t count = sample_count(&c->shapes[p]);
+        decoded[p] = malloc((count + GUARD_SAMPLES) * sizeof *decoded[p]);
+        assert_non_null(decoded[p]);
+        for (size_t i = 0; i < count + GUARD_SAMPLES; i++)
+            decoded[p][i] = GUARD_VALUE;
+    }
+    lmc_status s = lmc_video_decode(fx.model, fx.layout, c->planes, c->shapes, copies, sizes, pool, decoded, message);
+    for (uint32_t p = 0; p < c->planes; p++) {
+        free((void *)copies[p]);
+        for (size_t i = 0; i < GUARD_SAMPLES; i++)
+            assert_int_equal(decoded[p][sample_count(&c->shapes[p]) + i], GUARD_VALUE);
+    }
     return s;
 }
 
-/* Encodes, decodes (with pool) and compares; returns the payload size. */
-static size_t check_roundtrip(const lmc_image_shape *shape, const uint16_t *samples,
-                              const lmc_image_shape *guide_shape, const uint16_t *guide, lmc_pool *pool) {
-    lmc_buf payload;
-    encode_plane(shape, samples, guide_shape, guide, fx.pool1, &payload);
-    uint16_t *decoded;
+static void free_decoded(uint16_t *decoded[LMC_VIDEO_MAX_PLANES], uint32_t planes) {
+    for (uint32_t p = 0; p < planes; p++)
+        free(decoded[p]);
+}
+
+/* Encodes (one thread), decodes (with pool) and compares every plane;
+ * returns the last plane's payload size. */
+static size_t check_roundtrip(const clip *c, lmc_pool *pool) {
+    lmc_buf payloads[LMC_VIDEO_MAX_PLANES];
+    encode_clip(c, fx.pool1, payloads);
+    uint16_t *decoded[LMC_VIDEO_MAX_PLANES];
     lmc_message message = {{0}};
-    lmc_status s = decode_guarded(shape, payload.data, payload.size, guide_shape, guide, pool, &decoded, &message);
+    lmc_status s = decode_guarded(c, payloads, pool, decoded, &message);
     if (s != LMC_OK)
         print_message("decode: %s\n", message.text);
     assert_int_equal(s, LMC_OK);
-    assert_memory_equal(decoded, samples, sample_count(shape) * sizeof *samples);
-    free(decoded);
-    size_t size = payload.size;
-    lmc_buf_free(&payload);
+    for (uint32_t p = 0; p < c->planes; p++)
+        assert_memory_equal(decoded[p], c->samples[p], sample_count(&c->shapes[p]) * sizeof *decoded[p]);
+    free_decoded(decoded, c->planes);
+    size_t size = payloads[c->planes - 1].size;
+    free_payloads(payloads, c->planes);
     return size;
 }
 
 static void check_roundtrip_and_free(const lmc_image_shape *shape, uint16_t *samples) {
-    check_roundtrip(shape, samples, NULL, NULL, fx.pool1);
+    clip c = one_plane(shape, samples);
+    check_roundtrip(&c, fx.pool1);
     free(samples);
 }
 
@@ -232,37 +274,43 @@ static void test_video_taps_stacks(void **state) {
 }
 
 /* Each layout codes the same stack differently from the one before (a
- * clip with noise, so the local errors matter), and no other layout is
- * accepted. */
+ * clip with noise, so the local errors matter), and no other layout (nor
+ * a clip of no planes or too many) is accepted. */
 static void test_video_layouts(void **state) {
     (void)state;
     lmc_image_shape shape = stack_of(40, 24, 4, 255);
     uint16_t *samples = make_moving(&shape, 2, -1, 60);
+    clip c = one_plane(&shape, samples);
     lmc_buf taps, errors, contexts;
     fx.layout = LMC_VIDEO_LAYOUT_TAPS;
-    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &taps);
+    encode_clip(&c, fx.pool1, &taps);
     fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
-    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &errors);
+    encode_clip(&c, fx.pool1, &errors);
     fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
-    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &contexts);
+    encode_clip(&c, fx.pool1, &contexts);
     print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu\n", taps.size, errors.size, contexts.size);
     assert_true(taps.size != errors.size || memcmp(taps.data, errors.data, taps.size) != 0);
     assert_true(errors.size != contexts.size || memcmp(errors.data, contexts.data, errors.size) != 0);
     uint16_t *decoded = malloc(sample_count(&shape) * sizeof *decoded);
     assert_non_null(decoded);
+    const uint8_t *payload = errors.data;
     lmc_message message = {{0}};
     static const uint32_t unknown[] = {0, 1, 5};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         lmc_buf out;
         lmc_buf_init(&out);
-        assert_int_equal(lmc_video_plane_encode(fx.model, unknown[i], &shape, samples, NULL, NULL, fx.pool1, &out,
-                                                &message),
+        assert_int_equal(lmc_video_encode(fx.model, unknown[i], 1, &shape, c.samples, fx.pool1, &out, &message),
                          LMC_ERR_PARAM);
-        assert_int_equal(lmc_video_plane_decode(fx.model, unknown[i], &shape, errors.data, errors.size, NULL, NULL,
-                                                fx.pool1, decoded, &message),
+        assert_int_equal(lmc_video_decode(fx.model, unknown[i], 1, &shape, &payload, &errors.size, fx.pool1, &decoded,
+                                          &message),
                          LMC_ERR_PARAM);
         lmc_buf_free(&out);
     }
+    static const uint32_t plane_counts[] = {0, LMC_VIDEO_MAX_PLANES + 1};
+    for (size_t i = 0; i < sizeof plane_counts / sizeof *plane_counts; i++)
+        assert_int_equal(lmc_video_decode(fx.model, LMC_VIDEO_LAYOUT_CONTEXTS, plane_counts[i], &shape, &payload,
+                                          &errors.size, fx.pool1, &decoded, &message),
+                         LMC_ERR_PARAM);
     free(decoded);
     lmc_buf_free(&taps);
     lmc_buf_free(&errors);
@@ -286,8 +334,9 @@ static void test_video_contexts_edges(void **state) {
     check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
 }
 
-/* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a guide
- * of another frame count is ignored. The guide must change the payload. */
+/* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a first
+ * plane of another frame count guides nothing. The guide must change the
+ * payload. */
 static void test_video_guided_chroma(void **state) {
     (void)state;
     static const struct {
@@ -298,53 +347,80 @@ static void test_video_guided_chroma(void **state) {
         lmc_image_shape chroma = stack_of(cases[i].chroma_width, cases[i].chroma_height, 4, 255);
         uint16_t *luma_samples = make_moving(&luma, 2, 1, 10 + i);
         uint16_t *chroma_samples = make_chroma(&chroma, &luma, luma_samples);
-        size_t guided = check_roundtrip(&chroma, chroma_samples, &luma, luma_samples, fx.pool1);
-        size_t alone = check_roundtrip(&chroma, chroma_samples, NULL, NULL, fx.pool1);
-        print_message("chroma %ux%u: %zu bytes guided, %zu alone\n", chroma.width, chroma.frame_height, guided,
-                      alone);
+        clip with_guide = guided(&luma, luma_samples, &chroma, chroma_samples);
+        clip alone = one_plane(&chroma, chroma_samples);
+        size_t guided_size = check_roundtrip(&with_guide, fx.pool1);
+        size_t alone_size = check_roundtrip(&alone, fx.pool1);
+        print_message("chroma %ux%u: %zu bytes guided, %zu alone\n", chroma.width, chroma.frame_height, guided_size,
+                      alone_size);
         lmc_image_shape fewer_frames = luma;
         fewer_frames.height = luma.frame_height * 3;
-        check_roundtrip(&chroma, chroma_samples, &fewer_frames, luma_samples, fx.pool1);
+        clip no_fit = guided(&fewer_frames, luma_samples, &chroma, chroma_samples);
+        assert_int_equal(check_roundtrip(&no_fit, fx.pool3), alone_size);
         free(luma_samples);
         free(chroma_samples);
     }
     lmc_image_shape luma = stack_of(34, 22, 4, 255), chroma = stack_of(17, 11, 4, 255);
     uint16_t *luma_samples = make_moving(&luma, 2, 1, 20), *chroma_samples = make_chroma(&chroma, &luma, luma_samples);
-    lmc_buf guided, alone;
-    encode_plane(&chroma, chroma_samples, &luma, luma_samples, fx.pool1, &guided);
-    encode_plane(&chroma, chroma_samples, NULL, NULL, fx.pool1, &alone);
-    assert_true(guided.size != alone.size || memcmp(guided.data, alone.data, guided.size) != 0);
-    lmc_buf_free(&guided);
-    lmc_buf_free(&alone);
+    clip with_guide = guided(&luma, luma_samples, &chroma, chroma_samples), alone = one_plane(&chroma, chroma_samples);
+    lmc_buf guided_payloads[2], alone_payload;
+    encode_clip(&with_guide, fx.pool1, guided_payloads);
+    encode_clip(&alone, fx.pool1, &alone_payload);
+    assert_true(guided_payloads[1].size != alone_payload.size ||
+                memcmp(guided_payloads[1].data, alone_payload.data, alone_payload.size) != 0);
+    free_payloads(guided_payloads, 2);
+    lmc_buf_free(&alone_payload);
     free(luma_samples);
     free(chroma_samples);
 }
 
-/* More than 8 bits: two channels a sample, the bilinear reference. */
+/* More than 8 bits: two channels a sample, the bilinear reference, no
+ * guide (nor guiding). */
 static void test_video_taps_deep(void **state) {
     (void)state;
     lmc_image_shape deep = stack_of(17, 9, 3, 1023);
     check_roundtrip_and_free(&deep, make_moving(&deep, -1, 1, 30));
     lmc_image_shape luma = stack_of(16, 8, 2, 255), chroma = stack_of(8, 4, 2, 65535);
     uint16_t *luma_samples = make_moving(&luma, 1, 0, 31), *chroma_samples = make_noise(&chroma, 32);
-    check_roundtrip(&chroma, chroma_samples, &luma, luma_samples, fx.pool1);
+    clip deep_chroma = guided(&luma, luma_samples, &chroma, chroma_samples);
+    check_roundtrip(&deep_chroma, fx.pool3);
+    clip deep_luma = guided(&chroma, chroma_samples, &luma, luma_samples);
+    check_roundtrip(&deep_luma, fx.pool3);
     free(luma_samples);
     free(chroma_samples);
 }
 
-/* The payload does not depend on the thread count, and decodes with any. */
+/* Clips of 4:2:0 (Y, U, V) and 4:4:4 with alpha (Y, U, V, A: the later
+ * three coded together): the payloads do not depend on the thread count,
+ * and decode with any (a decoder's guided planes then wait for luma's
+ * frames). */
 static void check_threads_same_payload(void) {
-    lmc_image_shape shape = stack_of(48, 32, 3, 255);
-    uint16_t *samples = make_moving(&shape, 1, 2, 40);
-    lmc_buf one, three;
-    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &one);
-    encode_plane(&shape, samples, NULL, NULL, fx.pool3, &three);
-    assert_int_equal(one.size, three.size);
-    assert_memory_equal(one.data, three.data, one.size);
-    check_roundtrip(&shape, samples, NULL, NULL, fx.pool3);
-    lmc_buf_free(&one);
-    lmc_buf_free(&three);
-    free(samples);
+    lmc_image_shape luma = stack_of(48, 32, 3, 255), quarter = stack_of(24, 16, 3, 255);
+    uint16_t *luma_samples = make_moving(&luma, 1, 2, 40);
+    uint16_t *u = make_chroma(&quarter, &luma, luma_samples), *v = make_noise(&quarter, 41);
+    uint16_t *full_u = make_chroma(&luma, &luma, luma_samples), *full_v = make_noise(&luma, 42);
+    uint16_t *alpha = make_moving(&luma, -1, 0, 43);
+    clip yuv420 = {3, {luma, quarter, quarter}, {luma_samples, u, v}};
+    clip yuva444 = {4, {luma, luma, luma, luma}, {luma_samples, full_u, full_v, alpha}};
+    const clip *clips[] = {&yuv420, &yuva444};
+    for (size_t i = 0; i < 2; i++) {
+        lmc_buf one[LMC_VIDEO_MAX_PLANES], three[LMC_VIDEO_MAX_PLANES];
+        encode_clip(clips[i], fx.pool1, one);
+        encode_clip(clips[i], fx.pool3, three);
+        for (uint32_t p = 0; p < clips[i]->planes; p++) {
+            assert_int_equal(one[p].size, three[p].size);
+            assert_memory_equal(one[p].data, three[p].data, one[p].size);
+        }
+        check_roundtrip(clips[i], fx.pool3);
+        free_payloads(one, clips[i]->planes);
+        free_payloads(three, clips[i]->planes);
+    }
+    free(luma_samples);
+    free(u);
+    free(v);
+    free(full_u);
+    free(full_v);
+    free(alpha);
 }
 
 static void test_video_threads_same_payload(void **state) {
@@ -356,40 +432,47 @@ static void test_video_threads_same_payload(void **state) {
 
 /* ---- Damaged payloads ---- */
 
-static void check_damaged(const lmc_image_shape *shape, const uint8_t *payload, size_t size,
-                          const lmc_image_shape *guide_shape, const uint16_t *guide) {
-    uint16_t *decoded;
+static void check_damaged(const clip *c, const lmc_buf *payloads, lmc_pool *pool) {
+    uint16_t *decoded[LMC_VIDEO_MAX_PLANES];
     lmc_message message = {{0}};
-    lmc_status s = decode_guarded(shape, payload, size, guide_shape, guide, fx.pool1, &decoded, &message);
+    lmc_status s = decode_guarded(c, payloads, pool, decoded, &message);
     if (s == LMC_OK) {
-        for (size_t i = 0; i < sample_count(shape); i++)
-            assert_true(decoded[i] <= shape->max_value);
+        for (uint32_t p = 0; p < c->planes; p++)
+            for (size_t i = 0; i < sample_count(&c->shapes[p]); i++)
+                assert_true(decoded[p][i] <= c->shapes[p].max_value);
     } else {
         assert_true(message.text[0] != '\0');
         assert_true(s == LMC_ERR_CORRUPT || s == LMC_ERR_TRUNCATED);
     }
-    free(decoded);
+    free_decoded(decoded, c->planes);
 }
 
-/* Every truncation and, byte by byte, one of four flips of a small guided
- * chroma stack of three frames. */
+/* Every truncation and, byte by byte, one of four flips of each payload of
+ * a small clip of luma and guided chroma, three frames: damaged luma must
+ * not leave the chroma decoding (on another thread) waiting. */
 static void test_video_damaged(void **state) {
     (void)state;
     static const uint8_t masks[] = {0x01, 0x80, 0xff, 0x10};
     lmc_image_shape luma = stack_of(8, 6, 3, 255), chroma = stack_of(4, 3, 3, 255);
     uint16_t *luma_samples = make_moving(&luma, 1, 1, 50), *chroma_samples = make_noise(&chroma, 51);
-    lmc_buf payload;
-    encode_plane(&chroma, chroma_samples, &luma, luma_samples, fx.pool1, &payload);
-    print_message("damaging a payload of %zu bytes\n", payload.size);
-    for (size_t n = 0; n < payload.size; n++)
-        check_damaged(&chroma, payload.data, n, &luma, luma_samples);
-    for (size_t i = 0; i < payload.size; i++) {
-        uint8_t mask = masks[i % 4];
-        payload.data[i] ^= mask;
-        check_damaged(&chroma, payload.data, payload.size, &luma, luma_samples);
-        payload.data[i] ^= mask;
+    clip c = guided(&luma, luma_samples, &chroma, chroma_samples);
+    lmc_buf payloads[2];
+    encode_clip(&c, fx.pool1, payloads);
+    for (uint32_t p = 0; p < 2; p++) {
+        lmc_buf *damaged = &payloads[p];
+        size_t size = damaged->size;
+        lmc_pool *pool = p ? fx.pool1 : fx.pool3;
+        print_message("damaging a payload of %zu bytes\n", size);
+        for (damaged->size = 0; damaged->size < size; damaged->size++)
+            check_damaged(&c, payloads, pool);
+        for (size_t i = 0; i < size; i++) {
+            uint8_t mask = masks[i % 4];
+            damaged->data[i] ^= mask;
+            check_damaged(&c, payloads, pool);
+            damaged->data[i] ^= mask;
+        }
     }
-    lmc_buf_free(&payload);
+    free_payloads(payloads, 2);
     free(luma_samples);
     free(chroma_samples);
 }

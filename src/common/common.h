@@ -87,8 +87,22 @@ int lmc_pool_threads(const lmc_pool *pool);
 /* Calls fn(ctx, begin, end) over [0, n) split into contiguous ranges (a few
  * per thread, taken by whichever thread is free), and waits. Each index is
  * in exactly one range. The split never changes results: each index's work
- * is independent (callers guarantee it). */
+ * is independent of the others' timing (callers guarantee it). Ranges are
+ * taken in increasing order and a range runs its indices in order, so work
+ * at one index may wait (lmc_progress) for work at lower indices that
+ * never waits itself: whatever it waits for has been taken by a thread
+ * that is running it. */
 typedef void (*lmc_range_fn)(void *ctx, int begin, int end);
 void lmc_pool_for(lmc_pool *pool, int n, lmc_range_fn fn, void *ctx);
+
+/* ---- Progress: numbered units of work that other threads wait for ---- */
+typedef struct lmc_progress lmc_progress;
+/* units: how many; none is done. NULL when out of memory. */
+lmc_progress *lmc_progress_create(uint32_t units);
+void lmc_progress_free(lmc_progress *progress);
+/* Marks `unit` done (again: no effect) and wakes the waiting threads. */
+void lmc_progress_mark(lmc_progress *progress, uint32_t unit);
+/* Returns once units 0 to `unit` are all done. */
+void lmc_progress_wait(lmc_progress *progress, uint32_t unit);
 
 #endif /* LMC_COMMON_H */

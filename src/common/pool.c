@@ -1,5 +1,6 @@
 /*
- * A fixed pool of worker threads for parallel-for loops.
+ * A fixed pool of worker threads for parallel-for loops, and progress
+ * counters that work in one loop can wait on (lmc_progress, at the end).
  *
  * The caller works too, so a pool of N threads has N-1 workers. A loop over
  * [0, n) is cut into contiguous chunks, fixed by (n, threads), that the
@@ -255,4 +256,57 @@ void lmc_pool_for(lmc_pool *pool, int n, lmc_range_fn fn, void *ctx) {
     wake_sleepers(pool);
     run_chunks(pool, pool->generation);
     wait_for_chunks(pool, (uint32_t)chunks);
+}
+
+/* ---- Progress ----
+ * A unit of work here (a video frame) takes milliseconds at least, so
+ * waiting threads sleep on a condition variable at once: no spinning. */
+
+struct lmc_progress {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint8_t *done;     /* per unit */
+    uint32_t units;
+    uint32_t prefix;   /* units 0 to prefix - 1 are all done */
+};
+
+lmc_progress *lmc_progress_create(uint32_t units) {
+    lmc_progress *progress = calloc(1, sizeof *progress);
+    if (!progress)
+        return NULL;
+    progress->done = calloc(units ? units : 1, 1);
+    if (!progress->done) {
+        free(progress);
+        return NULL;
+    }
+    progress->units = units;
+    pthread_mutex_init(&progress->lock, NULL);
+    pthread_cond_init(&progress->changed, NULL);
+    return progress;
+}
+
+void lmc_progress_free(lmc_progress *progress) {
+    if (!progress)
+        return;
+    pthread_cond_destroy(&progress->changed);
+    pthread_mutex_destroy(&progress->lock);
+    free(progress->done);
+    free(progress);
+}
+
+void lmc_progress_mark(lmc_progress *progress, uint32_t unit) {
+    pthread_mutex_lock(&progress->lock);
+    if (unit < progress->units)
+        progress->done[unit] = 1;
+    while (progress->prefix < progress->units && progress->done[progress->prefix])
+        progress->prefix++;
+    pthread_cond_broadcast(&progress->changed);
+    pthread_mutex_unlock(&progress->lock);
+}
+
+void lmc_progress_wait(lmc_progress *progress, uint32_t unit) {
+    pthread_mutex_lock(&progress->lock);
+    while (progress->prefix <= unit && progress->prefix < progress->units)
+        pthread_cond_wait(&progress->changed, &progress->lock);
+    pthread_mutex_unlock(&progress->lock);
 }

@@ -102,7 +102,7 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * each as `varint size` + image payload. Since 2026-11-28 the planes are
  * preceded by varint 0 (a size no plane has) and a layout mark:
  * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or a layout of
- * lmc_video_plane_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
+ * lmc_video_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
  * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS or
  * LMC_VIDEO_LAYOUT_CONTEXTS (which new archives get). Without a mark, whole
  * pixels. */
@@ -137,8 +137,17 @@ static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t 
     return LMC_OK;
 }
 
+/* Plane p's stack within the stacks of every plane, one after another
+ * (together as many samples as the item). */
+static size_t stack_offset(const lmc_media_desc *d, uint32_t p) {
+    size_t offset = 0;
+    for (uint32_t q = 0; q < p; q++)
+        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q) * d->frames;
+    return offset;
+}
+
 /* Copies plane p of every frame between the item's frame-major samples and
- * a plane stack (to_stack: item -> stack, else back). */
+ * its stack (to_stack: item -> stack, else back). */
 static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, uint16_t *stack, int to_stack) {
     size_t frame = (size_t)lmc_media_frame_samples(d), offset = 0;
     for (uint32_t q = 0; q < p; q++)
@@ -150,82 +159,93 @@ static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, u
     }
 }
 
-/* Room for two plane stacks: the luma stack, which guides the others
- * (layouts 2 to 4), and the largest other one. */
-static uint16_t *allocate_stacks(const lmc_media_desc *d, size_t *luma_samples) {
-    size_t largest_other = 0;
-    for (uint32_t p = 1; p < d->channels; p++)
-        largest_other = LMC_MAX(largest_other, (size_t)lmc_media_plane_width(d, p) * lmc_media_plane_height(d, p));
-    *luma_samples = (size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames;
-    return malloc((*luma_samples + largest_other * d->frames) * sizeof(uint16_t));
+/* The plane stacks' shapes and places in `stacks`. */
+static void plane_stacks(const lmc_media_desc *d, uint32_t motion_shift, uint16_t *stacks, lmc_image_shape *shapes,
+                         uint16_t **planes) {
+    for (uint32_t p = 0; p < d->channels; p++) {
+        shapes[p] = plane_stack_shape(d, p, motion_shift);
+        planes[p] = stacks + stack_offset(d, p);
+    }
 }
 
 static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
                                lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    size_t luma_samples;
-    uint16_t *luma = allocate_stacks(d, &luma_samples);
-    lmc_image_shape luma_shape = plane_stack_shape(d, 0, 2);
-    lmc_buf plane;
-    lmc_buf_init(&plane);
-    lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    uint16_t *stacks = malloc((size_t)declared_samples(d) * sizeof *stacks);
+    lmc_image_shape shapes[LMC_VIDEO_MAX_PLANES];
+    uint16_t *planes[LMC_VIDEO_MAX_PLANES];
+    lmc_buf payloads[LMC_VIDEO_MAX_PLANES];
+    for (uint32_t p = 0; p < LMC_VIDEO_MAX_PLANES; p++)
+        lmc_buf_init(&payloads[p]);
+    lmc_status status = stacks ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK) {
+        plane_stacks(d, 2, stacks, shapes, planes);
+        for (uint32_t p = 0; p < d->channels; p++)
+            move_plane(d, p, item->samples, planes[p], 1);
+        status = lmc_video_encode(model, VIDEO_LAYOUT, d->channels, shapes, (const uint16_t *const *)planes, pool,
+                                  payloads, message);
+    }
     if (status == LMC_OK && (lmc_varint_put(out, 0) != LMC_OK || lmc_varint_put(out, VIDEO_LAYOUT) != LMC_OK))
         status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-        lmc_image_shape shape = plane_stack_shape(d, p, 2);
-        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
-        move_plane(d, p, item->samples, stack, 1);
-        plane.size = 0;
-        status = lmc_video_plane_encode(model, VIDEO_LAYOUT, &shape, stack, p ? &luma_shape : NULL, p ? luma : NULL,
-                                        pool, &plane, message);
-        if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
-                                 lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
+    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++)
+        if (lmc_varint_put(out, payloads[p].size) != LMC_OK ||
+            lmc_buf_append(out, payloads[p].data, payloads[p].size) != LMC_OK)
             status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    }
-    lmc_buf_free(&plane);
-    free(luma);
+    for (uint32_t p = 0; p < LMC_VIDEO_MAX_PLANES; p++)
+        lmc_buf_free(&payloads[p]);
+    free(stacks);
     return status;
 }
 
-/* One plane stack: under layout marks 2 to 4 by lmc_video_plane_decode,
- * guided by the luma stack for the planes after it; under the older marks
- * as an image. */
-static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc_image_shape *shape,
-                               const uint8_t *payload, size_t size, uint32_t layout,
-                               const lmc_image_shape *guide_shape, const uint16_t *guide, uint16_t *stack,
-                               lmc_message *message) {
+/* The plane table after the layout mark: each plane's payload. */
+static lmc_status read_planes(const lmc_media_desc *d, const uint8_t *payload, size_t size, size_t pos,
+                              const uint8_t **plane_payloads, size_t *plane_sizes, lmc_message *message) {
+    for (uint32_t p = 0; p < d->channels; p++) {
+        uint64_t length;
+        if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos)
+            return lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
+        plane_payloads[p] = payload + pos;
+        plane_sizes[p] = (size_t)length;
+        pos += (size_t)length;
+    }
+    return pos == size ? LMC_OK : lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last plane");
+}
+
+/* The planes' stacks: under layout marks 2 to 4 together by
+ * lmc_video_decode, under the older marks one by one as images. */
+static lmc_status decode_stacks(const lmc_model *model, lmc_pool *pool, uint32_t layout, uint32_t count,
+                                const lmc_image_shape *shapes, const uint8_t *const *payloads, const size_t *sizes,
+                                uint16_t *const *planes, lmc_message *message) {
     if (layout >= LMC_VIDEO_LAYOUT_TAPS)
-        return lmc_video_plane_decode(model, layout, shape, payload, size, guide_shape, guide, pool, stack, message);
-    return lmc_image_decode(model, shape, payload, size, pool, stack, message);
+        return lmc_video_decode(model, layout, count, shapes, payloads, sizes, pool, planes, message);
+    lmc_status status = LMC_OK;
+    for (uint32_t p = 0; p < count && status == LMC_OK; p++)
+        status = lmc_image_decode(model, &shapes[p], payloads[p], sizes[p], pool, planes[p], message);
+    return status;
 }
 
 static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uint8_t *payload, size_t size,
                                lmc_media *item, lmc_message *message) {
     const lmc_media_desc *d = &item->desc;
-    size_t luma_samples, pos = 0;
-    uint16_t *luma = allocate_stacks(d, &luma_samples);
+    uint16_t *stacks = malloc((size_t)declared_samples(d) * sizeof *stacks);
+    lmc_image_shape shapes[LMC_VIDEO_MAX_PLANES];
+    uint16_t *planes[LMC_VIDEO_MAX_PLANES];
+    const uint8_t *plane_payloads[LMC_VIDEO_MAX_PLANES];
+    size_t plane_sizes[LMC_VIDEO_MAX_PLANES], pos = 0;
     uint32_t motion_shift = 0, layout = 0;
-    lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    lmc_status status = stacks ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift, &layout) != LMC_OK)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged layout mark");
-    lmc_image_shape luma_shape = plane_stack_shape(d, 0, motion_shift);
-    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
-        lmc_image_shape shape = plane_stack_shape(d, p, motion_shift);
-        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
-        uint64_t length;
-        if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos) {
-            status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
-            break;
-        }
-        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, layout, p ? &luma_shape : NULL,
-                              p ? luma : NULL, stack, message);
-        if (status == LMC_OK)
-            move_plane(d, p, item->samples, stack, 0);
-        pos += (size_t)length;
+    if (status == LMC_OK)
+        status = read_planes(d, payload, size, pos, plane_payloads, plane_sizes, message);
+    if (status == LMC_OK) {
+        plane_stacks(d, motion_shift, stacks, shapes, planes);
+        status = decode_stacks(model, pool, layout, d->channels, shapes, plane_payloads, plane_sizes, planes,
+                               message);
     }
-    if (status == LMC_OK && pos != size)
-        status = lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last plane");
-    free(luma);
+    for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++)
+        move_plane(d, p, item->samples, planes[p], 0);
+    free(stacks);
     return status;
 }
 
@@ -238,10 +258,14 @@ uint64_t lmc_media_block_memory(const lmc_media_desc *d, int threads) {
         lmc_image_shape shape = image_shape(d);
         return samples + lmc_image_memory(&shape, threads);
     }
-    /* The item, the luma stack and one other (together at most the item's
-     * samples), and the luma guide's 8-bit copy. */
-    lmc_image_shape shape = plane_stack_shape(d, 0, 2);
-    return 2 * samples + count + lmc_image_memory(&shape, threads);
+    /* The item, every plane's stack (together as many samples) and every
+     * plane's coder: the planes are coded at the same time. */
+    uint64_t total = 2 * samples;
+    for (uint32_t p = 0; p < d->channels; p++) {
+        lmc_image_shape shape = plane_stack_shape(d, p, 2);
+        total += lmc_image_memory(&shape, threads);
+    }
+    return total;
 }
 
 static lmc_model_family family_for(lmc_kind kind) {

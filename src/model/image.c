@@ -30,7 +30,7 @@
  *
  * Video (plane stacks of frames, docs/FORMAT.md): each frame is also
  * predicted from earlier frames at per-block motion vectors; stacks of
- * layout 2 (lmc_video_plane_encode) sample them through 8-tap filters, see
+ * layout 2 (lmc_video_encode) sample them through 8-tap filters, see
  * up to three of them, and for chroma follow the luma stack; layout 3 also
  * judges its predictors by their errors over a wider neighbourhood, the
  * earlier frames' included (local_errors); layout 4 (error_contexts) gives
@@ -1115,10 +1115,11 @@ static void sum_frame_errors(stripe_model *s, uint32_t frame) {
         }
 }
 
-/* Codes (or decodes into the image) every sample of the stripe. */
-static void code_stripe(stripe_model *s, const bit_coder *coder) {
+/* Codes (or decodes into the image) every sample of rows [first, end) of
+ * the stripe, which continue the rows coded before (video: whole frames). */
+static void code_rows(stripe_model *s, const bit_coder *coder, uint32_t first, uint32_t end) {
     const channel_image *im = s->image;
-    for (uint32_t y = s->first_row; y < s->first_row + s->rows; y++) {
+    for (uint32_t y = first; y < end; y++) {
         if (s->frame_errors && y > s->first_row && (y - s->first_row) % im->frame_height == 0)
             sum_frame_errors(s, (y - s->first_row) / im->frame_height - 1);
         for (uint32_t x = 0; x < im->width; x++) {
@@ -1129,7 +1130,10 @@ static void code_stripe(stripe_model *s, const bit_coder *coder) {
                 int value = 0;
                 for (int b = 7; b >= 0; b--)
                     value = value << 1 | code_bit(s, coder, (*sample >> b) & 1);
-                *sample = (uint8_t)value;
+                /* Only decoding writes: an encoder's other planes may be
+                 * reading this one (as their guide) at the same time. */
+                if (coder->decoder)
+                    *sample = (uint8_t)value;
                 record_errors(s, x, y, c, value);
             }
         }
@@ -1275,8 +1279,6 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
  * stacks of older archives (REFERENCE_BILINEAR, no guide). */
 typedef struct {
     uint32_t reference_model;
-    const lmc_image_shape *guide_shape; /* the luma stack, or NULL */
-    const uint16_t *guide;
     uint32_t local_errors;              /* layout 3 */
     uint32_t error_contexts;            /* layout 4 */
 } video_coding;
@@ -1284,7 +1286,6 @@ typedef struct {
 typedef struct {
     image_prior prior;
     channel_image image;
-    uint8_t *guide;             /* the image's guide, owned */
     uint32_t stripe_rows, stripes;
     lmc_buf *streams;           /* encoding: one per stripe */
     const uint8_t **inputs;     /* decoding: each stripe's stream */
@@ -1292,33 +1293,63 @@ typedef struct {
     lmc_status *status;
 } image_job;
 
+/* One stripe being coded: its model and its end of the range coder (which
+ * the coder points to: a stripe_run does not move once started). */
+typedef struct {
+    stripe_model model;
+    lmc_rc_encoder encoder;
+    lmc_rc_decoder decoder;
+    bit_coder coder;
+    uint32_t first_row, rows;
+} stripe_run;
+
+/* Opens stripe i of the job: onto its stream when encoding (job->streams),
+ * from its input when decoding. */
+static lmc_status stripe_start(image_job *job, uint32_t i, stripe_run *run) {
+    run->first_row = i * job->stripe_rows;
+    run->rows = LMC_MIN(job->stripe_rows, job->image.height - run->first_row);
+    lmc_status status = stripe_open(&run->model, &job->prior, &job->image, run->first_row, run->rows);
+    if (status != LMC_OK)
+        return status;
+    if (job->streams) {
+        lmc_rc_encoder_init(&run->encoder, &job->streams[i]);
+        run->coder = (bit_coder){&run->encoder, NULL};
+    } else {
+        lmc_rc_decoder_init(&run->decoder, job->inputs[i], job->input_sizes[i]);
+        run->coder = (bit_coder){NULL, &run->decoder};
+    }
+    return LMC_OK;
+}
+
+/* Closes a started stripe: its stream's end written (encoding) or checked
+ * (decoding); when training, stripe 0's weights kept. */
+static lmc_status stripe_finish(image_job *job, uint32_t i, stripe_run *run) {
+    lmc_status status;
+    if (job->streams) {
+        status = lmc_rc_encoder_finish(&run->encoder);
+        if (i == 0 && job->prior.learned) {
+            for (int set = 0; set < MIXER_SETS; set++)
+                memcpy(job->prior.learned[set], run->model.weights[set], sizeof job->prior.learned[set]);
+            for (int set = 0; set < FINAL_SETS; set++)
+                memcpy(job->prior.learned_final[set], run->model.final_weights[set],
+                       sizeof job->prior.learned_final[set]);
+        }
+    } else {
+        status = lmc_rc_decoder_end_ok(&run->decoder) ? LMC_OK : LMC_ERR_CORRUPT;
+    }
+    stripe_free(&run->model);
+    return status;
+}
+
 static void code_stripes(void *ctx, int begin, int end) {
     image_job *job = ctx;
     for (int i = begin; i < end; i++) {
-        uint32_t first = (uint32_t)i * job->stripe_rows;
-        uint32_t rows = LMC_MIN(job->stripe_rows, job->image.height - first);
-        stripe_model s;
-        job->status[i] = stripe_open(&s, &job->prior, &job->image, first, rows);
+        stripe_run run;
+        job->status[i] = stripe_start(job, (uint32_t)i, &run);
         if (job->status[i] != LMC_OK)
             continue;
-        if (job->streams) {
-            lmc_rc_encoder encoder;
-            lmc_rc_encoder_init(&encoder, &job->streams[i]);
-            code_stripe(&s, &(bit_coder){&encoder, NULL});
-            job->status[i] = lmc_rc_encoder_finish(&encoder);
-            if (i == 0 && job->prior.learned) {
-                for (int set = 0; set < MIXER_SETS; set++)
-                    memcpy(job->prior.learned[set], s.weights[set], sizeof job->prior.learned[set]);
-                for (int set = 0; set < FINAL_SETS; set++)
-                    memcpy(job->prior.learned_final[set], s.final_weights[set], sizeof job->prior.learned_final[set]);
-            }
-        } else {
-            lmc_rc_decoder decoder;
-            lmc_rc_decoder_init(&decoder, job->inputs[i], job->input_sizes[i]);
-            code_stripe(&s, &(bit_coder){NULL, &decoder});
-            job->status[i] = lmc_rc_decoder_end_ok(&decoder) ? LMC_OK : LMC_ERR_CORRUPT;
-        }
-        stripe_free(&s);
+        code_rows(&run.model, &run.coder, run.first_row, run.first_row + run.rows);
+        job->status[i] = stripe_finish(job, (uint32_t)i, &run);
     }
 }
 
@@ -1429,25 +1460,21 @@ static int guide_fits(const lmc_image_shape *shape, const lmc_image_shape *guide
            guide->width <= 4 * shape->width && guide->frame_height >= fh && guide->frame_height <= 4 * fh;
 }
 
-static lmc_status attach_guide(image_job *job, const video_coding *video) {
-    const lmc_image_shape *g = video->guide_shape;
-    size_t count = (size_t)g->width * g->height;
-    job->guide = malloc(count);
-    if (!job->guide)
-        return LMC_ERR_NOMEM;
-    for (size_t i = 0; i < count; i++)
-        job->guide[i] = (uint8_t)video->guide[i];
-    channel_image *im = &job->image;
-    im->guide = job->guide;
-    im->guide_width = g->width;
-    im->guide_frame_height = g->frame_height;
-    im->guide_scale_x = g->width / im->width;
-    im->guide_scale_y = g->frame_height / im->frame_height;
-    return LMC_OK;
+/* A later plane of a clip follows the clip's first plane (video_clip) where
+ * that fits and is 8-bit: it reads the first plane's pixels as they are. */
+static void attach_guide(channel_image *im, const lmc_image_shape *shape, const channel_image *leader,
+                         const lmc_image_shape *leader_shape) {
+    if (!guide_fits(shape, leader_shape) || im->reference_model != REFERENCE_TAPS)
+        return;
+    im->guide = leader->pixels;
+    im->guide_width = leader_shape->width;
+    im->guide_frame_height = leader_shape->frame_height;
+    im->guide_scale_x = leader_shape->width / im->width;
+    im->guide_scale_y = leader_shape->frame_height / im->frame_height;
 }
 
 static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_image_shape *shape,
-                           lmc_cm_tables *tables, uint32_t stripe_rows, const video_coding *video,
+                           const lmc_cm_tables *tables, uint32_t stripe_rows, const video_coding *video,
                            lmc_message *message) {
     uint32_t reference_model = video ? video->reference_model : REFERENCE_BILINEAR;
     uint32_t local_errors = video ? video->local_errors : 0;
@@ -1460,7 +1487,6 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
     status = prior_from_model(model, &job->prior, message);
     if (status != LMC_OK)
         return status;
-    lmc_cm_tables_build(tables);
     job->prior.tables = tables;
     job->image = (channel_image){.width = shape->width, .height = shape->height, .channels = channels_of(shape),
                                  .frame_height = frame_height_of(shape), .motion_shift = shape->motion_shift,
@@ -1468,10 +1494,10 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
                                  .error_contexts = video ? video->error_contexts : 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
-    job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
+    /* Cleared: a guided plane may read frames of a stripe that failed. */
+    job->image.pixels = calloc((size_t)shape->width * shape->height, job->image.channels);
     job->status = calloc(job->stripes, sizeof *job->status);
-    if (!job->image.pixels || !job->status ||
-        (video && guide_fits(shape, video->guide_shape) && attach_guide(job, video) != LMC_OK))
+    if (!job->image.pixels || !job->status)
         return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
     return LMC_OK;
 }
@@ -1486,7 +1512,6 @@ static void job_close(image_job *job) {
     free(job->status);
     free(job->image.pixels);
     free(job->image.motion);
-    free(job->guide);
 }
 
 static lmc_status job_status(const image_job *job, lmc_status failure, const char *what, lmc_message *message) {
@@ -1596,13 +1621,18 @@ static motion_vector search_block(const channel_image *im, uint32_t f, uint32_t 
     return (motion_vector){(int8_t)best_x, (int8_t)best_y};
 }
 
-/* Every block of every frame after the first, against the frame before. */
-static void estimate_motion(channel_image *im) {
-    uint32_t frames = im->height / im->frame_height;
-    for (uint32_t f = 1; f < frames; f++)
+/* Every block of frames [first, end) but frame 0, against the frame
+ * before. A frame's vectors depend on its pixels and the frame before
+ * only, so frames may be searched in any order or at the same time. */
+static void estimate_motion(channel_image *im, uint32_t first, uint32_t end) {
+    for (uint32_t f = LMC_MAX(first, 1u); f < end; f++)
         for (uint32_t by = 0; by < im->blocks_y; by++)
             for (uint32_t bx = 0; bx < im->blocks_x; bx++)
                 im->motion[((size_t)f * im->blocks_y + by) * im->blocks_x + bx] = search_block(im, f, bx, by);
+}
+
+static uint32_t frame_count(const channel_image *im) {
+    return im->height / im->frame_height;
 }
 
 /* The largest |component| of a vector: the whole range plus the fraction. */
@@ -1668,47 +1698,53 @@ static int is_video(const channel_image *im) {
     return im->frame_height != im->height;
 }
 
+/* Opens an encoding job: its samples as channels, a stream per stripe and,
+ * for a video stack, room for its vectors (estimate_motion finds them). */
+static lmc_status encode_open(image_job *job, const lmc_model *model, const lmc_image_shape *shape,
+                              const lmc_cm_tables *tables, const uint16_t *samples, const video_coding *video,
+                              lmc_message *message) {
+    lmc_status status = job_open(job, model, shape, tables, stripe_rows_of(shape, video), video, message);
+    if (status != LMC_OK)
+        return status;
+    job->streams = calloc(job->stripes, sizeof *job->streams);
+    if (!job->streams || (is_video(&job->image) && allocate_motion(&job->image) != LMC_OK))
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    to_channels(shape, samples, job->image.pixels);
+    return LMC_OK;
+}
+
+/* The payload of a coded job: the vectors of video, the stripe height, the
+ * stripes' sizes (but the last's) and their streams. */
+static lmc_status encode_write(const image_job *job, lmc_buf *out, lmc_message *message) {
+    lmc_status status = is_video(&job->image) ? encode_motion(&job->image, out) : LMC_OK;
+    if (status == LMC_OK)
+        status = lmc_varint_put(out, job->stripe_rows);
+    for (uint32_t i = 0; i + 1 < job->stripes && status == LMC_OK; i++)
+        status = lmc_varint_put(out, job->streams[i].size);
+    for (uint32_t i = 0; i < job->stripes && status == LMC_OK; i++)
+        status = lmc_buf_append(out, job->streams[i].data, job->streams[i].size);
+    return status == LMC_OK ? LMC_OK : lmc_fail(message, status, "image: out of memory");
+}
+
 static lmc_status encode_planes_learning(const lmc_model *model, const lmc_image_shape *shape,
-                                         const uint16_t *samples, const video_coding *video, lmc_pool *pool,
-                                         lmc_buf *out, int32_t *learned, int32_t *learned_final,
-                                         lmc_message *message) {
+                                         const uint16_t *samples, lmc_pool *pool, lmc_buf *out, int32_t *learned,
+                                         int32_t *learned_final, lmc_message *message) {
     lmc_cm_tables *tables = malloc(sizeof *tables);
     if (!tables)
         return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    lmc_cm_tables_build(tables);
     image_job job;
-    lmc_status status = job_open(&job, model, shape, tables, stripe_rows_of(shape, video), video, message);
+    lmc_status status = encode_open(&job, model, shape, tables, samples, NULL, message);
     job.prior.learned = (int32_t(*)[INPUTS])learned;
     job.prior.learned_final = (int32_t(*)[FINAL_INPUTS])learned_final;
     if (status == LMC_OK) {
-        job.streams = calloc(job.stripes, sizeof *job.streams);
-        if (!job.streams)
-            status = lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
-    }
-    if (status == LMC_OK) {
-        to_channels(shape, samples, job.image.pixels);
-        if (is_video(&job.image)) {
-            status = allocate_motion(&job.image);
-            if (status == LMC_OK) {
-                estimate_motion(&job.image);
-                status = encode_motion(&job.image, out);
-            }
-            if (status != LMC_OK)
-                status = lmc_fail(message, status, "image: out of memory");
-        }
-    }
-    if (status == LMC_OK) {
+        if (is_video(&job.image))
+            estimate_motion(&job.image, 0, frame_count(&job.image));
         lmc_pool_for(pool, (int)job.stripes, code_stripes, &job);
         status = job_status(&job, LMC_ERR_NOMEM, "failed", message);
     }
-    if (status == LMC_OK) {
-        status = lmc_varint_put(out, job.stripe_rows);
-        for (uint32_t i = 0; i + 1 < job.stripes && status == LMC_OK; i++)
-            status = lmc_varint_put(out, job.streams[i].size);
-        for (uint32_t i = 0; i < job.stripes && status == LMC_OK; i++)
-            status = lmc_buf_append(out, job.streams[i].data, job.streams[i].size);
-        if (status != LMC_OK)
-            lmc_fail(message, status, "image: out of memory");
-    }
+    if (status == LMC_OK)
+        status = encode_write(&job, out, message);
     job_close(&job);
     free(tables);
     return status;
@@ -1716,7 +1752,7 @@ static lmc_status encode_planes_learning(const lmc_model *model, const lmc_image
 
 static lmc_status encode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint16_t *samples,
                                 lmc_pool *pool, lmc_buf *out, lmc_message *message) {
-    return encode_planes_learning(model, shape, samples, NULL, pool, out, NULL, NULL, message);
+    return encode_planes_learning(model, shape, samples, pool, out, NULL, NULL, message);
 }
 
 /* Reads the stripe table: where each stripe's stream starts and ends. */
@@ -1744,22 +1780,19 @@ static lmc_status read_stripes(image_job *job, const uint8_t *payload, size_t si
     return LMC_OK;
 }
 
-static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
-                                size_t size, const video_coding *video, lmc_pool *pool, uint16_t *samples,
-                                lmc_message *message) {
-    lmc_cm_tables *tables = malloc(sizeof *tables);
-    if (!tables)
-        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+/* Opens a decoding job: the vectors of video, the stripe table. */
+static lmc_status decode_open(image_job *job, const lmc_model *model, const lmc_image_shape *shape,
+                              const lmc_cm_tables *tables, const uint8_t *payload, size_t size,
+                              const video_coding *video, lmc_message *message) {
     /* The stripe height is read after the motion vectors; job_open only
      * needs a valid one (a frame) to lay out the image. */
-    image_job job;
     size_t pos = 0;
     uint64_t stripe_rows = frame_height_of(shape);
-    lmc_status status = job_open(&job, model, shape, tables, (uint32_t)stripe_rows, video, message);
-    if (status == LMC_OK && is_video(&job.image)) {
-        status = allocate_motion(&job.image);
+    lmc_status status = job_open(job, model, shape, tables, (uint32_t)stripe_rows, video, message);
+    if (status == LMC_OK && is_video(&job->image)) {
+        status = allocate_motion(&job->image);
         if (status == LMC_OK)
-            status = decode_motion(&job.image, payload, size, &pos);
+            status = decode_motion(&job->image, payload, size, &pos);
         if (status != LMC_OK)
             status = lmc_fail(message, status, "image: %s", status == LMC_ERR_NOMEM ? "out of memory"
                                                                                      : "damaged motion vectors");
@@ -1771,21 +1804,37 @@ static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *s
                               stripe_rows != stripe_rows_before_even_rule(shape))))
         status = lmc_fail(message, LMC_ERR_CORRUPT, "image: damaged payload header");
     if (status == LMC_OK) {
-        free(job.status);
-        job.stripe_rows = (uint32_t)stripe_rows;
-        job.stripes = (shape->height + job.stripe_rows - 1) / job.stripe_rows;
-        job.status = calloc(job.stripes, sizeof *job.status);
-        if (!job.status)
+        free(job->status);
+        job->stripe_rows = (uint32_t)stripe_rows;
+        job->stripes = (shape->height + job->stripe_rows - 1) / job->stripe_rows;
+        job->status = calloc(job->stripes, sizeof *job->status);
+        if (!job->status)
             status = lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
     }
-    if (status == LMC_OK)
-        status = read_stripes(&job, payload, size, pos, message);
+    return status == LMC_OK ? read_stripes(job, payload, size, pos, message) : status;
+}
+
+/* The decoded samples of a job whose stripes all decoded. */
+static lmc_status decode_samples(const image_job *job, const lmc_image_shape *shape, uint16_t *samples,
+                                 lmc_message *message) {
+    lmc_status status = job_status(job, LMC_ERR_CORRUPT, "is damaged", message);
+    if (status == LMC_OK && !from_channels(shape, job->image.pixels, samples))
+        status = lmc_fail(message, LMC_ERR_CORRUPT, "image: a decoded sample exceeds the image's maximum");
+    return status;
+}
+
+static lmc_status decode_planes(const lmc_model *model, const lmc_image_shape *shape, const uint8_t *payload,
+                                size_t size, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
+    lmc_cm_tables *tables = malloc(sizeof *tables);
+    if (!tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
+    lmc_cm_tables_build(tables);
+    image_job job;
+    lmc_status status = decode_open(&job, model, shape, tables, payload, size, NULL, message);
     if (status == LMC_OK) {
         lmc_pool_for(pool, (int)job.stripes, code_stripes, &job);
-        status = job_status(&job, LMC_ERR_CORRUPT, "is damaged", message);
+        status = decode_samples(&job, shape, samples, message);
     }
-    if (status == LMC_OK && !from_channels(shape, job.image.pixels, samples))
-        status = lmc_fail(message, LMC_ERR_CORRUPT, "image: a decoded sample exceeds the image's maximum");
     job_close(&job);
     free(tables);
     return status;
@@ -1909,7 +1958,7 @@ static lmc_status decode_palette(const lmc_model *model, const lmc_image_shape *
                                    .max_value = (uint32_t)count - 1, .palette = 1};
     /* The indices are decoded into the first plane's place, then spread. */
     lmc_status status =
-        decode_planes(model, &index_shape, payload + pos, size - pos, NULL, pool, samples, message);
+        decode_planes(model, &index_shape, payload + pos, size - pos, pool, samples, message);
     if (status != LMC_OK)
         return status;
     for (size_t i = area; i-- > 0;) {
@@ -1952,7 +2001,7 @@ lmc_status lmc_image_decode(const lmc_model *model, const lmc_image_shape *shape
         return lmc_fail(message, LMC_ERR_CORRUPT, "image: unknown transform");
     if (payload[0] == TRANSFORM_PALETTE)
         return decode_palette(model, shape, payload, size, 1, pool, samples, message);
-    return decode_planes(model, shape, payload + 1, size - 1, NULL, pool, samples, message);
+    return decode_planes(model, shape, payload + 1, size - 1, pool, samples, message);
 }
 
 /* ---- Memory ---- */
@@ -1963,7 +2012,7 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
      * layout) bound every rule's stripes. */
     uint64_t rows = stripe_rows_before_even_rule(shape), blocks_x = (shape->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
     if (shape->frame_height)
-        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, NULL, NULL, 1, 1}));
+        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, 1, 1}));
     /* Video stacks may take layout 4's mixers and APM. */
     uint64_t mixer_sets = shape->frame_height ? ALL_MIXER_SETS : MIXER_SETS;
     uint64_t apm1 = shape->frame_height ? APM1_SPREAD_CONTEXTS_PER_CHANNEL : APM1_CONTEXTS_PER_CHANNEL;
@@ -2005,7 +2054,7 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
     lmc_pool *pool = lmc_pool_create(1);
     lmc_buf out;
     lmc_buf_init(&out);
-    status = pool ? encode_planes_learning(model, shape, samples, NULL, pool, &out, mixer, final, message)
+    status = pool ? encode_planes_learning(model, shape, samples, pool, &out, mixer, final, message)
                   : lmc_fail(message, LMC_ERR_NOMEM, "image: out of memory");
     *coded_bytes = out.size;
     lmc_buf_free(&out);
@@ -2013,45 +2062,223 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
     return status;
 }
 
-/* ---- Video plane stacks, newest layout (video_codec.h) ---- */
+/* ---- Video clips, newest layouts (video_codec.h) ---- */
 
 /* 8-bit planes take the 8-tap reference (and from layout 3 the local
- * errors, from layout 4 the error contexts); wider ones (two channels a sample) keep the bilinear one, and
- * no guide. */
-static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape,
-                                    const lmc_image_shape *guide_shape, const uint16_t *guide) {
+ * errors, from layout 4 the error contexts); wider ones (two channels a
+ * sample) keep the bilinear one, and no guide. */
+static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape) {
     if (shape->max_value > 255)
-        return (video_coding){REFERENCE_BILINEAR, NULL, NULL, 0, 0};
-    return (video_coding){REFERENCE_TAPS, guide ? guide_shape : NULL, guide, layout >= LMC_VIDEO_LAYOUT_ERRORS,
-                          layout >= LMC_VIDEO_LAYOUT_CONTEXTS};
+        return (video_coding){REFERENCE_BILINEAR, 0, 0};
+    return (video_coding){REFERENCE_TAPS, layout >= LMC_VIDEO_LAYOUT_ERRORS, layout >= LMC_VIDEO_LAYOUT_CONTEXTS};
 }
 
-static lmc_status check_layout(uint32_t layout, lmc_message *message) {
+static lmc_status check_clip(uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
+                             lmc_message *message) {
     if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_CONTEXTS)
         return lmc_fail(message, LMC_ERR_PARAM, "video: no stack layout %u", layout);
+    if (planes == 0 || planes > LMC_VIDEO_MAX_PLANES)
+        return lmc_fail(message, LMC_ERR_PARAM, "video: %u planes", planes);
+    lmc_status status = LMC_OK;
+    for (uint32_t p = 0; p < planes && status == LMC_OK; p++)
+        status = check_shape(&shapes[p], message);
+    return status;
+}
+
+/* A clip's work: its planes' stripes. A task codes one stripe of the first
+ * plane, or one stripe of a run of later planes of one geometry (U and V)
+ * frame by frame in turn. The first plane's tasks come first: a decoder's
+ * guided planes wait for its frames (lmc_pool_for's order makes that safe)
+ * and, taking U and V together, follow it closely on a second thread. */
+typedef struct {
+    uint32_t first_plane, planes, stripe;
+} clip_task;
+
+typedef struct {
+    image_job jobs[LMC_VIDEO_MAX_PLANES];
+    uint32_t planes;
+    lmc_progress *leader_frames; /* decoding guided planes: the first plane's finished frames */
+    clip_task *tasks;
+    uint32_t task_count;
+    int encoding;
+} video_clip;
+
+/* Whether plane p runs with the plane before it: the same stripes of the
+ * same frames. */
+static int joins_previous(const video_clip *clip, uint32_t p) {
+    const image_job *a = &clip->jobs[p - 1], *b = &clip->jobs[p];
+    return p >= 2 && a->stripe_rows == b->stripe_rows && a->image.height == b->image.height &&
+           a->image.frame_height == b->image.frame_height;
+}
+
+static lmc_status plan_tasks(video_clip *clip) {
+    uint32_t count = 0;
+    for (uint32_t p = 0; p < clip->planes; p++)
+        count += joins_previous(clip, p) ? 0 : clip->jobs[p].stripes;
+    clip->tasks = malloc(count * sizeof *clip->tasks);
+    if (!clip->tasks)
+        return LMC_ERR_NOMEM;
+    for (uint32_t p = 0; p < clip->planes;) {
+        uint32_t run = 1;
+        while (p + run < clip->planes && joins_previous(clip, p + run))
+            run++;
+        for (uint32_t i = 0; i < clip->jobs[p].stripes; i++)
+            clip->tasks[clip->task_count++] = (clip_task){p, run, i};
+        p += run;
+    }
     return LMC_OK;
 }
 
-lmc_status lmc_video_plane_encode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
-                                  const uint16_t *samples, const lmc_image_shape *guide_shape, const uint16_t *guide,
-                                  lmc_pool *pool, lmc_buf *out, lmc_message *message) {
-    lmc_status status = check_shape(shape, message);
-    if (status == LMC_OK)
-        status = check_layout(layout, message);
-    if (status != LMC_OK)
-        return status;
-    video_coding video = video_coding_of(layout, shape, guide_shape, guide);
-    return encode_planes_learning(model, shape, samples, &video, pool, out, NULL, NULL, message);
+/* Marks frames [first, end) of the first plane decoded, or beyond saving:
+ * a guided plane never waits for a stripe that failed. */
+static void release_frames(const video_clip *clip, const clip_task *task, uint32_t first, uint32_t end) {
+    if (task->first_plane == 0 && clip->leader_frames)
+        for (uint32_t f = first; f < end; f++)
+            lmc_progress_mark(clip->leader_frames, f);
 }
 
-lmc_status lmc_video_plane_decode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
-                                  const uint8_t *payload, size_t size, const lmc_image_shape *guide_shape,
-                                  const uint16_t *guide, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
-    lmc_status status = check_shape(shape, message);
+/* Codes a task's frames, each of its planes in turn; a guided plane's frame
+ * once the first plane's frames up to it are decoded. */
+static void code_frames(video_clip *clip, const clip_task *task, stripe_run *runs, uint32_t first, uint32_t end) {
+    for (uint32_t f = first; f < end; f++) {
+        for (uint32_t k = 0; k < task->planes; k++) {
+            const channel_image *im = &clip->jobs[task->first_plane + k].image;
+            if (im->guide && clip->leader_frames)
+                lmc_progress_wait(clip->leader_frames, f);
+            code_rows(&runs[k].model, &runs[k].coder, f * im->frame_height, (f + 1) * im->frame_height);
+        }
+        release_frames(clip, task, f, f + 1);
+    }
+}
+
+static void code_clip_task(video_clip *clip, const clip_task *task) {
+    stripe_run runs[LMC_VIDEO_MAX_PLANES];
+    const image_job *head = &clip->jobs[task->first_plane];
+    uint32_t frames_per_stripe = head->stripe_rows / head->image.frame_height;
+    uint32_t first = task->stripe * frames_per_stripe;
+    uint32_t end = LMC_MIN(first + frames_per_stripe, frame_count(&head->image));
+    uint32_t started = 0;
+    lmc_status status = LMC_OK;
+    while (started < task->planes && status == LMC_OK) {
+        image_job *job = &clip->jobs[task->first_plane + started];
+        if (clip->encoding && job->image.motion)
+            estimate_motion(&job->image, first, end);
+        status = stripe_start(job, task->stripe, &runs[started]);
+        started += status == LMC_OK;
+    }
     if (status == LMC_OK)
-        status = check_layout(layout, message);
+        code_frames(clip, task, runs, first, end);
+    for (uint32_t k = 0; k < task->planes; k++) {
+        image_job *job = &clip->jobs[task->first_plane + k];
+        if (status == LMC_OK) {
+            job->status[task->stripe] = stripe_finish(job, task->stripe, &runs[k]);
+            continue;
+        }
+        if (k < started)
+            stripe_free(&runs[k].model);
+        job->status[task->stripe] = status;
+    }
+    release_frames(clip, task, first, end);
+}
+
+static void code_clip_tasks(void *ctx, int begin, int end) {
+    video_clip *clip = ctx;
+    for (int i = begin; i < end; i++)
+        code_clip_task(clip, &clip->tasks[i]);
+}
+
+/* Runs every task of an opened clip; the first failing plane's status. */
+static lmc_status run_clip(video_clip *clip, lmc_pool *pool, lmc_message *message) {
+    if (plan_tasks(clip) != LMC_OK)
+        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
+    lmc_pool_for(pool, (int)clip->task_count, code_clip_tasks, clip);
+    lmc_status status = LMC_OK;
+    for (uint32_t p = 0; p < clip->planes && status == LMC_OK; p++)
+        status = job_status(&clip->jobs[p], clip->encoding ? LMC_ERR_NOMEM : LMC_ERR_CORRUPT,
+                            clip->encoding ? "failed" : "is damaged", message);
+    return status;
+}
+
+/* The later planes follow the first where it fits; a decoder's wait for
+ * its frames (all known when encoding). */
+static lmc_status attach_guides(video_clip *clip, const lmc_image_shape *shapes) {
+    int guided = 0;
+    for (uint32_t p = 1; p < clip->planes; p++) {
+        attach_guide(&clip->jobs[p].image, &shapes[p], &clip->jobs[0].image, &shapes[0]);
+        guided |= clip->jobs[p].image.guide != NULL;
+    }
+    if (guided && !clip->encoding) {
+        clip->leader_frames = lmc_progress_create(frame_count(&clip->jobs[0].image));
+        if (!clip->leader_frames)
+            return LMC_ERR_NOMEM;
+    }
+    return LMC_OK;
+}
+
+static void close_clip(video_clip *clip) {
+    for (uint32_t p = 0; p < clip->planes; p++)
+        job_close(&clip->jobs[p]);
+    lmc_progress_free(clip->leader_frames);
+    free(clip->tasks);
+}
+
+/* Opens each plane's job (none opened beyond the first that fails). */
+static lmc_status open_clip(video_clip *clip, const lmc_model *model, uint32_t layout, uint32_t planes,
+                            const lmc_image_shape *shapes, const lmc_cm_tables *tables, const uint16_t *const *samples,
+                            const uint8_t *const *payloads, const size_t *sizes, lmc_message *message) {
+    memset(clip, 0, sizeof *clip);
+    clip->encoding = samples != NULL;
+    lmc_status status = LMC_OK;
+    for (; clip->planes < planes && status == LMC_OK; clip->planes++) {
+        uint32_t p = clip->planes;
+        video_coding video = video_coding_of(layout, &shapes[p]);
+        status = clip->encoding
+                     ? encode_open(&clip->jobs[p], model, &shapes[p], tables, samples[p], &video, message)
+                     : decode_open(&clip->jobs[p], model, &shapes[p], tables, payloads[p], sizes[p], &video, message);
+    }
+    if (status == LMC_OK && attach_guides(clip, shapes) != LMC_OK)
+        status = lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
+    return status;
+}
+
+lmc_status lmc_video_encode(const lmc_model *model, uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
+                            const uint16_t *const *samples, lmc_pool *pool, lmc_buf *payloads,
+                            lmc_message *message) {
+    lmc_status status = check_clip(layout, planes, shapes, message);
+    lmc_cm_tables *tables = status == LMC_OK ? malloc(sizeof *tables) : NULL;
     if (status != LMC_OK)
         return status;
-    video_coding video = video_coding_of(layout, shape, guide_shape, guide);
-    return decode_planes(model, shape, payload, size, &video, pool, samples, message);
+    if (!tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
+    lmc_cm_tables_build(tables);
+    video_clip clip;
+    status = open_clip(&clip, model, layout, planes, shapes, tables, samples, NULL, NULL, message);
+    if (status == LMC_OK)
+        status = run_clip(&clip, pool, message);
+    for (uint32_t p = 0; p < planes && status == LMC_OK; p++)
+        status = encode_write(&clip.jobs[p], &payloads[p], message);
+    close_clip(&clip);
+    free(tables);
+    return status;
+}
+
+lmc_status lmc_video_decode(const lmc_model *model, uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
+                            const uint8_t *const *payloads, const size_t *sizes, lmc_pool *pool,
+                            uint16_t *const *samples, lmc_message *message) {
+    lmc_status status = check_clip(layout, planes, shapes, message);
+    lmc_cm_tables *tables = status == LMC_OK ? malloc(sizeof *tables) : NULL;
+    if (status != LMC_OK)
+        return status;
+    if (!tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
+    lmc_cm_tables_build(tables);
+    video_clip clip;
+    status = open_clip(&clip, model, layout, planes, shapes, tables, NULL, payloads, sizes, message);
+    if (status == LMC_OK)
+        status = run_clip(&clip, pool, message);
+    for (uint32_t p = 0; p < planes && status == LMC_OK; p++)
+        status = decode_samples(&clip.jobs[p], &shapes[p], samples[p], message);
+    close_clip(&clip);
+    free(tables);
+    return status;
 }
