@@ -1524,6 +1524,21 @@ static lmc_status job_status(const image_job *job, lmc_status failure, const cha
 
 /* ---- Motion (video) ---- */
 
+/* block_cost of a one-channel block at (x, y) (rows of the stack) and
+ * whole pixels (dx, dy) away, all inside the stack: plain rows, which the
+ * compiler vectorises (the motion search's full search is most of its time). */
+static uint32_t whole_pixel_cost(const channel_image *im, uint32_t x, uint32_t y, uint32_t width, uint32_t height,
+                                 int dx, int dy) {
+    uint32_t cost = 0;
+    for (uint32_t j = 0; j < height; j++) {
+        const uint8_t *row = im->pixels + (size_t)(y + j) * im->width + x;
+        const uint8_t *ref = im->pixels + (size_t)((int64_t)(y + j) + dy) * im->width + (size_t)((int64_t)x + dx);
+        for (uint32_t i = 0; i < width; i++)
+            cost += (uint32_t)abs(row[i] - ref[i]);
+    }
+    return cost;
+}
+
 /* Sum of absolute differences between a block of frame `frame` and the
  * previous frame displaced by (dx, dy) in 1/2^motion_shift pixels. */
 static uint32_t block_cost(const channel_image *im, uint32_t frame, uint32_t bx, uint32_t by, int dx, int dy) {
@@ -1531,6 +1546,10 @@ static uint32_t block_cost(const channel_image *im, uint32_t frame, uint32_t bx,
     uint32_t x0 = bx * MOTION_BLOCK, y0 = by * MOTION_BLOCK;
     uint32_t x1 = LMC_MIN(x0 + MOTION_BLOCK, im->width), y1 = LMC_MIN(y0 + MOTION_BLOCK, fh);
     uint32_t high_x = (im->width - 1) << shift, previous = (top - fh) << shift;
+    int one = 1 << shift, wx = dx / one, wy = dy / one;
+    if (im->channels == 1 && dx % one == 0 && dy % one == 0 && (int64_t)x0 + wx >= 0 &&
+        (int64_t)x1 + wx <= im->width && (int64_t)y0 + wy >= 0 && (int64_t)y1 + wy <= fh)
+        return whole_pixel_cost(im, x0, top + y0, x1 - x0, y1 - y0, wx, wy - (int)fh);
     for (uint32_t y = y0; y < y1; y++) {
         uint32_t ry = clamp_coordinate(((int64_t)y << shift) + dy, 0, (fh - 1) << shift) + previous;
         for (uint32_t x = x0; x < x1; x++) {
