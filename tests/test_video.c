@@ -391,9 +391,10 @@ static void test_video_taps_deep(void **state) {
 }
 
 /* Clips of 4:2:0 (Y, U, V) and 4:4:4 with alpha (Y, U, V, A: the later
- * three coded together): the payloads do not depend on the thread count,
- * and decode with any (a decoder's guided planes then wait for luma's
- * frames). */
+ * three coded together): the payloads depend neither on the thread count
+ * nor on the SIMD level (the coder's AVX2 build against its portable one),
+ * and decode with any thread count (a decoder's guided planes then wait
+ * for luma's frames). */
 static void check_threads_same_payload(void) {
     lmc_image_shape luma = stack_of(48, 32, 3, 255), quarter = stack_of(24, 16, 3, 255);
     uint16_t *luma_samples = make_moving(&luma, 1, 2, 40);
@@ -404,16 +405,22 @@ static void check_threads_same_payload(void) {
     clip yuva444 = {4, {luma, luma, luma, luma}, {luma_samples, full_u, full_v, alpha}};
     const clip *clips[] = {&yuv420, &yuva444};
     for (size_t i = 0; i < 2; i++) {
-        lmc_buf one[LMC_VIDEO_MAX_PLANES], three[LMC_VIDEO_MAX_PLANES];
+        lmc_buf one[LMC_VIDEO_MAX_PLANES], three[LMC_VIDEO_MAX_PLANES], portable[LMC_VIDEO_MAX_PLANES];
         encode_clip(clips[i], fx.pool1, one);
         encode_clip(clips[i], fx.pool3, three);
+        lmc_simd_force(LMC_SIMD_SCALAR);
+        encode_clip(clips[i], fx.pool1, portable);
+        lmc_simd_force(-1);
         for (uint32_t p = 0; p < clips[i]->planes; p++) {
             assert_int_equal(one[p].size, three[p].size);
             assert_memory_equal(one[p].data, three[p].data, one[p].size);
+            assert_int_equal(one[p].size, portable[p].size);
+            assert_memory_equal(one[p].data, portable[p].data, one[p].size);
         }
         check_roundtrip(clips[i], fx.pool3);
         free_payloads(one, clips[i]->planes);
         free_payloads(three, clips[i]->planes);
+        free_payloads(portable, clips[i]->planes);
     }
     free(luma_samples);
     free(u);

@@ -46,6 +46,10 @@
 #include "model/model.h"
 #include "model/video_codec.h"
 
+/* The steps of coding a sample, inlined into both builds of code_rows
+ * (code_rows_avx2: the AVX2 build must not call the portable ones). */
+#define SAMPLE_STEP static inline __attribute__((always_inline))
+
 #define MAX_PLANES 4
 #define MAX_CHANNELS 8            /* up to 4 planes of 16-bit samples */
 #define STRIPE_PIXELS (1u << 18)  /* about this many pixels per stripe */
@@ -494,7 +498,7 @@ static int16_t *ls_error_at(const stripe_model *s, uint32_t x, uint32_t y) {
     return s->ls_errors + ((size_t)(frame % 2) * fh + row) * im->width + x;
 }
 
-static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, int value) {
+SAMPLE_STEP void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, int value) {
     uint16_t *e = errors_at(s, y, x, c);
     for (int i = 0; i < BLEND_PREDICTORS; i++)
         e[i] = (uint16_t)(abs((int)s->sub_prediction[i] - value) * 16);
@@ -870,7 +874,7 @@ static void guide_contexts(const int *guide, int count, int blended, int cross_v
 }
 
 /* Context keys for the sample of channel c at (x, y). */
-static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
+SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     neighbours v = neighbours_at(s, x, y, c);
     reference ref =
         s->image->reference_model == REFERENCE_TAPS ? reference_taps(s, x, y) : reference_at(s, x, y, c);
@@ -952,7 +956,7 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
 }
 
 /* All slots are requested before the first is read, so the misses overlap. */
-static void select_slots(stripe_model *s, uint32_t nibble_tag) {
+SAMPLE_STEP void select_slots(stripe_model *s, uint32_t nibble_tag) {
     for (int i = 0; i < CONTEXTS; i++) {
         s->slot[i] = s->map[i] + (size_t)(hash2(s->key[i], nibble_tag) & s->map_mask[i]) * SLOT_WORDS;
         __builtin_prefetch(s->slot[i]);
@@ -979,7 +983,7 @@ static size_t maps_words(uint64_t samples) {
 /* P(bit = 1) * 65536 of the next bit under a logistic of centre centre16
  * (1/16 steps) and scale 2^20 * 256 / inverse, given the sample's bits so
  * far (c0). */
-static uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int64_t inverse) {
+SAMPLE_STEP uint32_t logistic_bit(const stripe_model *s, int32_t centre16, int64_t inverse) {
     uint32_t known = s->bit, c0 = s->c0;
     int32_t width = 256 >> known;
     int32_t low = (int32_t)(c0 ^ (1u << known)) * width;
@@ -1008,7 +1012,7 @@ static uint32_t where_of(const stripe_model *s, int32_t centre16) {
     return (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
 }
 
-static uint32_t predict_bit(stripe_model *s) {
+SAMPLE_STEP uint32_t predict_bit(stripe_model *s) {
     const lmc_cm_tables *t = s->tables;
     uint32_t node = node_of(s);
     for (int i = 0; i < CONTEXTS; i++) {
@@ -1060,7 +1064,7 @@ static uint32_t predict_bit(stripe_model *s) {
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
-static void update_bit(stripe_model *s, int bit) {
+SAMPLE_STEP void update_bit(stripe_model *s, int bit) {
     const lmc_cm_tables *t = s->tables;
     for (int m = 0; m < s->mixers; m++)
         mixer_train_n(s->active[m], s->inputs, s->n_inputs,
@@ -1086,7 +1090,7 @@ typedef struct {
     lmc_rc_decoder *decoder;
 } bit_coder;
 
-static int code_bit(stripe_model *s, const bit_coder *coder, int bit) {
+SAMPLE_STEP int code_bit(stripe_model *s, const bit_coder *coder, int bit) {
     uint32_t p = predict_bit(s);
     if (coder->encoder)
         lmc_rc_encode_bit(coder->encoder, p, bit);
@@ -1117,7 +1121,8 @@ static void sum_frame_errors(stripe_model *s, uint32_t frame) {
 
 /* Codes (or decodes into the image) every sample of rows [first, end) of
  * the stripe, which continue the rows coded before (video: whole frames). */
-static void code_rows(stripe_model *s, const bit_coder *coder, uint32_t first, uint32_t end) {
+static inline __attribute__((always_inline)) void code_rows_body(stripe_model *s, const bit_coder *coder,
+                                                                 uint32_t first, uint32_t end) {
     const channel_image *im = s->image;
     for (uint32_t y = first; y < end; y++) {
         if (s->frame_errors && y > s->first_row && (y - s->first_row) % im->frame_height == 0)
@@ -1138,6 +1143,33 @@ static void code_rows(stripe_model *s, const bit_coder *coder, uint32_t first, u
             }
         }
     }
+}
+
+/* code_rows_body compiled for any x86-64 and, for CPUs that have it, with
+ * AVX2, which vectorises the mixers' integer dot products and updates and
+ * the least-squares sums element by element (floating-point sums are never
+ * reordered without -ffast-math, and -ffp-contract=off forbids fusing):
+ * the same bits either way (test_video compares the payloads), about 15%
+ * faster. LMC_SIMD chooses as it does for the other kernels. */
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void code_rows_avx2(stripe_model *s, const bit_coder *coder, uint32_t first,
+                                                           uint32_t end) {
+    code_rows_body(s, coder, first, end);
+}
+#endif
+
+static void code_rows_portable(stripe_model *s, const bit_coder *coder, uint32_t first, uint32_t end) {
+    code_rows_body(s, coder, first, end);
+}
+
+static void code_rows(stripe_model *s, const bit_coder *coder, uint32_t first, uint32_t end) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (lmc_simd_selected() >= LMC_SIMD_AVX2) {
+        code_rows_avx2(s, coder, first, end);
+        return;
+    }
+#endif
+    code_rows_portable(s, coder, first, end);
 }
 
 static void stripe_free(stripe_model *s) {
