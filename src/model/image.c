@@ -145,36 +145,44 @@ static double ols_predict(least_squares *o, const int *inputs, int n) {
     return sum;
 }
 
-/* Cholesky factorisation in place of a copy, then two triangular solves;
- * keeps the old weights if the system is not positive definite. */
+/* Cholesky factorisation into a copy, then two triangular solves; keeps
+ * the old weights if the system is not positive definite. The factor is
+ * built column by column and kept transposed (lt[k][i] = L[i][k]), so the
+ * entries of a column are independent sums that the CPU runs side by side
+ * (the vectoriser, element by element); each entry is still summed over k
+ * in increasing order, as row by row, so the weights are the same bits. */
 static void ols_solve(least_squares *o) {
-    double l[OLS_MAX_INPUTS][OLS_MAX_INPUTS], z[OLS_MAX_INPUTS];
+    double lt[OLS_MAX_INPUTS][OLS_MAX_INPUTS], column[OLS_MAX_INPUTS], z[OLS_MAX_INPUTS];
     int n = o->n;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j <= i; j++) {
-            double sum = o->covariance[i][j] + (i == j ? OLS_RIDGE : 0.0);
-            for (int k = 0; k < j; k++)
-                sum -= l[i][k] * l[j][k];
-            if (i == j) {
-                if (sum <= 1e-9)
-                    return;
-                l[i][i] = sqrt(sum);
-            } else {
-                l[i][j] = sum / l[j][j];
-            }
+    for (int j = 0; j < n; j++) {
+        double diagonal = o->covariance[j][j] + OLS_RIDGE;
+        for (int k = 0; k < j; k++)
+            diagonal -= lt[k][j] * lt[k][j];
+        if (diagonal <= 1e-9)
+            return;
+        double pivot = sqrt(diagonal);
+        lt[j][j] = pivot;
+        for (int i = j + 1; i < n; i++)
+            column[i] = o->covariance[i][j] + 0.0; /* as the diagonal's sum starts: -0 becomes +0 */
+        for (int k = 0; k < j; k++) {
+            double factor = lt[k][j];
+            for (int i = j + 1; i < n; i++)
+                column[i] -= lt[k][i] * factor;
         }
+        for (int i = j + 1; i < n; i++)
+            lt[j][i] = column[i] / pivot;
     }
     for (int i = 0; i < n; i++) {
         double sum = o->target[i];
         for (int k = 0; k < i; k++)
-            sum -= l[i][k] * z[k];
-        z[i] = sum / l[i][i];
+            sum -= lt[k][i] * z[k];
+        z[i] = sum / lt[i][i];
     }
     for (int i = n - 1; i >= 0; i--) {
         double sum = z[i];
         for (int k = i + 1; k < n; k++)
-            sum -= l[k][i] * o->weights[k];
-        o->weights[i] = sum / l[i][i];
+            sum -= lt[i][k] * o->weights[k];
+        o->weights[i] = sum / lt[i][i];
     }
 }
 
