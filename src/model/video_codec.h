@@ -1,5 +1,5 @@
 /*
- * Video plane stacks of layouts 2 to 4 (image.c): mediacodec writes the
+ * Video plane stacks of layouts 2 to 5 (image.c): mediacodec writes the
  * layout mark (docs/FORMAT.md), the newest for new archives, and codes each
  * plane's stack of frames with these. Stacks of older archives (no mark,
  * or mark 1) decode through lmc_image_decode.
@@ -12,8 +12,9 @@
 #define LMC_VIDEO_LAYOUT_TAPS 2   /* 8-tap references, luma-guided chroma */
 #define LMC_VIDEO_LAYOUT_ERRORS 3 /* and predictors judged by wider local errors */
 #define LMC_VIDEO_LAYOUT_CONTEXTS 4 /* and those errors as the mixers' and APMs' contexts */
+#define LMC_VIDEO_LAYOUT_MIXING 5   /* and (luma) a finer mixing of the inter frames */
 
-/* layout: LMC_VIDEO_LAYOUT_TAPS, _ERRORS or _CONTEXTS (others: LMC_ERR_PARAM).
+/* layout: LMC_VIDEO_LAYOUT_TAPS, _ERRORS, _CONTEXTS or _MIXING (others: LMC_ERR_PARAM).
  * shape: a one-plane stack of frames (frame_height set, motion_shift 2).
  * guide, guide_shape: for a chroma stack, the clip's luma stack (already
  * coded, or decoded: the decoder passes the same one), which it follows
