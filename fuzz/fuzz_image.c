@@ -127,7 +127,10 @@ static lmc_image_shape shape_from(const uint8_t *b, coding *how) {
         shape.motion_shift = 2;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         *how = b[4] & 4 ? CODED_GUIDED_VIDEO : CODED_VIDEO;
-        video_layout = b[4] & 16 ? LMC_VIDEO_LAYOUT_CONTEXTS : b[4] & 8 ? LMC_VIDEO_LAYOUT_ERRORS : LMC_VIDEO_LAYOUT_TAPS;
+        video_layout = b[4] & 32   ? LMC_VIDEO_LAYOUT_MIXING
+                       : b[4] & 16 ? LMC_VIDEO_LAYOUT_CONTEXTS
+                       : b[4] & 8  ? LMC_VIDEO_LAYOUT_ERRORS
+                                   : LMC_VIDEO_LAYOUT_TAPS;
         break;
     }
     return shape;

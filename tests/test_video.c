@@ -65,7 +65,7 @@ static int setup(void **state) {
         return -1;
     fx.pool1 = lmc_pool_create(1);
     fx.pool3 = lmc_pool_create(3);
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
     return fx.pool1 && fx.pool3 ? 0 : -1;
 }
 
@@ -268,9 +268,9 @@ static void check_stacks(void) {
 
 static void test_video_taps_stacks(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
         check_stacks();
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* Each layout codes the same stack differently from the one before (a
@@ -281,21 +281,25 @@ static void test_video_layouts(void **state) {
     lmc_image_shape shape = stack_of(40, 24, 4, 255);
     uint16_t *samples = make_moving(&shape, 2, -1, 60);
     clip c = one_plane(&shape, samples);
-    lmc_buf taps, errors, contexts;
+    lmc_buf taps, errors, contexts, mixing;
     fx.layout = LMC_VIDEO_LAYOUT_TAPS;
     encode_clip(&c, fx.pool1, &taps);
     fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
     encode_clip(&c, fx.pool1, &errors);
     fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
     encode_clip(&c, fx.pool1, &contexts);
-    print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu\n", taps.size, errors.size, contexts.size);
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    encode_clip(&c, fx.pool1, &mixing);
+    print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu, layout 5: %zu\n", taps.size, errors.size,
+                  contexts.size, mixing.size);
     assert_true(taps.size != errors.size || memcmp(taps.data, errors.data, taps.size) != 0);
     assert_true(errors.size != contexts.size || memcmp(errors.data, contexts.data, errors.size) != 0);
+    assert_true(contexts.size != mixing.size || memcmp(contexts.data, mixing.data, contexts.size) != 0);
     uint16_t *decoded = malloc(sample_count(&shape) * sizeof *decoded);
     assert_non_null(decoded);
     const uint8_t *payload = errors.data;
     lmc_message message = {{0}};
-    static const uint32_t unknown[] = {0, 1, 5};
+    static const uint32_t unknown[] = {0, 1, 6};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         lmc_buf out;
         lmc_buf_init(&out);
@@ -315,6 +319,7 @@ static void test_video_layouts(void **state) {
     lmc_buf_free(&taps);
     lmc_buf_free(&errors);
     lmc_buf_free(&contexts);
+    lmc_buf_free(&mixing);
     free(samples);
 }
 
@@ -334,11 +339,50 @@ static void test_video_contexts_edges(void **state) {
     check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
 }
 
+/* Two motions, each half of the blocks its own (and a third band in the
+ * middle rows), with noise: layout 5's other hypotheses (the neighbouring
+ * blocks' vectors through the 8-tap filters) differ from the reference
+ * along the halves' edge, reach past the frame at its edges and corners,
+ * and must decode exactly, in stacks 1 to 17 pixels on a side too. */
+static uint16_t *make_two_motions(const lmc_image_shape *shape, uint64_t seed) {
+    uint16_t *samples = new_samples(shape);
+    uint32_t fh = shape->frame_height;
+    uint64_t rng = seed | 1;
+    for (uint32_t y = 0; y < shape->height; y++)
+        for (uint32_t x = 0; x < shape->width; x++) {
+            int f = (int)(y / fh), fy = (int)(y % fh);
+            int shift = x < shape->width / 2 ? 3 * f : fy >= 12 && fy < 20 ? -f : -2 * f;
+            int sx = (int)x - shift, sy = fy + (x < shape->width / 2 ? f : 0);
+            uint32_t v = (uint32_t)(sx * 37 ^ sy * 23) % 97 + (uint32_t)((sx + sy) & 8) * 12;
+            samples[(size_t)y * shape->width + x] = (uint16_t)(v + test_rng(&rng) % 7);
+        }
+    return samples;
+}
+
+static void test_video_mixing_hypotheses(void **state) {
+    (void)state;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    lmc_image_shape two = stack_of(48, 40, 4, 255);
+    uint16_t *samples = make_two_motions(&two, 5);
+    clip c = one_plane(&two, samples);
+    size_t mixing = check_roundtrip(&c, fx.pool3);
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    size_t contexts = check_roundtrip(&c, fx.pool1);
+    print_message("two motions: layout 4 %zu bytes, layout 5 %zu\n", contexts, mixing);
+    free(samples);
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    static const uint32_t sides[] = {1, 2, 7, 9, 16, 17};
+    for (size_t i = 0; i < sizeof sides / sizeof *sides; i++) {
+        lmc_image_shape wide = stack_of(41, sides[i], 3, 255), tall = stack_of(sides[i], 37, 3, 255);
+        check_roundtrip_and_free(&wide, make_two_motions(&wide, 100 + i));
+        check_roundtrip_and_free(&tall, make_two_motions(&tall, 200 + i));
+    }
+}
+
 /* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a first
  * plane of another frame count guides nothing. The guide must change the
  * payload. */
-static void test_video_guided_chroma(void **state) {
-    (void)state;
+static void check_guided_chroma(void) {
     static const struct {
         uint32_t luma_width, luma_height, chroma_width, chroma_height;
     } cases[] = {{34, 22, 17, 11}, {33, 21, 17, 11}, {20, 12, 20, 12}};
@@ -356,7 +400,11 @@ static void test_video_guided_chroma(void **state) {
         lmc_image_shape fewer_frames = luma;
         fewer_frames.height = luma.frame_height * 3;
         clip no_fit = guided(&fewer_frames, luma_samples, &chroma, chroma_samples);
-        assert_int_equal(check_roundtrip(&no_fit, fx.pool3), alone_size);
+        size_t no_fit_size = check_roundtrip(&no_fit, fx.pool3);
+        /* Unguided, a later plane is coded as a first one, but for layout
+         * 5's mixing, which is the first plane's (luma's) alone. */
+        if (fx.layout < LMC_VIDEO_LAYOUT_MIXING)
+            assert_int_equal(no_fit_size, alone_size);
         free(luma_samples);
         free(chroma_samples);
     }
@@ -372,6 +420,13 @@ static void test_video_guided_chroma(void **state) {
     lmc_buf_free(&alone_payload);
     free(luma_samples);
     free(chroma_samples);
+}
+
+static void test_video_guided_chroma(void **state) {
+    (void)state;
+    for (fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
+        check_guided_chroma();
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* More than 8 bits: two channels a sample, the bilinear reference, no
@@ -432,9 +487,9 @@ static void check_threads_same_payload(void) {
 
 static void test_video_threads_same_payload(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
         check_threads_same_payload();
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* ---- Damaged payloads ---- */
@@ -491,6 +546,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_video_taps_stacks),
         cmocka_unit_test(test_video_layouts),
         cmocka_unit_test(test_video_contexts_edges),
+        cmocka_unit_test(test_video_mixing_hypotheses),
         cmocka_unit_test(test_video_guided_chroma),
         cmocka_unit_test(test_video_taps_deep),
         cmocka_unit_test(test_video_threads_same_payload),

@@ -103,11 +103,11 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * preceded by varint 0 (a size no plane has) and a layout mark:
  * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or a layout of
  * lmc_video_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
- * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS or
- * LMC_VIDEO_LAYOUT_CONTEXTS (which new archives get). Without a mark, whole
- * pixels. */
+ * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS,
+ * LMC_VIDEO_LAYOUT_CONTEXTS or LMC_VIDEO_LAYOUT_MIXING (which new archives
+ * get). Without a mark, whole pixels. */
 #define VIDEO_QUARTER_PEL 1
-#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_CONTEXTS
+#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_MIXING
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
@@ -129,7 +129,7 @@ static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t 
     if (first != 0)
         return LMC_OK; /* the first plane's size: whole-pixel vectors */
     if (lmc_varint_get(payload, size, &at, &mark) != LMC_OK ||
-        (mark != VIDEO_QUARTER_PEL && (mark < LMC_VIDEO_LAYOUT_TAPS || mark > LMC_VIDEO_LAYOUT_CONTEXTS)))
+        (mark != VIDEO_QUARTER_PEL && (mark < LMC_VIDEO_LAYOUT_TAPS || mark > LMC_VIDEO_LAYOUT_MIXING)))
         return LMC_ERR_CORRUPT;
     *motion_shift = 2;
     *layout = (uint32_t)mark;
@@ -211,7 +211,7 @@ static lmc_status read_planes(const lmc_media_desc *d, const uint8_t *payload, s
     return pos == size ? LMC_OK : lmc_fail(message, LMC_ERR_CORRUPT, "video: data after the last plane");
 }
 
-/* The planes' stacks: under layout marks 2 to 4 together by
+/* The planes' stacks: under layout marks 2 to 5 together by
  * lmc_video_decode, under the older marks one by one as images. */
 static lmc_status decode_stacks(const lmc_model *model, lmc_pool *pool, uint32_t layout, uint32_t count,
                                 const lmc_image_shape *shapes, const uint8_t *const *payloads, const size_t *sizes,

@@ -35,7 +35,10 @@
  * judges its predictors by their errors over a wider neighbourhood, the
  * earlier frames' included (local_errors); layout 4 (error_contexts) gives
  * the least-squares predictor a wider neighbourhood and lets those errors
- * choose mixer weights and APM cells.
+ * choose mixer weights and APM cells; layout 5 (luma_round5) gives the luma
+ * stack's least-squares predictor and blend the motion of the neighbouring
+ * blocks (other_hypotheses), damps the mixer inputs of young contexts and
+ * lets the mixers' learning rates decay.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -109,6 +112,18 @@ enum {
     MAP_LIMIT = 127,              /* state maps keep adapting */
     MIXER_RATE = 32,              /* error scale, 16 = 1.0 */
     MIXER_RATE_LOCAL = 20,        /* local_errors (video layout 3): -0.1% */
+    /* luma_round5: a weight set's rate starts at MIXER_RATE_ROUND5 +
+     * RATE_BOOST and falls towards MIXER_RATE_ROUND5, halfway after
+     * RATE_HALF updates of the set (mobile -0.03%). */
+    MIXER_RATE_ROUND5 = 14,
+    RATE_BOOST = 20,
+    RATE_HALF = 4096,
+    RATE_STEP_BITS = 6,
+    /* luma_round5: a context seen n < YOUNG_COUNT times gives the mixers
+     * stretch(p) (n + YOUNG_OFFSET) / (YOUNG_COUNT + YOUNG_OFFSET): a state
+     * map's first updates move it far on little evidence (mobile -0.15%). */
+    YOUNG_COUNT = 16,
+    YOUNG_OFFSET = 2,
     MAP_LIMIT_LOCAL = 1023,       /* local_errors: -0.1% */
     MIXER_START = 1 << 14,        /* 0.25 */
 };
@@ -118,8 +133,8 @@ enum {
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
 #define OLS_MAX_INPUTS 52       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
-                                 * the luma guide, and (error_contexts) 16 farther neighbours; 5 from each of
-                                 * two earlier channels */
+                                 * the luma guide (luma_round5: 3 other hypotheses instead), and
+                                 * (error_contexts) 16 farther neighbours; 5 from each of two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
@@ -235,6 +250,7 @@ typedef struct {
     uint32_t reference_model;   /* REFERENCE_* */
     uint32_t local_errors;      /* video layout 3 (wide_error) */
     uint32_t error_contexts;    /* video layout 4 (and local_errors) */
+    uint32_t luma_round5;       /* video layout 5, the luma stack (and error_contexts) */
     /* REFERENCE_TAPS chroma: the luma stack (8-bit, all of it decoded
      * first), guide_scale_x x guide_scale_y luma pixels a chroma pixel. */
     const uint8_t *guide;
@@ -276,6 +292,12 @@ typedef struct {
     uint32_t *error_sums;       /* [2][frame_height][width][BLEND_PREDICTORS + 1] */
     int32_t mixer_rate;
     uint32_t map_limit;
+    /* luma_round5: each first-layer weight set's updates (saturating), for
+     * a learning rate that starts higher and decays (mixer_rate_of). */
+    uint16_t *set_updates;      /* [ALL_MIXER_SETS] */
+    uint16_t *active_updates[MIXERS_MAX];
+    uint8_t rate_boost[65536 >> RATE_STEP_BITS]; /* by updates / 2^RATE_STEP_BITS */
+    int32_t young_scale[YOUNG_COUNT];            /* (n + YOUNG_OFFSET) / (YOUNG_COUNT + YOUNG_OFFSET), 16.16 */
 
     /* The sample being coded. */
     uint32_t channel, c0, bit;
@@ -632,6 +654,31 @@ static void interpolate_window(const channel_image *im, uint32_t top, int64_t X,
         }
 }
 
+/* interpolate_window's sample of a 1 x 1 window (the same arithmetic),
+ * skipping the taps that are 0 at whole-pixel phases. */
+static int interpolate_point(const channel_image *im, uint32_t top, int64_t X, int64_t Y) {
+    const int8_t *hx = quarter_taps[X & 3], *hy = quarter_taps[Y & 3];
+    int64_t x0 = (X >> 2) - 3, y0 = (Y >> 2) - 3;
+    uint32_t columns[8];
+    for (int i = 0; i < 8; i++)
+        columns[i] = (uint32_t)clamp_index(x0 + i, im->width - 1);
+    int32_t sum = 0;
+    for (int j = 0; j < 8; j++) {
+        if (!hy[j])
+            continue;
+        const uint8_t *line = im->pixels + (size_t)(top + (uint32_t)clamp_index(y0 + j, im->frame_height - 1)) * im->width;
+        int32_t across = 0;
+        if (X & 3) {
+            for (int i = 0; i < 8; i++)
+                across += hx[i] * line[columns[i]];
+        } else {
+            across = 64 * line[columns[3]];
+        }
+        sum += hy[j] * across;
+    }
+    return clamp_sample((sum + 2048) >> 12);
+}
+
 /* Which block row of the stack row y is in, + 1. */
 static uint32_t block_row_key(const channel_image *im, uint32_t y) {
     return y / im->frame_height * im->blocks_y + y % im->frame_height / MOTION_BLOCK + 1;
@@ -800,7 +847,8 @@ static double error_feedback(stripe_model *s, uint32_t x, uint32_t y) {
 /* The least-squares prediction from the neighbourhood and, for later
  * channels, the earlier channels of this pixel and their neighbours. */
 static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
-                                    const reference *ref, const int *guide, int guide_count) {
+                                    const reference *ref, const int *guide, int guide_count, const int *hypotheses,
+                                    int hypothesis_count) {
     int inputs[OLS_MAX_INPUTS] = {v->w, v->n, v->nw, v->ne, v->ww, v->nn, v->nne};
     int n = 7;
     if (s->image->error_contexts)
@@ -828,6 +876,8 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
     }
     memcpy(inputs + n, guide, (size_t)guide_count * sizeof *guide);
     n += guide_count;
+    memcpy(inputs + n, hypotheses, (size_t)hypothesis_count * sizeof *hypotheses);
+    n += hypothesis_count;
     for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
         neighbours u = neighbours_at(s, x, y, j);
         inputs[n++] = pixel_at(s->image, x, y, j);
@@ -881,6 +931,42 @@ static void guide_contexts(const int *guide, int count, int blended, int cross_v
     combined[2] = hash2((uint32_t)(cross_value + 1), step | (uint32_t)(guide[0] >> 4) << 8);
 }
 
+/* luma_round5: the previous frame at the vector of a block next to the
+ * pixel's, through the 8-tap filters: on the side of the nearer vertical
+ * edge (axis 0), of the nearer horizontal edge (1) or at the nearer corner
+ * (2); `same` (the reference) where that block's vector is the pixel's.
+ * Where two motions meet (the calendar, the train, the ball on mobile),
+ * a pixel near a block edge often follows the neighbour's. */
+static int other_hypothesis(const stripe_model *s, uint32_t x, uint32_t y, int axis, int same) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, top = frame_top(s, y), row = y - top;
+    int64_t ox = x, oy = row;
+    if (axis != 1)
+        ox += x % MOTION_BLOCK < MOTION_BLOCK / 2 ? -MOTION_BLOCK : MOTION_BLOCK;
+    if (axis != 0)
+        oy += row % MOTION_BLOCK < MOTION_BLOCK / 2 ? -MOTION_BLOCK : MOTION_BLOCK;
+    ox = clamp_index(ox, im->width - 1);
+    oy = clamp_index(oy, fh - 1);
+    motion_vector other = motion_at(im, (uint32_t)ox, top + (uint32_t)oy), own = motion_at(im, x, y);
+    if (other.dx == own.dx && other.dy == own.dy)
+        return same;
+    return interpolate_point(im, top - fh, 4 * (int64_t)x + other.dx, 4 * (int64_t)row + other.dy);
+}
+
+/* luma_round5: the three other hypotheses, the nearer edge's first (with
+ * all three in the least-squares predictor and the first in the blend in
+ * N's place: mobile -0.8%, foreman -0.4%). */
+#define HYPOTHESES 3
+
+static void other_hypotheses(const stripe_model *s, uint32_t x, uint32_t y, int same, int *out) {
+    uint32_t row = (y - frame_top(s, y)) % MOTION_BLOCK, column = x % MOTION_BLOCK;
+    int from_centre_x = abs((int)column * 2 + 1 - MOTION_BLOCK), from_centre_y = abs((int)row * 2 + 1 - MOTION_BLOCK);
+    int first = from_centre_x >= from_centre_y ? 0 : 1;
+    out[0] = other_hypothesis(s, x, y, first, same);
+    out[1] = other_hypothesis(s, x, y, 1 - first, same);
+    out[2] = other_hypothesis(s, x, y, 2, same);
+}
+
 /* Context keys for the sample of channel c at (x, y). */
 SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) {
     neighbours v = neighbours_at(s, x, y, c);
@@ -888,11 +974,18 @@ SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_
         s->image->reference_model == REFERENCE_TAPS ? reference_taps(s, x, y) : reference_at(s, x, y, c);
     int guide[GUIDE_INPUTS];
     int guide_count = s->image->guide ? guide_inputs(s, x, y, guide) : 0;
+    int hypotheses[HYPOTHESES];
+    int hypothesis_count = 0;
+    if (s->image->luma_round5 && ref.present) {
+        other_hypotheses(s, x, y, ref.r, hypotheses);
+        hypothesis_count = HYPOTHESES;
+    }
     int grad = clamp_sample(v.w + v.n - v.nw);
     int med = med_predict(&v);
     int sub[BLEND_PREDICTORS] = {v.w, v.n, v.ne, grad, clamp_sample(v.w + v.ne - v.n),
                                  clamp_sample(v.n + v.ne - v.nne),
-                                 least_squares_prediction(s, x, y, c, &v, &ref, guide, guide_count)};
+                                 least_squares_prediction(s, x, y, c, &v, &ref, guide, guide_count, hypotheses,
+                                                          hypothesis_count)};
     int cross_value = -1, cross_residual = 0;
     int cross[CROSS_CONTEXTS] = {0};
     if (ref.present) {
@@ -913,6 +1006,8 @@ SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_
             sub[0] = mean_of_references(&ref);
             sub[2] = ref.r;
         }
+        if (hypothesis_count)
+            sub[1] = hypotheses[0];
     } else if (c > 0) {
         /* The earlier channel's local differences carried over. */
         neighbours u = neighbours_at(s, x, y, c - 1);
@@ -1016,7 +1111,9 @@ static uint32_t node_of(const stripe_model *s) {
 static uint32_t where_of(const stripe_model *s, int32_t centre16) {
     uint32_t known = s->bit;
     int32_t low16 = (int32_t)((s->c0 ^ (1u << known)) << (8 - known)) * 16;
-    int32_t offset = (centre16 - low16) >> (8 - LMC_MIN(known, 4u));
+    /* In whole pixels from the fifth bit on; luma_round5: in 1/2 and 1/4
+     * pixels at the last two (-0.01%). */
+    int32_t offset = (centre16 - low16) >> (8 - LMC_MIN(known, s->image->luma_round5 ? 6u : 4u));
     return (uint32_t)LMC_MAX(0, LMC_MIN(offset + APM2_WHERE / 4, APM2_WHERE - 1));
 }
 
@@ -1027,6 +1124,12 @@ SAMPLE_STEP uint32_t predict_bit(stripe_model *s) {
         s->entry[i] = s->slot[i] + node;
         s->inputs[i] = stretch(t, state_map_p16(*s->entry[i]));
     }
+    if (s->image->luma_round5)
+        for (int i = 0; i < CONTEXTS; i++) {
+            int32_t n = (int32_t)(*s->entry[i] & 1023);
+            if (n < YOUNG_COUNT)
+                s->inputs[i] = (s->inputs[i] * s->young_scale[n]) >> 16;
+        }
     s->inputs[CONTEXTS] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale));
     s->inputs[CONTEXTS + 1] = stretch(t, logistic_bit(s, s->blend16, s->inverse_scale / 2));
     s->inputs[CONTEXTS + 2] = 256;
@@ -1043,6 +1146,9 @@ SAMPLE_STEP uint32_t predict_bit(stripe_model *s) {
         s->active[3] = s->weights[MIXER_SETS + (c * 8 + s->bit) * ERROR_SET_CONTEXTS + s->error_set];
         s->active[4] = s->weights[MIXER_SETS + MIXER3_SETS + (c * 8 + s->bit) * 16 + s->place];
     }
+    if (s->set_updates)
+        for (int m = 0; m < s->mixers; m++)
+            s->active_updates[m] = s->set_updates + (s->active[m] - s->weights[0]) / INPUT_SLOTS;
     for (int m = 0; m < s->mixers; m++) {
         int64_t dot = 0;
         for (int i = 0; i < s->n_inputs; i++)
@@ -1072,11 +1178,21 @@ SAMPLE_STEP uint32_t predict_bit(stripe_model *s) {
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
+/* Mixer m's learning rate for this bit (and, luma_round5, one more update
+ * of its weight set). */
+SAMPLE_STEP int32_t mixer_rate_of(stripe_model *s, int m) {
+    if (!s->set_updates)
+        return s->mixer_rate;
+    uint32_t n = *s->active_updates[m];
+    *s->active_updates[m] = (uint16_t)(n + (n < 65535));
+    return s->mixer_rate + s->rate_boost[n >> RATE_STEP_BITS];
+}
+
 SAMPLE_STEP void update_bit(stripe_model *s, int bit) {
     const lmc_cm_tables *t = s->tables;
     for (int m = 0; m < s->mixers; m++)
         mixer_train_n(s->active[m], s->inputs, s->n_inputs,
-                      ((bit << 16) - (int32_t)s->p_mixer[m]) * s->mixer_rate >> 4);
+                      ((bit << 16) - (int32_t)s->p_mixer[m]) * mixer_rate_of(s, m) >> 4);
     mixer_train_n(s->final_active, s->final_inputs, s->mixers + 1,
                   ((bit << 16) - (int32_t)s->p_final) * FINAL_RATE >> 4);
     apm_update(&s->apm1, t->apm_identity, bit);
@@ -1193,6 +1309,7 @@ static void stripe_free(stripe_model *s) {
     free(s->error_sums);
     free(s->ols);
     free(s->windows);
+    free(s->set_updates);
 }
 
 /* What the model file gives every stripe to start from: the mixers'
@@ -1291,13 +1408,22 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     }
     s->mixer_rate = image->local_errors ? MIXER_RATE_LOCAL : MIXER_RATE;
     s->map_limit = image->local_errors ? MAP_LIMIT_LOCAL : MAP_LIMIT;
+    if (image->luma_round5) {
+        s->mixer_rate = MIXER_RATE_ROUND5;
+        s->set_updates = calloc(ALL_MIXER_SETS, sizeof *s->set_updates);
+        for (int k = 0; k < 65536 >> RATE_STEP_BITS; k++)
+            s->rate_boost[k] = (uint8_t)(RATE_BOOST * RATE_HALF / ((k << RATE_STEP_BITS) + RATE_HALF));
+        for (int n = 0; n < YOUNG_COUNT; n++)
+            s->young_scale[n] = (n + YOUNG_OFFSET) * 65536 / (YOUNG_COUNT + YOUNG_OFFSET);
+    }
     /* Only a stack of two frames or more has vectors (and references). */
     int windowed = image->reference_model == REFERENCE_TAPS && image->motion;
     if (windowed)
         s->windows = malloc((size_t)image->blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof *s->windows);
     if (!s->maps || !s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors ||
         (windowed && !s->windows) || (frame_errors && (!s->frame_errors || !s->error_sums)) ||
-        (image->error_contexts && (!s->apm3.cells || !s->ls_errors || !s->feedback))) {
+        (image->error_contexts && (!s->apm3.cells || !s->ls_errors || !s->feedback)) ||
+        (image->luma_round5 && !s->set_updates)) {
         stripe_free(s);
         return LMC_ERR_NOMEM;
     }
@@ -1321,6 +1447,7 @@ typedef struct {
     uint32_t reference_model;
     uint32_t local_errors;              /* layout 3 */
     uint32_t error_contexts;            /* layout 4 */
+    uint32_t luma_round5;               /* layout 5, the luma stack (a clip's first plane) */
 } video_coding;
 
 typedef struct {
@@ -1531,7 +1658,8 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
     job->image = (channel_image){.width = shape->width, .height = shape->height, .channels = channels_of(shape),
                                  .frame_height = frame_height_of(shape), .motion_shift = shape->motion_shift,
                                  .reference_model = reference_model, .local_errors = local_errors,
-                                 .error_contexts = video ? video->error_contexts : 0};
+                                 .error_contexts = video ? video->error_contexts : 0,
+                                 .luma_round5 = video ? video->luma_round5 : 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     /* Cleared: a guided plane may read frames of a stripe that failed. */
@@ -2071,12 +2199,13 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
      * layout) bound every rule's stripes. */
     uint64_t rows = stripe_rows_before_even_rule(shape), blocks_x = (shape->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
     if (shape->frame_height)
-        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, 1, 1}));
+        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, 1, 1, 1}));
     /* Video stacks may take layout 4's mixers and APM. */
     uint64_t mixer_sets = shape->frame_height ? ALL_MIXER_SETS : MIXER_SETS;
+    uint64_t set_updates = shape->frame_height ? ALL_MIXER_SETS * sizeof(uint16_t) : 0; /* layout 5 */
     uint64_t apm1 = shape->frame_height ? APM1_SPREAD_CONTEXTS_PER_CHANNEL : APM1_CONTEXTS_PER_CHANNEL;
     uint64_t stripe = maps_words(rows * shape->width * channels) * sizeof(uint32_t) +
-                      sizeof(int32_t) * INPUT_SLOTS * mixer_sets +
+                      sizeof(int32_t) * INPUT_SLOTS * mixer_sets + set_updates +
                       channels * (apm1 + APM2_CONTEXTS_PER_CHANNEL) * APM_CELLS * 2 +
                       (shape->frame_height ? channels * APM3_CONTEXTS_PER_CHANNEL * APM_CELLS * 2 +
                                                  sizeof(least_squares) +
@@ -2124,17 +2253,19 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
 /* ---- Video clips, newest layouts (video_codec.h) ---- */
 
 /* 8-bit planes take the 8-tap reference (and from layout 3 the local
- * errors, from layout 4 the error contexts); wider ones (two channels a
- * sample) keep the bilinear one, and no guide. */
-static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape) {
+ * errors, from layout 4 the error contexts, from layout 5 for the first
+ * plane, luma, the finer mixing); wider ones (two channels a sample) keep
+ * the bilinear one, and no guide. */
+static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape, uint32_t plane) {
     if (shape->max_value > 255)
-        return (video_coding){REFERENCE_BILINEAR, 0, 0};
-    return (video_coding){REFERENCE_TAPS, layout >= LMC_VIDEO_LAYOUT_ERRORS, layout >= LMC_VIDEO_LAYOUT_CONTEXTS};
+        return (video_coding){REFERENCE_BILINEAR, 0, 0, 0};
+    return (video_coding){REFERENCE_TAPS, layout >= LMC_VIDEO_LAYOUT_ERRORS, layout >= LMC_VIDEO_LAYOUT_CONTEXTS,
+                          layout >= LMC_VIDEO_LAYOUT_MIXING && plane == 0};
 }
 
 static lmc_status check_clip(uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
                              lmc_message *message) {
-    if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_CONTEXTS)
+    if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_MIXING)
         return lmc_fail(message, LMC_ERR_PARAM, "video: no stack layout %u", layout);
     if (planes == 0 || planes > LMC_VIDEO_MAX_PLANES)
         return lmc_fail(message, LMC_ERR_PARAM, "video: %u planes", planes);
@@ -2290,7 +2421,7 @@ static lmc_status open_clip(video_clip *clip, const lmc_model *model, uint32_t l
     lmc_status status = LMC_OK;
     for (; clip->planes < planes && status == LMC_OK; clip->planes++) {
         uint32_t p = clip->planes;
-        video_coding video = video_coding_of(layout, &shapes[p]);
+        video_coding video = video_coding_of(layout, &shapes[p], p);
         status = clip->encoding
                      ? encode_open(&clip->jobs[p], model, &shapes[p], tables, samples[p], &video, message)
                      : decode_open(&clip->jobs[p], model, &shapes[p], tables, payloads[p], sizes[p], &video, message);

@@ -1,5 +1,5 @@
 /*
- * Video clips of layouts 2 to 4 (image.c): mediacodec writes the layout
+ * Video clips of layouts 2 to 5 (image.c): mediacodec writes the layout
  * mark (docs/FORMAT.md), the newest for new archives, and codes the planes'
  * stacks of frames with these. Stacks of older archives (no mark,
  * or mark 1) decode through lmc_image_decode.
@@ -12,12 +12,13 @@
 #define LMC_VIDEO_LAYOUT_TAPS 2   /* 8-tap references, luma-guided chroma */
 #define LMC_VIDEO_LAYOUT_ERRORS 3 /* and predictors judged by wider local errors */
 #define LMC_VIDEO_LAYOUT_CONTEXTS 4 /* and those errors as the mixers' and APMs' contexts */
+#define LMC_VIDEO_LAYOUT_MIXING 5   /* and (luma) a finer mixing of the inter frames */
 
 #define LMC_VIDEO_MAX_PLANES 4 /* Y, U, V and alpha */
 
 /* A clip's planes, each a one-plane stack of its frames (frame_height set,
  * motion_shift 2), coded together under `layout` (LMC_VIDEO_LAYOUT_TAPS,
- * _ERRORS or _CONTEXTS; others: LMC_ERR_PARAM), into one payload a plane
+ * _ERRORS, _CONTEXTS or _MIXING; others: LMC_ERR_PARAM), into one payload a plane
  * (no transform byte: video is never a palette). Plane 0 (luma) guides the
  * later planes wherever it fits (as many frames, 1-4 times as wide and
  * tall, 8-bit). With a pool of two threads or more the planes are coded at
