@@ -22,7 +22,8 @@
  *      (lmc_video_plane_decode; frames as in 4, max 255, quarter pixels),
  *      guided by a fixed luma stack of the same shape when byte 4 has bit
  *      2 set (a chroma plane's path), of layout 3 when it has bit 3 set,
- *      of layout 4 when it has bit 4 set
+ *      of layout 4 when it has bit 4 set, of layout 5 when it has bit 5
+ *      set (the luma stack then also serves as the second guide)
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -126,7 +127,10 @@ static lmc_image_shape shape_from(const uint8_t *b, coding *how) {
         shape.motion_shift = 2;
         shape.frame_height = frame_rows(shape.height, b[5] % shape.height + 1);
         *how = b[4] & 4 ? CODED_GUIDED_VIDEO : CODED_VIDEO;
-        video_layout = b[4] & 16 ? LMC_VIDEO_LAYOUT_CONTEXTS : b[4] & 8 ? LMC_VIDEO_LAYOUT_ERRORS : LMC_VIDEO_LAYOUT_TAPS;
+        video_layout = b[4] & 32   ? LMC_VIDEO_LAYOUT_MIXING
+                       : b[4] & 16 ? LMC_VIDEO_LAYOUT_CONTEXTS
+                       : b[4] & 8  ? LMC_VIDEO_LAYOUT_ERRORS
+                                   : LMC_VIDEO_LAYOUT_TAPS;
         break;
     }
     return shape;
@@ -146,16 +150,18 @@ static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_
                          size_t size, uint16_t *samples, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_decode(model, shape, payload, size, pool, samples, message);
-    return lmc_video_plane_decode(model, video_layout, shape, payload, size, guide ? shape : NULL, guide, pool,
-                                  samples, message);
+    /* The guide also serves as the second guide (used by layout 5). */
+    lmc_video_guide guides[2] = {{shape, guide}, {shape, guide}};
+    return lmc_video_plane_decode(model, video_layout, shape, payload, size, guides, guide ? 2 : 0, pool, samples,
+                                  message);
 }
 
 static lmc_status encode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
                          lmc_buf *payload, lmc_message *message) {
     if (how == CODED_IMAGE)
         return lmc_image_encode(model, shape, samples, pool, payload, message);
-    return lmc_video_plane_encode(model, video_layout, shape, samples, guide ? shape : NULL, guide, pool, payload,
-                                  message);
+    lmc_video_guide guides[2] = {{shape, guide}, {shape, guide}};
+    return lmc_video_plane_encode(model, video_layout, shape, samples, guides, guide ? 2 : 0, pool, payload, message);
 }
 
 /* Encodes a decoded image and decodes it again: the same samples, unless

@@ -1,13 +1,16 @@
 /*
- * Video plane stacks of layouts 2, 3 and 4 (src/model/video_codec.h,
+ * Video plane stacks of layouts 2 to 5 (src/model/video_codec.h,
  * lmc_video_plane_encode / _decode: 8-tap reference filters, up to three
  * earlier frames, chroma guided by luma; layout 3 also weighs its
  * predictors by wider local errors, layout 4 also gives its least-squares
  * predictor farther neighbours and its own errors' feedback and lets the
- * errors choose mixer weights and APM cells) under a minimal
+ * errors choose mixer weights and APM cells, layout 5 also guides the
+ * second chroma stack by the first and gives first frames farther
+ * neighbours still) under a minimal
  * LMC_FAMILY_IMAGE model written to a temporary GGUF file: round trips of
  * stacks of every awkward geometry in every layout, chroma stacks with and without a luma
- * guide (and with a guide that does not fit, which is ignored), the same
+ * guide (and with a guide that does not fit, which is ignored), the second
+ * chroma stack with and without the first as its second guide, the same
  * payload for any thread count, 10-bit stacks (which keep the bilinear
  * reference), layouts that differ and unknown layouts refused, and damaged
  * payloads (every truncation, byte flips) that give an error or legal
@@ -40,6 +43,9 @@ static struct {
     lmc_model *model;
     lmc_pool *pool1, *pool3;
     uint32_t layout; /* of the stacks the helpers code */
+    /* A second guide the helpers pass after a first (NULL: none). */
+    const lmc_image_shape *second_shape;
+    const uint16_t *second;
 } fx;
 
 static int setup(void **state) {
@@ -65,7 +71,7 @@ static int setup(void **state) {
         return -1;
     fx.pool1 = lmc_pool_create(1);
     fx.pool3 = lmc_pool_create(3);
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
     return fx.pool1 && fx.pool3 ? 0 : -1;
 }
 
@@ -151,11 +157,20 @@ static uint16_t *make_chroma(const lmc_image_shape *chroma, const lmc_image_shap
 
 /* ---- Coding ---- */
 
+/* The helpers' guides: the first, if any, then fx's second. */
+static uint32_t guides_of(const lmc_image_shape *guide_shape, const uint16_t *guide, lmc_video_guide guides[2]) {
+    guides[0] = (lmc_video_guide){guide_shape, guide};
+    guides[1] = (lmc_video_guide){fx.second_shape, fx.second};
+    return guide ? (fx.second ? 2 : 1) : 0;
+}
+
 static void encode_plane(const lmc_image_shape *shape, const uint16_t *samples, const lmc_image_shape *guide_shape,
                          const uint16_t *guide, lmc_pool *pool, lmc_buf *payload) {
     lmc_message message = {{0}};
     lmc_buf_init(payload);
-    lmc_status s = lmc_video_plane_encode(fx.model, fx.layout, shape, samples, guide_shape, guide, pool, payload, &message);
+    lmc_video_guide guides[2];
+    uint32_t count = guides_of(guide_shape, guide, guides);
+    lmc_status s = lmc_video_plane_encode(fx.model, fx.layout, shape, samples, guides, count, pool, payload, &message);
     if (s != LMC_OK)
         print_message("encode: %s\n", message.text);
     assert_int_equal(s, LMC_OK);
@@ -175,8 +190,10 @@ static lmc_status decode_guarded(const lmc_image_shape *shape, const uint8_t *pa
     assert_non_null(*decoded);
     for (size_t i = 0; i < count + GUARD_SAMPLES; i++)
         (*decoded)[i] = GUARD_VALUE;
+    lmc_video_guide guides[2];
+    uint32_t guide_count = guides_of(guide_shape, guide, guides);
     lmc_status s =
-        lmc_video_plane_decode(fx.model, fx.layout, shape, copy, size, guide_shape, guide, pool, *decoded, message);
+        lmc_video_plane_decode(fx.model, fx.layout, shape, copy, size, guides, guide_count, pool, *decoded, message);
     free(copy);
     for (size_t i = 0; i < GUARD_SAMPLES; i++)
         assert_int_equal((*decoded)[count + i], GUARD_VALUE);
@@ -226,9 +243,9 @@ static void check_stacks(void) {
 
 static void test_video_taps_stacks(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
         check_stacks();
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* Each layout codes the same stack differently from the one before (a
@@ -238,27 +255,31 @@ static void test_video_layouts(void **state) {
     (void)state;
     lmc_image_shape shape = stack_of(40, 24, 4, 255);
     uint16_t *samples = make_moving(&shape, 2, -1, 60);
-    lmc_buf taps, errors, contexts;
+    lmc_buf taps, errors, contexts, mixing;
     fx.layout = LMC_VIDEO_LAYOUT_TAPS;
     encode_plane(&shape, samples, NULL, NULL, fx.pool1, &taps);
     fx.layout = LMC_VIDEO_LAYOUT_ERRORS;
     encode_plane(&shape, samples, NULL, NULL, fx.pool1, &errors);
     fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
     encode_plane(&shape, samples, NULL, NULL, fx.pool1, &contexts);
-    print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu\n", taps.size, errors.size, contexts.size);
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    encode_plane(&shape, samples, NULL, NULL, fx.pool1, &mixing);
+    print_message("layout 2: %zu bytes, layout 3: %zu, layout 4: %zu, layout 5: %zu\n", taps.size, errors.size,
+                  contexts.size, mixing.size);
     assert_true(taps.size != errors.size || memcmp(taps.data, errors.data, taps.size) != 0);
     assert_true(errors.size != contexts.size || memcmp(errors.data, contexts.data, errors.size) != 0);
+    assert_true(contexts.size != mixing.size || memcmp(contexts.data, mixing.data, contexts.size) != 0);
     uint16_t *decoded = malloc(sample_count(&shape) * sizeof *decoded);
     assert_non_null(decoded);
     lmc_message message = {{0}};
-    static const uint32_t unknown[] = {0, 1, 5};
+    static const uint32_t unknown[] = {0, 1, 6};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++) {
         lmc_buf out;
         lmc_buf_init(&out);
-        assert_int_equal(lmc_video_plane_encode(fx.model, unknown[i], &shape, samples, NULL, NULL, fx.pool1, &out,
+        assert_int_equal(lmc_video_plane_encode(fx.model, unknown[i], &shape, samples, NULL, 0, fx.pool1, &out,
                                                 &message),
                          LMC_ERR_PARAM);
-        assert_int_equal(lmc_video_plane_decode(fx.model, unknown[i], &shape, errors.data, errors.size, NULL, NULL,
+        assert_int_equal(lmc_video_plane_decode(fx.model, unknown[i], &shape, errors.data, errors.size, NULL, 0,
                                                 fx.pool1, decoded, &message),
                          LMC_ERR_PARAM);
         lmc_buf_free(&out);
@@ -267,23 +288,26 @@ static void test_video_layouts(void **state) {
     lmc_buf_free(&taps);
     lmc_buf_free(&errors);
     lmc_buf_free(&contexts);
+    lmc_buf_free(&mixing);
     free(samples);
 }
 
-/* Layout 4's farther neighbours reach four pixels left and up, and its
- * error feedback follows the vectors into the previous frame: stacks 1 to
- * 5 pixels wide or tall (where those fall outside the frame) and motion
- * that leaves it must still decode exactly. */
+/* Layout 4's farther neighbours reach four pixels left and up (layout 5's
+ * in a first frame six), and its error feedback follows the vectors into
+ * the previous frame: stacks 1 to 7 pixels wide or tall (where those fall
+ * outside the frame) and motion that leaves it must still decode exactly. */
 static void test_video_contexts_edges(void **state) {
     (void)state;
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
-    for (uint32_t side = 1; side <= 5; side++) {
-        lmc_image_shape wide = stack_of(23, side, 3, 255), tall = stack_of(side, 19, 3, 255);
-        check_roundtrip_and_free(&wide, make_noise(&wide, 70 + side));
-        check_roundtrip_and_free(&tall, make_moving(&tall, 0, 3, 80 + side));
+    for (fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++) {
+        for (uint32_t side = 1; side <= 7; side++) {
+            lmc_image_shape wide = stack_of(23, side, 3, 255), tall = stack_of(side, 19, 3, 255);
+            check_roundtrip_and_free(&wide, make_noise(&wide, 70 + side));
+            check_roundtrip_and_free(&tall, make_moving(&tall, 0, 3, 80 + side));
+        }
+        lmc_image_shape leaving = stack_of(36, 20, 4, 255);
+        check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
     }
-    lmc_image_shape leaving = stack_of(36, 20, 4, 255);
-    check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* Chroma guided by luma: 4:2:0 (even and odd luma sizes), 4:4:4; a guide
@@ -320,6 +344,88 @@ static void test_video_guided_chroma(void **state) {
     free(chroma_samples);
 }
 
+/* Layout 5: the second chroma stack guided by luma and the first (4:2:0
+ * with even and odd luma sizes, 4:4:4, one frame, vectors that leave the
+ * frame); the second guide must change the payload, and is ignored
+ * without a luma guide that fits, where its shape is not the stack's, and
+ * under layout 4. */
+static void check_second_guide(uint32_t luma_width, uint32_t luma_height, uint32_t width, uint32_t height,
+                               uint32_t frames, int dx, int dy, uint32_t seed) {
+    lmc_image_shape luma = stack_of(luma_width, luma_height, frames, 255);
+    lmc_image_shape chroma = stack_of(width, height, frames, 255);
+    uint16_t *luma_samples = make_moving(&luma, dx, dy, seed);
+    uint16_t *first = make_chroma(&chroma, &luma, luma_samples);
+    uint16_t *second = make_chroma(&chroma, &luma, luma_samples);
+    for (size_t i = 0; i < sample_count(&chroma); i++)
+        second[i] = (uint16_t)((second[i] + first[i] * 3 + i % 7) / 4); /* like the first, not the same */
+    size_t alone = check_roundtrip(&chroma, second, &luma, luma_samples, fx.pool1);
+    fx.second_shape = &chroma;
+    fx.second = first;
+    size_t guided = check_roundtrip(&chroma, second, &luma, luma_samples, fx.pool3);
+    print_message("second chroma %ux%u x %u: %zu bytes with the first as guide, %zu without\n", width, height, frames,
+                  guided, alone);
+    lmc_buf with, without;
+    encode_plane(&chroma, second, &luma, luma_samples, fx.pool1, &with);
+    fx.second = NULL;
+    encode_plane(&chroma, second, &luma, luma_samples, fx.pool1, &without);
+    assert_true(with.size != without.size || memcmp(with.data, without.data, with.size) != 0);
+    lmc_buf_free(&with);
+    lmc_buf_free(&without);
+    free(luma_samples);
+    free(first);
+    free(second);
+}
+
+static void test_video_second_guide(void **state) {
+    (void)state;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    check_second_guide(34, 22, 17, 11, 4, 2, 1, 100);
+    check_second_guide(33, 21, 17, 11, 3, -3, 2, 101);
+    check_second_guide(20, 12, 20, 12, 3, 1, -1, 102);
+    check_second_guide(36, 20, 18, 10, 4, 7, -7, 103);
+    check_second_guide(10, 8, 5, 4, 1, 0, 0, 104);
+    check_second_guide(2, 14, 1, 7, 3, 0, 1, 105);
+    /* Ignored: no luma guide, another shape, layout 4. */
+    lmc_image_shape luma = stack_of(34, 22, 3, 255), chroma = stack_of(17, 11, 3, 255);
+    lmc_image_shape other = stack_of(17, 11, 2, 255);
+    uint16_t *luma_samples = make_moving(&luma, 1, 1, 106), *first = make_chroma(&chroma, &luma, luma_samples);
+    uint16_t *second = make_noise(&chroma, 107);
+    lmc_buf plain, with;
+    for (fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++) {
+        fx.second = NULL;
+        encode_plane(&chroma, second, &luma, luma_samples, fx.pool1, &plain);
+        fx.second_shape = fx.layout == LMC_VIDEO_LAYOUT_MIXING ? &other : &chroma;
+        fx.second = first;
+        encode_plane(&chroma, second, &luma, luma_samples, fx.pool1, &with);
+        check_roundtrip(&chroma, second, &luma, luma_samples, fx.pool1);
+        assert_int_equal(plain.size, with.size);
+        assert_memory_equal(plain.data, with.data, plain.size);
+        lmc_buf_free(&plain);
+        lmc_buf_free(&with);
+    }
+    lmc_video_guide guides[2] = {{NULL, NULL}, {&chroma, first}};
+    lmc_buf out;
+    lmc_buf_init(&out);
+    lmc_message message = {{0}};
+    assert_int_equal(lmc_video_plane_encode(fx.model, LMC_VIDEO_LAYOUT_MIXING, &chroma, second, guides, 2, fx.pool1,
+                                            &out, &message),
+                     LMC_OK);
+    uint16_t *decoded = malloc(sample_count(&chroma) * sizeof *decoded);
+    assert_non_null(decoded);
+    assert_int_equal(lmc_video_plane_decode(fx.model, LMC_VIDEO_LAYOUT_MIXING, &chroma, out.data, out.size, NULL, 0,
+                                            fx.pool1, decoded, &message),
+                     LMC_OK);
+    assert_memory_equal(decoded, second, sample_count(&chroma) * sizeof *decoded);
+    free(decoded);
+    lmc_buf_free(&out);
+    fx.second_shape = NULL;
+    fx.second = NULL;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    free(luma_samples);
+    free(first);
+    free(second);
+}
+
 /* More than 8 bits: two channels a sample, the bilinear reference. */
 static void test_video_taps_deep(void **state) {
     (void)state;
@@ -349,9 +455,9 @@ static void check_threads_same_payload(void) {
 
 static void test_video_threads_same_payload(void **state) {
     (void)state;
-    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout++)
+    for (fx.layout = LMC_VIDEO_LAYOUT_TAPS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
         check_threads_same_payload();
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* ---- Damaged payloads ---- */
@@ -372,12 +478,15 @@ static void check_damaged(const lmc_image_shape *shape, const uint8_t *payload, 
 }
 
 /* Every truncation and, byte by byte, one of four flips of a small guided
- * chroma stack of three frames. */
+ * chroma stack of three frames (layout 5: with a second guide). */
 static void test_video_damaged(void **state) {
     (void)state;
     static const uint8_t masks[] = {0x01, 0x80, 0xff, 0x10};
     lmc_image_shape luma = stack_of(8, 6, 3, 255), chroma = stack_of(4, 3, 3, 255);
     uint16_t *luma_samples = make_moving(&luma, 1, 1, 50), *chroma_samples = make_noise(&chroma, 51);
+    uint16_t *first = make_noise(&chroma, 52);
+    fx.second_shape = &chroma;
+    fx.second = first;
     lmc_buf payload;
     encode_plane(&chroma, chroma_samples, &luma, luma_samples, fx.pool1, &payload);
     print_message("damaging a payload of %zu bytes\n", payload.size);
@@ -390,6 +499,9 @@ static void test_video_damaged(void **state) {
         payload.data[i] ^= mask;
     }
     lmc_buf_free(&payload);
+    fx.second_shape = NULL;
+    fx.second = NULL;
+    free(first);
     free(luma_samples);
     free(chroma_samples);
 }
@@ -402,6 +514,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_video_layouts),
         cmocka_unit_test(test_video_contexts_edges),
         cmocka_unit_test(test_video_guided_chroma),
+        cmocka_unit_test(test_video_second_guide),
         cmocka_unit_test(test_video_taps_deep),
         cmocka_unit_test(test_video_threads_same_payload),
         cmocka_unit_test(test_video_damaged),

@@ -103,11 +103,12 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * preceded by varint 0 (a size no plane has) and a layout mark:
  * VIDEO_QUARTER_PEL, motion vectors in quarter pixels, or a layout of
  * lmc_video_plane_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
- * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS or
- * LMC_VIDEO_LAYOUT_CONTEXTS (which new archives get). Without a mark, whole
+ * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS,
+ * LMC_VIDEO_LAYOUT_CONTEXTS or LMC_VIDEO_LAYOUT_MIXING (which new archives
+ * get). Without a mark, whole
  * pixels. */
 #define VIDEO_QUARTER_PEL 1
-#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_CONTEXTS
+#define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_MIXING
 
 static lmc_image_shape plane_stack_shape(const lmc_media_desc *d, uint32_t plane, uint32_t motion_shift) {
     uint32_t height = lmc_media_plane_height(d, plane);
@@ -129,7 +130,7 @@ static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t 
     if (first != 0)
         return LMC_OK; /* the first plane's size: whole-pixel vectors */
     if (lmc_varint_get(payload, size, &at, &mark) != LMC_OK ||
-        (mark != VIDEO_QUARTER_PEL && (mark < LMC_VIDEO_LAYOUT_TAPS || mark > LMC_VIDEO_LAYOUT_CONTEXTS)))
+        (mark != VIDEO_QUARTER_PEL && (mark < LMC_VIDEO_LAYOUT_TAPS || mark > LMC_VIDEO_LAYOUT_MIXING)))
         return LMC_ERR_CORRUPT;
     *motion_shift = 2;
     *layout = (uint32_t)mark;
@@ -150,14 +151,29 @@ static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, u
     }
 }
 
-/* Room for two plane stacks: the luma stack, which guides the others
- * (layouts 2 to 4), and the largest other one. */
+/* Room for every plane's stack, one after another (as many samples as the
+ * item): the luma stack guides the others (layouts 2 to 5), the first
+ * chroma stack the second (layout 5). */
 static uint16_t *allocate_stacks(const lmc_media_desc *d, size_t *luma_samples) {
-    size_t largest_other = 0;
-    for (uint32_t p = 1; p < d->channels; p++)
-        largest_other = LMC_MAX(largest_other, (size_t)lmc_media_plane_width(d, p) * lmc_media_plane_height(d, p));
     *luma_samples = (size_t)lmc_media_plane_width(d, 0) * lmc_media_plane_height(d, 0) * d->frames;
-    return malloc((*luma_samples + largest_other * d->frames) * sizeof(uint16_t));
+    return malloc((size_t)lmc_media_frame_samples(d) * d->frames * sizeof(uint16_t));
+}
+
+/* Plane p's stack in allocate_stacks' room. */
+static uint16_t *plane_stack(const lmc_media_desc *d, uint16_t *stacks, uint32_t p) {
+    size_t offset = 0;
+    for (uint32_t q = 0; q < p; q++)
+        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q) * d->frames;
+    return stacks + offset;
+}
+
+/* The stacks that guide plane p's (none for luma): the luma stack, and for
+ * the second chroma plane also the first. */
+static uint32_t plane_guides(const lmc_media_desc *d, uint16_t *stacks, uint32_t p, const lmc_image_shape shapes[2],
+                             lmc_video_guide guides[2]) {
+    guides[0] = (lmc_video_guide){&shapes[0], stacks};
+    guides[1] = (lmc_video_guide){&shapes[1], plane_stack(d, stacks, 1)};
+    return p == 0 ? 0 : p == 2 ? 2 : 1;
 }
 
 static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc_media *item, lmc_buf *out,
@@ -165,7 +181,7 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     const lmc_media_desc *d = &item->desc;
     size_t luma_samples;
     uint16_t *luma = allocate_stacks(d, &luma_samples);
-    lmc_image_shape luma_shape = plane_stack_shape(d, 0, 2);
+    lmc_image_shape guide_shapes[2] = {plane_stack_shape(d, 0, 2), plane_stack_shape(d, 1, 2)};
     lmc_buf plane;
     lmc_buf_init(&plane);
     lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
@@ -173,11 +189,12 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
         status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
         lmc_image_shape shape = plane_stack_shape(d, p, 2);
-        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
+        uint16_t *stack = plane_stack(d, luma, p);
+        lmc_video_guide guides[2];
+        uint32_t guide_count = plane_guides(d, luma, p, guide_shapes, guides);
         move_plane(d, p, item->samples, stack, 1);
         plane.size = 0;
-        status = lmc_video_plane_encode(model, VIDEO_LAYOUT, &shape, stack, p ? &luma_shape : NULL, p ? luma : NULL,
-                                        pool, &plane, message);
+        status = lmc_video_plane_encode(model, VIDEO_LAYOUT, &shape, stack, guides, guide_count, pool, &plane, message);
         if (status == LMC_OK && (lmc_varint_put(out, plane.size) != LMC_OK ||
                                  lmc_buf_append(out, plane.data, plane.size) != LMC_OK))
             status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
@@ -187,15 +204,14 @@ static lmc_status encode_video(const lmc_model *model, lmc_pool *pool, const lmc
     return status;
 }
 
-/* One plane stack: under layout marks 2 to 4 by lmc_video_plane_decode,
- * guided by the luma stack for the planes after it; under the older marks
- * as an image. */
+/* One plane stack: under layout marks 2 to 5 by lmc_video_plane_decode,
+ * guided by the stacks before it (plane_guides); under the older marks as
+ * an image. */
 static lmc_status decode_stack(const lmc_model *model, lmc_pool *pool, const lmc_image_shape *shape,
-                               const uint8_t *payload, size_t size, uint32_t layout,
-                               const lmc_image_shape *guide_shape, const uint16_t *guide, uint16_t *stack,
-                               lmc_message *message) {
+                               const uint8_t *payload, size_t size, uint32_t layout, const lmc_video_guide *guides,
+                               uint32_t guide_count, uint16_t *stack, lmc_message *message) {
     if (layout >= LMC_VIDEO_LAYOUT_TAPS)
-        return lmc_video_plane_decode(model, layout, shape, payload, size, guide_shape, guide, pool, stack, message);
+        return lmc_video_plane_decode(model, layout, shape, payload, size, guides, guide_count, pool, stack, message);
     return lmc_image_decode(model, shape, payload, size, pool, stack, message);
 }
 
@@ -208,17 +224,19 @@ static lmc_status decode_video(const lmc_model *model, lmc_pool *pool, const uin
     lmc_status status = luma ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     if (status == LMC_OK && read_video_layout(payload, size, &pos, &motion_shift, &layout) != LMC_OK)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged layout mark");
-    lmc_image_shape luma_shape = plane_stack_shape(d, 0, motion_shift);
+    lmc_image_shape guide_shapes[2] = {plane_stack_shape(d, 0, motion_shift), plane_stack_shape(d, 1, motion_shift)};
     for (uint32_t p = 0; p < d->channels && status == LMC_OK; p++) {
         lmc_image_shape shape = plane_stack_shape(d, p, motion_shift);
-        uint16_t *stack = p == 0 ? luma : luma + luma_samples;
+        uint16_t *stack = plane_stack(d, luma, p);
+        lmc_video_guide guides[2];
+        uint32_t guide_count = plane_guides(d, luma, p, guide_shapes, guides);
         uint64_t length;
         if (lmc_varint_get(payload, size, &pos, &length) != LMC_OK || length > size - pos) {
             status = lmc_fail(message, LMC_ERR_CORRUPT, "video: damaged plane table");
             break;
         }
-        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, layout, p ? &luma_shape : NULL,
-                              p ? luma : NULL, stack, message);
+        status = decode_stack(model, pool, &shape, payload + pos, (size_t)length, layout, guides, guide_count, stack,
+                              message);
         if (status == LMC_OK)
             move_plane(d, p, item->samples, stack, 0);
         pos += (size_t)length;
@@ -238,8 +256,8 @@ uint64_t lmc_media_block_memory(const lmc_media_desc *d, int threads) {
         lmc_image_shape shape = image_shape(d);
         return samples + lmc_image_memory(&shape, threads);
     }
-    /* The item, the luma stack and one other (together at most the item's
-     * samples), and the luma guide's 8-bit copy. */
+    /* The item, the planes' stacks (together the item's samples), and the
+     * guides' 8-bit copies (luma's and one chroma stack's). */
     lmc_image_shape shape = plane_stack_shape(d, 0, 2);
     return 2 * samples + count + lmc_image_memory(&shape, threads);
 }

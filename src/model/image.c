@@ -113,9 +113,9 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 52       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
-                                 * the luma guide, and (error_contexts) 16 farther neighbours; 5 from each of
-                                 * two earlier channels */
+#define OLS_MAX_INPUTS 58       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
+                                 * the luma guide, and (error_contexts) 16 farther neighbours, and
+                                 * (chroma_round5) 6 from a second guide; 5 from each of two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
@@ -185,6 +185,16 @@ static void ols_update(least_squares *o, int value, int solve, double forget) {
         ols_solve(o);
 }
 
+/* chroma_round5: the sums of inputs `from` on start from nothing (inputs
+ * that meant something else in the first frame). */
+static void ols_forget_beyond(least_squares *o, int from) {
+    for (int i = from; i < OLS_MAX_INPUTS; i++) {
+        memset(o->covariance[i], 0, sizeof o->covariance[i]);
+        o->target[i] = 0;
+        o->weights[i] = 0;
+    }
+}
+
 /* Video: each frame's blocks point into the previous frame (the encoder
  * searches; the payload carries the vectors). Vectors are in steps of
  * 1/2^motion_shift pixel; between pixels the reference is interpolated in
@@ -223,10 +233,14 @@ typedef struct {
     uint32_t reference_model;   /* REFERENCE_* */
     uint32_t local_errors;      /* video layout 3 (wide_error) */
     uint32_t error_contexts;    /* video layout 4 (and local_errors) */
+    uint32_t chroma_round5;     /* video layout 5 (and error_contexts): chroma and first frames */
     /* REFERENCE_TAPS chroma: the luma stack (8-bit, all of it decoded
      * first), guide_scale_x x guide_scale_y luma pixels a chroma pixel. */
     const uint8_t *guide;
     uint32_t guide_width, guide_frame_height, guide_scale_x, guide_scale_y;
+    /* chroma_round5: the clip's earlier chroma stack (U for V, 8-bit, the
+     * stack's own geometry), or NULL. */
+    const uint8_t *second;
 } channel_image;
 
 /* ---- One stripe's adaptive model ---- */
@@ -287,6 +301,13 @@ typedef struct {
     int16_t *windows;           /* [blocks_x][REFERENCES][WINDOW_SAMPLES] */
     uint32_t windows_row;       /* the stack's block row they hold, + 1; 0: none */
     uint32_t references;        /* earlier frames in the windows */
+    /* chroma_round5: per block of the current block row, the luma guide's
+     * previous frame where the block's vector points, through the 8-tap
+     * filters and summed as guide_at sums it, then the second guide's. */
+    int16_t *guide_windows;     /* [blocks_x][2][WINDOW_SAMPLES] */
+    uint32_t guide_windows_row; /* as windows_row */
+    int ls_intra;               /* the first frame's own least-squares inputs are in its sums */
+    int second_residual;        /* the second guide's change since the previous frame, or its local contrast */
 } stripe_model;
 
 static inline uint8_t pixel_at(const channel_image *im, uint32_t x, uint32_t y, uint32_t c) {
@@ -713,11 +734,69 @@ static int guide_at(const channel_image *im, int64_t x, int64_t row, uint32_t fr
     return sum;
 }
 
+/* chroma_round5: a window of the guide's frame `frame` (the window's
+ * first guide sample at (X, Y) in quarter guide pixels), through the 8-tap
+ * filters, each WINDOW x WINDOW sample the sum of the guide_scale_x x
+ * guide_scale_y guide samples it covers. */
+#define GUIDE_WINDOW_MAX (WINDOW * 4)
+
+static void interpolate_guide(const uint8_t *plane, uint32_t plane_width, uint32_t plane_height, uint32_t sx,
+                              uint32_t sy, int64_t X, int64_t Y, int16_t *out) {
+    const int8_t *hx = quarter_taps[X & 3], *hy = quarter_taps[Y & 3];
+    int64_t x0 = (X >> 2) - 3, y0 = (Y >> 2) - 3;
+    int width = WINDOW * (int)sx, height = WINDOW * (int)sy;
+    static _Thread_local int32_t rows[GUIDE_WINDOW_MAX + 7][GUIDE_WINDOW_MAX];
+    static _Thread_local int16_t fine[GUIDE_WINDOW_MAX][GUIDE_WINDOW_MAX];
+    for (int j = 0; j < height + 7; j++) {
+        const uint8_t *line = plane + (size_t)clamp_index(y0 + j, plane_height - 1) * plane_width;
+        for (int i = 0; i < width; i++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 8; k++)
+                sum += hx[k] * line[clamp_index(x0 + i + k, plane_width - 1)];
+            rows[j][i] = sum;
+        }
+    }
+    for (int j = 0; j < height; j++)
+        for (int i = 0; i < width; i++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 8; k++)
+                sum += hy[k] * rows[j + k][i];
+            fine[j][i] = (int16_t)clamp_sample((sum + 2048) >> 12);
+        }
+    for (int j = 0; j < WINDOW; j++)
+        for (int i = 0; i < WINDOW; i++) {
+            int sum = 0;
+            for (uint32_t b = 0; b < sy; b++)
+                for (uint32_t a = 0; a < sx; a++)
+                    sum += fine[j * sy + b][i * sx + a];
+            out[j * WINDOW + i] = (int16_t)sum;
+        }
+}
+
+static void fill_guide_windows(stripe_model *s, uint32_t y) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, frame = y / fh, by = y % fh / MOTION_BLOCK;
+    int64_t sx = im->guide_scale_x, sy = im->guide_scale_y;
+    int64_t y0 = (int64_t)by * MOTION_BLOCK - MARGIN;
+    for (uint32_t bx = 0; bx < im->blocks_x; bx++) {
+        int64_t x0 = (int64_t)bx * MOTION_BLOCK - MARGIN;
+        motion_vector mv = motion_at(im, bx * MOTION_BLOCK, y);
+        int16_t *out = s->guide_windows + (size_t)bx * 2 * WINDOW_SAMPLES;
+        interpolate_guide(im->guide + (size_t)(frame - 1) * im->guide_frame_height * im->guide_width, im->guide_width,
+                          im->guide_frame_height, (uint32_t)sx, (uint32_t)sy, (4 * x0 + mv.dx) * sx,
+                          (4 * y0 + mv.dy) * sy, out);
+        if (im->second)
+            interpolate_guide(im->second + (size_t)(frame - 1) * fh * im->width, im->width, fh, 1, 1, 4 * x0 + mv.dx,
+                              4 * y0 + mv.dy, out + WINDOW_SAMPLES);
+    }
+    s->guide_windows_row = block_row_key(im, y);
+}
+
 /* Luma at the chroma pixel and its 4 neighbours (all decoded: luma comes
  * first), and with a previous frame, luma where the chroma vector points. */
 #define GUIDE_INPUTS 6
 
-static int guide_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inputs) {
+static int guide_inputs(stripe_model *s, uint32_t x, uint32_t y, int *inputs) {
     const channel_image *im = s->image;
     uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
     inputs[0] = guide_at(im, x, row, frame);
@@ -727,9 +806,52 @@ static int guide_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inpu
     inputs[4] = guide_at(im, x, (int64_t)row + 1, frame);
     if (y < s->first_row + fh)
         return 5;
+    if (s->guide_windows) {
+        if (s->guide_windows_row != block_row_key(im, y))
+            fill_guide_windows(s, y);
+        const int16_t *w = s->guide_windows + (size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES +
+                           (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN;
+        inputs[5] = w[0];
+        return GUIDE_INPUTS;
+    }
     motion_vector mv = motion_at(im, x, y);
     inputs[5] = guide_at(im, ((int64_t)x * 4 + mv.dx + 2) >> 2, ((int64_t)row * 4 + mv.dy + 2) >> 2, frame - 1);
     return GUIDE_INPUTS;
+}
+
+/* chroma_round5: the second guide (U for V) at the pixel and its 4
+ * neighbours, and with a previous frame (second_ref) where the vector
+ * points, through the 8-tap filters (guide_inputs fills the windows). */
+#define SECOND_INPUTS 5
+
+static int second_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inputs, int *second_ref) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
+    const uint8_t *plane = im->second + (size_t)frame * fh * im->width;
+    static const int8_t at[SECOND_INPUTS][2] = {{0, 0}, {-1, 0}, {0, -1}, {1, 0}, {0, 1}};
+    for (int k = 0; k < SECOND_INPUTS; k++)
+        inputs[k] = plane[(size_t)clamp_index((int64_t)row + at[k][1], fh - 1) * im->width +
+                          (size_t)clamp_index((int64_t)x + at[k][0], im->width - 1)];
+    *second_ref = -1;
+    if (y >= s->first_row + fh && s->guide_windows)
+        *second_ref = s->guide_windows[(size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES + WINDOW_SAMPLES +
+                                       (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN];
+    return SECOND_INPUTS;
+}
+
+static int second_at(const channel_image *im, uint32_t x, uint32_t y, int dx, int dy) {
+    uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
+    return im->second[((size_t)frame * fh + (size_t)clamp_index((int64_t)row + dy, fh - 1)) * im->width +
+                      (size_t)clamp_index((int64_t)x + dx, im->width - 1)];
+}
+
+/* The second guide's neighbours as the stack's own (all of it is known). */
+static neighbours second_neighbours(const stripe_model *s, uint32_t x, uint32_t y) {
+    const channel_image *im = s->image;
+    neighbours v = {second_at(im, x, y, -1, 0), second_at(im, x, y, 0, -1), second_at(im, x, y, -1, -1),
+                    second_at(im, x, y, 1, -1), second_at(im, x, y, -2, 0), second_at(im, x, y, 0, -2),
+                    second_at(im, x, y, 1, -2)};
+    return v;
 }
 
 /* error_contexts: 16 more neighbours of the least-squares predictor, up to
@@ -759,6 +881,30 @@ static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uin
     return FARTHER_NEIGHBOURS;
 }
 
+/* chroma_round5: in a frame without reference, INTRA_NEIGHBOURS more
+ * neighbours still, up to six pixels away (as farther_neighbours): mobile's
+ * first luma frame -0.5%, foreman's -0.7%. */
+#define INTRA_NEIGHBOURS 20
+
+static int intra_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                            int *inputs) {
+    static const int8_t at[INTRA_NEIGHBOURS][2] = {
+        {-5, 0}, {0, -5}, {-4, -1}, {4, -1}, {-1, -4}, {1, -4}, {-4, -2}, {4, -2}, {-3, -3}, {3, -3},
+        {2, -3}, {-2, -4}, {2, -4}, {-5, -1}, {5, -1}, {-6, 0}, {0, -6}, {-4, -3}, {4, -3}, {-1, -5}};
+    const channel_image *im = s->image;
+    int64_t top = frame_top(s, y);
+    for (int k = 0; k < INTRA_NEIGHBOURS; k++) {
+        int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
+        if (fy < top)
+            inputs[k] = v->n;
+        else if (fy == (int64_t)y && fx < 0)
+            inputs[k] = v->w;
+        else
+            inputs[k] = pixel_at(im, (uint32_t)clamp_index(fx, im->width - 1), (uint32_t)fy, c);
+    }
+    return INTRA_NEIGHBOURS;
+}
+
 /* error_contexts: the least-squares prediction's local bias, from its
  * signed errors at W, N, NW, NE, WW and NN and where the vector leads in
  * the previous frame, by a second, small least-squares fit (mobile -0.3%,
@@ -785,6 +931,37 @@ static double error_feedback(stripe_model *s, uint32_t x, uint32_t y) {
     return ols_predict(s->feedback, inputs, FEEDBACK_INPUTS);
 }
 
+/* chroma_round5: the inputs after the neighbours, each kind in the same
+ * places in every frame: the guides' (luma's, then the second guide's) at
+ * the pixel and its neighbours; then in a first frame INTRA_NEIGHBOURS
+ * more neighbours, in the others where the vector points in the guides'
+ * previous frames (the earlier frames' own samples follow). The first
+ * inter frame starts the sums beyond the shared inputs from nothing. */
+static int round5_inputs(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                         const reference *ref, const int *guide, int guide_count, int *inputs, int n) {
+    int spatial = guide_count == GUIDE_INPUTS ? guide_count - 1 : guide_count, second_ref = -1;
+    memcpy(inputs + n, guide, (size_t)spatial * sizeof *guide);
+    n += spatial;
+    if (s->image->second) {
+        int *u = inputs + n;
+        n += second_inputs(s, x, y, u, &second_ref);
+        s->second_residual = second_ref >= 0 ? u[0] - second_ref : (4 * u[0] - u[1] - u[2] - u[3] - u[4]) / 4;
+    }
+    if (!ref->present) {
+        s->ls_intra = 1;
+        return n + intra_neighbours(s, x, y, c, v, inputs + n);
+    }
+    if (s->ls_intra) {
+        ols_forget_beyond(&s->ols[c], n);
+        s->ls_intra = 0;
+    }
+    if (guide_count == GUIDE_INPUTS)
+        inputs[n++] = guide[GUIDE_INPUTS - 1];
+    if (second_ref >= 0)
+        inputs[n++] = second_ref;
+    return n;
+}
+
 /* The least-squares prediction from the neighbourhood and, for later
  * channels, the earlier channels of this pixel and their neighbours. */
 static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
@@ -793,6 +970,8 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
     int n = 7;
     if (s->image->error_contexts)
         n += farther_neighbours(s, x, y, c, v, inputs + n);
+    if (s->image->chroma_round5)
+        n = round5_inputs(s, x, y, c, v, ref, guide, guide_count, inputs, n);
     if (ref->present && s->image->reference_model == REFERENCE_TAPS) {
         int previous[13] = {ref->r,  ref->w,  ref->n,  ref->e,  ref->s,  ref->nw, ref->ne,
                             ref->sw, ref->se, ref->ww, ref->ee, ref->nn, ref->ss};
@@ -814,8 +993,10 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
         memcpy(inputs + n, previous, sizeof previous);
         n += 10;
     }
-    memcpy(inputs + n, guide, (size_t)guide_count * sizeof *guide);
-    n += guide_count;
+    if (!s->image->chroma_round5) {
+        memcpy(inputs + n, guide, (size_t)guide_count * sizeof *guide);
+        n += guide_count;
+    }
     for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
         neighbours u = neighbours_at(s, x, y, j);
         inputs[n++] = pixel_at(s->image, x, y, j);
@@ -901,10 +1082,17 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
             sub[0] = mean_of_references(&ref);
             sub[2] = ref.r;
         }
-    } else if (c > 0) {
+    } else if (c > 0 || s->image->second) {
         /* The earlier channel's local differences carried over. */
-        neighbours u = neighbours_at(s, x, y, c - 1);
-        int here = pixel_at(s->image, x, y, c - 1);
+        neighbours u;
+        int here;
+        if (c > 0) {
+            u = neighbours_at(s, x, y, c - 1);
+            here = pixel_at(s->image, x, y, c - 1);
+        } else {
+            u = second_neighbours(s, x, y);
+            here = second_at(s->image, x, y, 0, 0);
+        }
         cross_value = here;
         cross[0] = clamp_sample(v.w + here - u.w);
         cross[1] = clamp_sample(v.n + here - u.n);
@@ -927,11 +1115,14 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
         if (ref.older >= 0)
             predictions[8] = ref.older;
     }
+    if (s->image->second && ref.present)
+        predictions[5] = clamp_sample(ref.r + s->second_residual);
     uint32_t k = 0, salt = c << 8;
     for (int i = 0; i < PREDICTION_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, (uint32_t)predictions[i]);
     for (int i = 0; i < CROSS_CONTEXTS; i++, k++)
-        s->key[k] = hash2(salt | k, (uint32_t)(c > 0 || ref.present ? cross[i] : predictions[i]));
+        s->key[k] =
+            hash2(salt | k, (uint32_t)(c > 0 || ref.present || s->image->second ? cross[i] : predictions[i]));
     uint32_t q = (uint32_t)clamp_sample(cross_residual + 128) >> 2;
     uint32_t combined[COMBINED_CONTEXTS] = {
         (uint32_t)(v.w >> 2) << 8 | (uint32_t)(v.n >> 2),
@@ -944,6 +1135,8 @@ static void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_t c) 
         hash2(earlier_channels(s, x, y, c, &v), (uint32_t)blended)};
     if (guide_count)
         guide_contexts(guide, guide_count, blended, cross_value, combined);
+    if (s->image->second)
+        combined[3] = hash2((uint32_t)blended, (uint32_t)(LMC_MAX(-32, LMC_MIN(s->second_residual, 31)) + 32));
     for (int i = 0; i < COMBINED_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, combined[i]);
     s->channel = c;
@@ -1149,6 +1342,7 @@ static void stripe_free(stripe_model *s) {
     free(s->error_sums);
     free(s->ols);
     free(s->windows);
+    free(s->guide_windows);
 }
 
 /* What the model file gives every stripe to start from: the mixers'
@@ -1251,8 +1445,12 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     int windowed = image->reference_model == REFERENCE_TAPS && image->motion;
     if (windowed)
         s->windows = malloc((size_t)image->blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof *s->windows);
+    int guide_windowed = windowed && image->guide && image->chroma_round5;
+    if (guide_windowed)
+        s->guide_windows = malloc((size_t)image->blocks_x * 2 * WINDOW_SAMPLES * sizeof *s->guide_windows);
     if (!s->maps || !s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors ||
-        (windowed && !s->windows) || (frame_errors && (!s->frame_errors || !s->error_sums)) ||
+        (windowed && !s->windows) || (guide_windowed && !s->guide_windows) ||
+        (frame_errors && (!s->frame_errors || !s->error_sums)) ||
         (image->error_contexts && (!s->apm3.cells || !s->ls_errors || !s->feedback))) {
         stripe_free(s);
         return LMC_ERR_NOMEM;
@@ -1279,12 +1477,16 @@ typedef struct {
     const uint16_t *guide;
     uint32_t local_errors;              /* layout 3 */
     uint32_t error_contexts;            /* layout 4 */
+    uint32_t chroma_round5;             /* layout 5 */
+    const lmc_image_shape *second_shape; /* layout 5: the first chroma stack, for the second; or NULL */
+    const uint16_t *second;
 } video_coding;
 
 typedef struct {
     image_prior prior;
     channel_image image;
     uint8_t *guide;             /* the image's guide, owned */
+    uint8_t *second;            /* and its second guide, owned */
     uint32_t stripe_rows, stripes;
     lmc_buf *streams;           /* encoding: one per stripe */
     const uint8_t **inputs;     /* decoding: each stripe's stream */
@@ -1443,6 +1645,18 @@ static lmc_status attach_guide(image_job *job, const video_coding *video) {
     im->guide_frame_height = g->frame_height;
     im->guide_scale_x = g->width / im->width;
     im->guide_scale_y = g->frame_height / im->frame_height;
+    /* chroma_round5: the second guide, where it has the stack's shape. */
+    const lmc_image_shape *h = video->second_shape;
+    if (im->chroma_round5 && video->second && h && h->width == im->width && h->height == im->height &&
+        h->frame_height == im->frame_height && h->planes == 1 && h->max_value <= 255) {
+        count = (size_t)h->width * h->height;
+        job->second = malloc(count);
+        if (!job->second)
+            return LMC_ERR_NOMEM;
+        for (size_t i = 0; i < count; i++)
+            job->second[i] = (uint8_t)video->second[i];
+        im->second = job->second;
+    }
     return LMC_OK;
 }
 
@@ -1465,7 +1679,8 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
     job->image = (channel_image){.width = shape->width, .height = shape->height, .channels = channels_of(shape),
                                  .frame_height = frame_height_of(shape), .motion_shift = shape->motion_shift,
                                  .reference_model = reference_model, .local_errors = local_errors,
-                                 .error_contexts = video ? video->error_contexts : 0};
+                                 .error_contexts = video ? video->error_contexts : 0,
+                                 .chroma_round5 = video ? video->chroma_round5 : 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     job->image.pixels = malloc((size_t)shape->width * shape->height * job->image.channels);
@@ -1487,6 +1702,7 @@ static void job_close(image_job *job) {
     free(job->image.pixels);
     free(job->image.motion);
     free(job->guide);
+    free(job->second);
 }
 
 static lmc_status job_status(const image_job *job, lmc_status failure, const char *what, lmc_message *message) {
@@ -1963,7 +2179,7 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
      * layout) bound every rule's stripes. */
     uint64_t rows = stripe_rows_before_even_rule(shape), blocks_x = (shape->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
     if (shape->frame_height)
-        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, NULL, NULL, 1, 1}));
+        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, NULL, NULL, 1, 1, 1, NULL, NULL}));
     /* Video stacks may take layout 4's mixers and APM. */
     uint64_t mixer_sets = shape->frame_height ? ALL_MIXER_SETS : MIXER_SETS;
     uint64_t apm1 = shape->frame_height ? APM1_SPREAD_CONTEXTS_PER_CHANNEL : APM1_CONTEXTS_PER_CHANNEL;
@@ -1975,7 +2191,7 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
                                                  2 * (uint64_t)shape->frame_height * shape->width * sizeof(int16_t)
                                            : 0) +
                       2 * channels * shape->width * (BLEND_PREDICTORS + 1) * 2 + channels * sizeof(least_squares) +
-                      (shape->frame_height ? blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof(int16_t) : 0) +
+                      (shape->frame_height ? blocks_x * (REFERENCES + 2) * WINDOW_SAMPLES * sizeof(int16_t) : 0) +
                       (shape->frame_height ? (uint64_t)shape->frame_height * shape->width * (BLEND_PREDICTORS + 1) *
                                                  (sizeof(uint16_t) + 2 * sizeof(uint32_t))
                                            : 0);
@@ -2018,40 +2234,49 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
 /* 8-bit planes take the 8-tap reference (and from layout 3 the local
  * errors, from layout 4 the error contexts); wider ones (two channels a sample) keep the bilinear one, and
  * no guide. */
-static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape,
-                                    const lmc_image_shape *guide_shape, const uint16_t *guide) {
+static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape, const lmc_video_guide *guides,
+                                    uint32_t guide_count) {
     if (shape->max_value > 255)
-        return (video_coding){REFERENCE_BILINEAR, NULL, NULL, 0, 0};
-    return (video_coding){REFERENCE_TAPS, guide ? guide_shape : NULL, guide, layout >= LMC_VIDEO_LAYOUT_ERRORS,
-                          layout >= LMC_VIDEO_LAYOUT_CONTEXTS};
+        return (video_coding){REFERENCE_BILINEAR, NULL, NULL, 0, 0, 0, NULL, NULL};
+    video_coding video = {REFERENCE_TAPS, NULL, NULL, layout >= LMC_VIDEO_LAYOUT_ERRORS,
+                          layout >= LMC_VIDEO_LAYOUT_CONTEXTS, layout >= LMC_VIDEO_LAYOUT_MIXING, NULL, NULL};
+    if (guide_count >= 1 && guides[0].shape && guides[0].samples) {
+        video.guide_shape = guides[0].shape;
+        video.guide = guides[0].samples;
+    }
+    if (guide_count >= 2 && video.chroma_round5 && guides[1].shape && guides[1].samples) {
+        video.second_shape = guides[1].shape;
+        video.second = guides[1].samples;
+    }
+    return video;
 }
 
 static lmc_status check_layout(uint32_t layout, lmc_message *message) {
-    if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_CONTEXTS)
+    if (layout < LMC_VIDEO_LAYOUT_TAPS || layout > LMC_VIDEO_LAYOUT_MIXING)
         return lmc_fail(message, LMC_ERR_PARAM, "video: no stack layout %u", layout);
     return LMC_OK;
 }
 
 lmc_status lmc_video_plane_encode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
-                                  const uint16_t *samples, const lmc_image_shape *guide_shape, const uint16_t *guide,
+                                  const uint16_t *samples, const lmc_video_guide *guides, uint32_t guide_count,
                                   lmc_pool *pool, lmc_buf *out, lmc_message *message) {
     lmc_status status = check_shape(shape, message);
     if (status == LMC_OK)
         status = check_layout(layout, message);
     if (status != LMC_OK)
         return status;
-    video_coding video = video_coding_of(layout, shape, guide_shape, guide);
+    video_coding video = video_coding_of(layout, shape, guides, guide_count);
     return encode_planes_learning(model, shape, samples, &video, pool, out, NULL, NULL, message);
 }
 
 lmc_status lmc_video_plane_decode(const lmc_model *model, uint32_t layout, const lmc_image_shape *shape,
-                                  const uint8_t *payload, size_t size, const lmc_image_shape *guide_shape,
-                                  const uint16_t *guide, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
+                                  const uint8_t *payload, size_t size, const lmc_video_guide *guides,
+                                  uint32_t guide_count, lmc_pool *pool, uint16_t *samples, lmc_message *message) {
     lmc_status status = check_shape(shape, message);
     if (status == LMC_OK)
         status = check_layout(layout, message);
     if (status != LMC_OK)
         return status;
-    video_coding video = video_coding_of(layout, shape, guide_shape, guide);
+    video_coding video = video_coding_of(layout, shape, guides, guide_count);
     return decode_planes(model, shape, payload, size, &video, pool, samples, message);
 }
