@@ -115,7 +115,9 @@ enum {
  * machine computes the same predictions. */
 #define OLS_MAX_INPUTS 58       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
                                  * the luma guide, and (error_contexts) 16 farther neighbours, and
-                                 * (chroma_round5) 6 from a second guide; 5 from each of two earlier channels */
+                                 * (chroma_round5) 6 from a second guide (in a first frame 5, and 4 more
+                                 * from the luma guide and 20 more neighbours); 5 from each of two earlier
+                                 * channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
@@ -933,10 +935,11 @@ static double error_feedback(stripe_model *s, uint32_t x, uint32_t y) {
 
 /* chroma_round5: the inputs after the neighbours, each kind in the same
  * places in every frame: the guides' (luma's, then the second guide's) at
- * the pixel and its neighbours; then in a first frame INTRA_NEIGHBOURS
- * more neighbours, in the others where the vector points in the guides'
- * previous frames (the earlier frames' own samples follow). The first
- * inter frame starts the sums beyond the shared inputs from nothing. */
+ * the pixel and its neighbours; then in a first frame luma under the
+ * diagonal neighbours and INTRA_NEIGHBOURS more neighbours, in the others
+ * where the vector points in the guides' previous frames (the earlier
+ * frames' own samples follow). The first inter frame starts the sums
+ * beyond the shared inputs from nothing. */
 static int round5_inputs(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
                          const reference *ref, const int *guide, int guide_count, int *inputs, int n) {
     int spatial = guide_count == GUIDE_INPUTS ? guide_count - 1 : guide_count, second_ref = -1;
@@ -949,6 +952,15 @@ static int round5_inputs(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, co
     }
     if (!ref->present) {
         s->ls_intra = 1;
+        if (guide_count) {
+            /* The luma sums under the diagonal neighbours too (-0.8% on
+             * mobile's first chroma frames). */
+            const channel_image *im = s->image;
+            uint32_t frame = y / im->frame_height, row = y % im->frame_height;
+            static const int8_t at[4][2] = {{-1, -1}, {1, -1}, {-1, 1}, {1, 1}};
+            for (int k = 0; k < 4; k++)
+                inputs[n++] = guide_at(im, (int64_t)x + at[k][0], (int64_t)row + at[k][1], frame);
+        }
         return n + intra_neighbours(s, x, y, c, v, inputs + n);
     }
     if (s->ls_intra) {
