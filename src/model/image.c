@@ -124,6 +124,9 @@ enum {
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
 #define OLS_SOLVE_EVERY_TAPS 8  /* REFERENCE_TAPS, twice the inputs: -18% time for +0.07% size */
 #define OLS_SOLVE_EVERY_WIDE 16 /* error_contexts, 46 inputs: -15% time for +0.06% size (mobile) */
+#define OLS_SOLVE_EVERY_MORE 32 /* chroma_round5: a stripe's first frame (43 inputs or more), and a stack
+                                 * with a second guide (58): their extra inputs cost about 3% of the time
+                                 * each; solving as often would save 0.01% of mobile */
 
 typedef struct {
     int n;
@@ -133,7 +136,10 @@ typedef struct {
     double inputs[OLS_MAX_INPUTS];
 } least_squares;
 
-static double ols_predict(least_squares *o, const int *inputs, int n) {
+/* Not inlined: inlined into prepare_sample (layout 5's inputs), GCC kept
+ * the sum on the stack, a store and a load per input (+3% of mobile's
+ * time); the same operations in the same order either way. */
+__attribute__((noinline)) static double ols_predict(least_squares *o, const int *inputs, int n) {
     o->n = n;
     double sum = 0;
     for (int i = 0; i < n; i++) {
@@ -528,6 +534,8 @@ static void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, i
     uint32_t every = s->image->error_contexts                     ? OLS_SOLVE_EVERY_WIDE
                      : s->image->reference_model == REFERENCE_TAPS ? OLS_SOLVE_EVERY_TAPS
                                                                    : OLS_SOLVE_EVERY;
+    if (s->image->chroma_round5 && (s->image->second || y < s->first_row + s->image->frame_height))
+        every = OLS_SOLVE_EVERY_MORE;
     ols_update(&s->ols[c], value, x % every == 0, s->image->error_contexts ? OLS_FORGET_WIDE : OLS_FORGET);
     if (s->ls_errors) {
         int e16 = value * 16 - s->ls16_raw;
