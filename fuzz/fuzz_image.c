@@ -21,9 +21,11 @@
  *      bit 1 set, else whole pixels); 5 a video stack of layout 2
  *      (lmc_video_decode; frames as in 4, max 255, quarter pixels),
  *      guided by a fixed luma stack of the same shape when byte 4 has bit
- *      2 set (a chroma plane's path: the second plane of a clip whose
- *      first is that luma stack's own payload), of layout 3 when it has bit 3 set,
- *      of layout 4 when it has bit 4 set
+ *      2 set (a chroma plane's path: the last plane of a clip whose
+ *      first is that luma stack's own payload), of layout 3 when it has bit
+ *      3 set, of layout 4 when it has bit 4 set, of layout 5 when it has
+ *      bit 5 set (the clip then has that luma stack as its second plane
+ *      too, which guides the third as Cb guides Cr)
  * Seeds: fuzz/corpus/image/ (small synthetic images encoded with this
  * layout; docs/FUZZING.md says how they were made).
  *
@@ -146,17 +148,30 @@ static uint16_t *guide_for(const lmc_image_shape *shape) {
     return guide;
 }
 
-/* A guided stack is the second plane of a clip whose first is the fixed
- * luma stack, coded as the encoder codes it: both planes are coded
- * together (lmc_video_encode), so the fixed luma's payload is made for
- * each input. */
+/* A guided stack is the last plane of a clip whose earlier planes are the
+ * fixed luma stack (from layout 5 twice: as luma, and as the Cb that
+ * guides a Cr), coded as the encoder codes them: the planes are coded
+ * together (lmc_video_encode), so their payloads are made for each input. */
+#define MAX_CLIP 3
+
+static uint32_t clip_planes(void) {
+    return video_layout >= LMC_VIDEO_LAYOUT_MIXING ? 3 : 2;
+}
+
 static lmc_status encode_clip(const lmc_image_shape *shape, const uint16_t *guide, const uint16_t *samples,
-                              lmc_buf payloads[2], lmc_message *message) {
-    lmc_image_shape shapes[2] = {*shape, *shape};
-    const uint16_t *planes[2] = {guide, samples};
-    lmc_buf_init(&payloads[0]);
-    lmc_buf_init(&payloads[1]);
-    return lmc_video_encode(model, video_layout, 2, shapes, planes, pool, payloads, message);
+                              lmc_buf payloads[MAX_CLIP], lmc_message *message) {
+    uint32_t count = clip_planes();
+    lmc_image_shape shapes[MAX_CLIP] = {*shape, *shape, *shape};
+    const uint16_t *planes[MAX_CLIP] = {guide, guide, guide};
+    planes[count - 1] = samples;
+    for (uint32_t p = 0; p < MAX_CLIP; p++)
+        lmc_buf_init(&payloads[p]);
+    return lmc_video_encode(model, video_layout, count, shapes, planes, pool, payloads, message);
+}
+
+static void free_clip(lmc_buf payloads[MAX_CLIP]) {
+    for (uint32_t p = 0; p < MAX_CLIP; p++)
+        lmc_buf_free(&payloads[p]);
 }
 
 static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_t *guide, const uint8_t *payload,
@@ -165,20 +180,24 @@ static lmc_status decode(coding how, const lmc_image_shape *shape, const uint16_
         return lmc_image_decode(model, shape, payload, size, pool, samples, message);
     if (!guide)
         return lmc_video_decode(model, video_layout, 1, shape, &payload, &size, pool, &samples, message);
-    lmc_buf luma[2];
-    check(encode_clip(shape, guide, guide, luma, message) == LMC_OK);
-    size_t count = (size_t)shape->width * shape->height;
-    uint16_t *decoded_luma = malloc(count * sizeof *decoded_luma);
-    check(decoded_luma != NULL);
-    lmc_image_shape shapes[2] = {*shape, *shape};
-    const uint8_t *payloads[2] = {luma[0].data, payload};
-    size_t sizes[2] = {luma[0].size, size};
-    uint16_t *planes[2] = {decoded_luma, samples};
-    lmc_status status = lmc_video_decode(model, video_layout, 2, shapes, payloads, sizes, pool, planes, message);
-    check(status != LMC_OK || memcmp(decoded_luma, guide, count * sizeof *guide) == 0);
-    free(decoded_luma);
-    lmc_buf_free(&luma[0]);
-    lmc_buf_free(&luma[1]);
+    uint32_t count = clip_planes(), last = count - 1;
+    lmc_buf guides[MAX_CLIP];
+    check(encode_clip(shape, guide, guide, guides, message) == LMC_OK);
+    size_t area = (size_t)shape->width * shape->height;
+    uint16_t *decoded_guides = malloc(2 * area * sizeof *decoded_guides);
+    check(decoded_guides != NULL);
+    lmc_image_shape shapes[MAX_CLIP] = {*shape, *shape, *shape};
+    const uint8_t *payloads[MAX_CLIP] = {guides[0].data, guides[1].data, guides[2].data};
+    size_t sizes[MAX_CLIP] = {guides[0].size, guides[1].size, guides[2].size};
+    uint16_t *planes[MAX_CLIP] = {decoded_guides, decoded_guides + area, NULL};
+    payloads[last] = payload;
+    sizes[last] = size;
+    planes[last] = samples;
+    lmc_status status = lmc_video_decode(model, video_layout, count, shapes, payloads, sizes, pool, planes, message);
+    for (uint32_t p = 0; p < last && status == LMC_OK; p++)
+        check(memcmp(planes[p], guide, area * sizeof *guide) == 0);
+    free(decoded_guides);
+    free_clip(guides);
     return status;
 }
 
@@ -188,12 +207,13 @@ static lmc_status encode(coding how, const lmc_image_shape *shape, const uint16_
         return lmc_image_encode(model, shape, samples, pool, payload, message);
     if (!guide)
         return lmc_video_encode(model, video_layout, 1, shape, &samples, pool, payload, message);
-    lmc_buf payloads[2];
+    lmc_buf payloads[MAX_CLIP];
     lmc_status status = encode_clip(shape, guide, samples, payloads, message);
-    if (status == LMC_OK)
-        check(lmc_buf_append(payload, payloads[1].data, payloads[1].size) == LMC_OK);
-    lmc_buf_free(&payloads[0]);
-    lmc_buf_free(&payloads[1]);
+    if (status == LMC_OK) {
+        const lmc_buf *last = &payloads[clip_planes() - 1];
+        check(lmc_buf_append(payload, last->data, last->size) == LMC_OK);
+    }
+    free_clip(payloads);
     return status;
 }
 

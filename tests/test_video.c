@@ -1,13 +1,16 @@
 /*
- * Video clips of layouts 2, 3 and 4 (src/model/video_codec.h,
+ * Video clips of layouts 2 to 5 (src/model/video_codec.h,
  * lmc_video_encode / _decode: 8-tap reference filters, up to three
  * earlier frames, chroma guided by luma; layout 3 also weighs its
  * predictors by wider local errors, layout 4 also gives its least-squares
  * predictor farther neighbours and its own errors' feedback and lets the
- * errors choose mixer weights and APM cells) under a minimal
+ * errors choose mixer weights and APM cells, layout 5 also guides the
+ * second chroma stack by the first, gives first frames farther neighbours
+ * still and luma other hypotheses and a finer mixing) under a minimal
  * LMC_FAMILY_IMAGE model written to a temporary GGUF file: round trips of
  * stacks of every awkward geometry in every layout, chroma stacks with and without a luma
- * guide (and with a guide that does not fit, which is ignored), the same
+ * guide (and with a guide that does not fit, which is ignored), the second
+ * chroma stack with and without the first as its second guide, the same
  * payload for any thread count, 10-bit stacks (which keep the bilinear
  * reference), layouts that differ and unknown layouts refused, and damaged
  * payloads (every truncation, byte flips) that give an error or legal
@@ -323,20 +326,22 @@ static void test_video_layouts(void **state) {
     free(samples);
 }
 
-/* Layout 4's farther neighbours reach four pixels left and up, and its
- * error feedback follows the vectors into the previous frame: stacks 1 to
- * 5 pixels wide or tall (where those fall outside the frame) and motion
- * that leaves it must still decode exactly. */
+/* Layout 4's farther neighbours reach four pixels left and up (layout 5's
+ * in a first frame six), and its error feedback follows the vectors into
+ * the previous frame: stacks 1 to 7 pixels wide or tall (where those fall
+ * outside the frame) and motion that leaves it must still decode exactly. */
 static void test_video_contexts_edges(void **state) {
     (void)state;
-    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
-    for (uint32_t side = 1; side <= 5; side++) {
-        lmc_image_shape wide = stack_of(23, side, 3, 255), tall = stack_of(side, 19, 3, 255);
-        check_roundtrip_and_free(&wide, make_noise(&wide, 70 + side));
-        check_roundtrip_and_free(&tall, make_moving(&tall, 0, 3, 80 + side));
+    for (fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++) {
+        for (uint32_t side = 1; side <= 7; side++) {
+            lmc_image_shape wide = stack_of(23, side, 3, 255), tall = stack_of(side, 19, 3, 255);
+            check_roundtrip_and_free(&wide, make_noise(&wide, 70 + side));
+            check_roundtrip_and_free(&tall, make_moving(&tall, 0, 3, 80 + side));
+        }
+        lmc_image_shape leaving = stack_of(36, 20, 4, 255);
+        check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
     }
-    lmc_image_shape leaving = stack_of(36, 20, 4, 255);
-    check_roundtrip_and_free(&leaving, make_moving(&leaving, 6, -5, 90));
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
 /* Two motions, each half of the blocks its own (and a third band in the
@@ -426,6 +431,95 @@ static void test_video_guided_chroma(void **state) {
     (void)state;
     for (fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS; fx.layout <= LMC_VIDEO_LAYOUT_MIXING; fx.layout++)
         check_guided_chroma();
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+}
+
+/* The payload of a clip's last plane. */
+static void encode_last(const clip *c, lmc_buf *last) {
+    lmc_buf payloads[LMC_VIDEO_MAX_PLANES];
+    encode_clip(c, fx.pool1, payloads);
+    *last = payloads[c->planes - 1];
+    free_payloads(payloads, c->planes - 1);
+}
+
+static int same_buf(const lmc_buf *a, const lmc_buf *b) {
+    return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
+
+/* Layout 5: Cr guided by luma and by Cb (4:2:0 with even and odd luma
+ * sizes, 4:4:4, one frame, vectors that leave the frame), decoded with 3
+ * threads (Cb and Cr share their tasks); Cb's samples must change Cr's
+ * payload. */
+static void check_second_guide(uint32_t luma_width, uint32_t luma_height, uint32_t width, uint32_t height,
+                               uint32_t frames, int dx, int dy, uint32_t seed) {
+    lmc_image_shape luma = stack_of(luma_width, luma_height, frames, 255);
+    lmc_image_shape chroma = stack_of(width, height, frames, 255);
+    uint16_t *luma_samples = make_moving(&luma, dx, dy, seed);
+    uint16_t *cb = make_chroma(&chroma, &luma, luma_samples), *noise = make_noise(&chroma, seed + 1);
+    uint16_t *cr = make_chroma(&chroma, &luma, luma_samples);
+    for (size_t i = 0; i < sample_count(&chroma); i++)
+        cr[i] = (uint16_t)((cr[i] + cb[i] * 3 + i % 7) / 4); /* like Cb, not the same */
+    clip with_cb = {3, {luma, chroma, chroma}, {luma_samples, cb, cr}};
+    clip with_noise = {3, {luma, chroma, chroma}, {luma_samples, noise, cr}};
+    size_t guided_size = check_roundtrip(&with_cb, fx.pool3);
+    size_t noise_size = check_roundtrip(&with_noise, fx.pool3);
+    print_message("Cr %ux%u x %u: %zu bytes after its Cb, %zu after noise\n", width, height, frames, guided_size,
+                  noise_size);
+    lmc_buf after_cb, after_noise;
+    encode_last(&with_cb, &after_cb);
+    encode_last(&with_noise, &after_noise);
+    assert_false(same_buf(&after_cb, &after_noise));
+    lmc_buf_free(&after_cb);
+    lmc_buf_free(&after_noise);
+    free(luma_samples);
+    free(cb);
+    free(noise);
+    free(cr);
+}
+
+/* Cb does not guide Cr without a luma guide that fits, where its shape is
+ * not Cr's (Cr is then coded as a second plane would be), nor under
+ * layout 4. */
+static void check_second_guide_ignored(void) {
+    lmc_image_shape luma = stack_of(34, 22, 3, 255), chroma = stack_of(17, 11, 3, 255);
+    lmc_image_shape fewer_frames = stack_of(34, 22, 2, 255), other = stack_of(16, 11, 3, 255);
+    uint16_t *luma_samples = make_moving(&luma, 1, 1, 106), *cb = make_chroma(&chroma, &luma, luma_samples);
+    uint16_t *noise = make_noise(&chroma, 107), *cr = make_noise(&chroma, 108);
+    lmc_buf a, b;
+    fx.layout = LMC_VIDEO_LAYOUT_CONTEXTS;
+    encode_last(&(clip){3, {luma, chroma, chroma}, {luma_samples, cb, cr}}, &a);
+    encode_last(&(clip){3, {luma, chroma, chroma}, {luma_samples, noise, cr}}, &b);
+    assert_true(same_buf(&a, &b));
+    lmc_buf_free(&a);
+    lmc_buf_free(&b);
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    encode_last(&(clip){3, {fewer_frames, chroma, chroma}, {luma_samples, cb, cr}}, &a);
+    encode_last(&(clip){3, {fewer_frames, chroma, chroma}, {luma_samples, noise, cr}}, &b);
+    assert_true(same_buf(&a, &b));
+    lmc_buf_free(&a);
+    lmc_buf_free(&b);
+    encode_last(&(clip){3, {luma, other, chroma}, {luma_samples, noise, cr}}, &a);
+    encode_last(&(clip){2, {luma, chroma}, {luma_samples, cr}}, &b);
+    assert_true(same_buf(&a, &b));
+    check_roundtrip(&(clip){3, {luma, other, chroma}, {luma_samples, noise, cr}}, fx.pool3);
+    lmc_buf_free(&a);
+    lmc_buf_free(&b);
+    free(luma_samples);
+    free(cb);
+    free(noise);
+    free(cr);
+}
+
+static void test_video_second_guide(void **state) {
+    (void)state;
+    fx.layout = LMC_VIDEO_LAYOUT_MIXING;
+    check_second_guide(34, 22, 17, 11, 4, 2, 1, 100);
+    check_second_guide(33, 21, 17, 11, 3, -3, 2, 101);
+    check_second_guide(20, 12, 20, 12, 3, 1, -1, 102);
+    check_second_guide(36, 20, 18, 10, 4, 7, -7, 103);
+    check_second_guide(10, 8, 5, 4, 1, 0, 0, 104);
+    check_second_guide(2, 14, 1, 7, 3, 0, 1, 105);
+    check_second_guide_ignored();
     fx.layout = LMC_VIDEO_LAYOUT_MIXING;
 }
 
@@ -548,6 +642,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_video_contexts_edges),
         cmocka_unit_test(test_video_mixing_hypotheses),
         cmocka_unit_test(test_video_guided_chroma),
+        cmocka_unit_test(test_video_second_guide),
         cmocka_unit_test(test_video_taps_deep),
         cmocka_unit_test(test_video_threads_same_payload),
         cmocka_unit_test(test_video_damaged),

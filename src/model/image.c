@@ -132,15 +132,20 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 52       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
+#define OLS_MAX_INPUTS 58       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
                                  * the luma guide (luma_round5: 3 other hypotheses instead), and
-                                 * (error_contexts) 16 farther neighbours; 5 from each of two earlier channels */
+                                 * (error_contexts) 16 farther neighbours, and (chroma_round5) 6 from a
+                                 * second guide (in a first frame 5, and 4 more from the luma guide and 20
+                                 * more neighbours); 5 from each of two earlier channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
 #define OLS_SOLVE_EVERY_TAPS 8  /* REFERENCE_TAPS, twice the inputs: -18% time for +0.07% size */
 #define OLS_SOLVE_EVERY_WIDE 16 /* error_contexts, 46 inputs: -15% time for +0.06% size (mobile) */
+#define OLS_SOLVE_EVERY_MORE 32 /* chroma_round5: a stripe's first frame (43 inputs or more), and a stack
+                                 * with a second guide (58): their extra inputs cost about 3% of the time
+                                 * each; solving as often would save 0.01% of mobile */
 
 typedef struct {
     int n;
@@ -150,7 +155,10 @@ typedef struct {
     double inputs[OLS_MAX_INPUTS];
 } least_squares;
 
-static double ols_predict(least_squares *o, const int *inputs, int n) {
+/* Not inlined: inlined into prepare_sample (layout 5's inputs), GCC kept
+ * the sum on the stack, a store and a load per input (+3% of mobile's
+ * time); the same operations in the same order either way. */
+__attribute__((noinline)) static double ols_predict(least_squares *o, const int *inputs, int n) {
     o->n = n;
     double sum = 0;
     for (int i = 0; i < n; i++) {
@@ -212,6 +220,16 @@ static void ols_update(least_squares *o, int value, int solve, double forget) {
         ols_solve(o);
 }
 
+/* chroma_round5: the sums of inputs `from` on start from nothing (inputs
+ * that meant something else in the first frame). */
+static void ols_forget_beyond(least_squares *o, int from) {
+    for (int i = from; i < OLS_MAX_INPUTS; i++) {
+        memset(o->covariance[i], 0, sizeof o->covariance[i]);
+        o->target[i] = 0;
+        o->weights[i] = 0;
+    }
+}
+
 /* Video: each frame's blocks point into the previous frame (the encoder
  * searches; the payload carries the vectors). Vectors are in steps of
  * 1/2^motion_shift pixel; between pixels the reference is interpolated in
@@ -251,10 +269,14 @@ typedef struct {
     uint32_t local_errors;      /* video layout 3 (wide_error) */
     uint32_t error_contexts;    /* video layout 4 (and local_errors) */
     uint32_t luma_round5;       /* video layout 5, the luma stack (and error_contexts) */
+    uint32_t chroma_round5;     /* video layout 5 (and error_contexts): chroma and first frames */
     /* REFERENCE_TAPS chroma: the luma stack (8-bit, all of it decoded
      * first), guide_scale_x x guide_scale_y luma pixels a chroma pixel. */
     const uint8_t *guide;
     uint32_t guide_width, guide_frame_height, guide_scale_x, guide_scale_y;
+    /* chroma_round5: the clip's earlier chroma stack (U for V, 8-bit, the
+     * stack's own geometry), or NULL. */
+    const uint8_t *second;
 } channel_image;
 
 /* ---- One stripe's adaptive model ---- */
@@ -321,6 +343,13 @@ typedef struct {
     int16_t *windows;           /* [blocks_x][REFERENCES][WINDOW_SAMPLES] */
     uint32_t windows_row;       /* the stack's block row they hold, + 1; 0: none */
     uint32_t references;        /* earlier frames in the windows */
+    /* chroma_round5: per block of the current block row, the luma guide's
+     * previous frame where the block's vector points, through the 8-tap
+     * filters and summed as guide_at sums it, then the second guide's. */
+    int16_t *guide_windows;     /* [blocks_x][2][WINDOW_SAMPLES] */
+    uint32_t guide_windows_row; /* as windows_row */
+    int ls_intra;               /* the first frame's own least-squares inputs are in its sums */
+    int second_residual;        /* the second guide's change since the previous frame, or its local contrast */
 } stripe_model;
 
 static inline uint8_t pixel_at(const channel_image *im, uint32_t x, uint32_t y, uint32_t c) {
@@ -539,6 +568,8 @@ SAMPLE_STEP void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t
     uint32_t every = s->image->error_contexts                     ? OLS_SOLVE_EVERY_WIDE
                      : s->image->reference_model == REFERENCE_TAPS ? OLS_SOLVE_EVERY_TAPS
                                                                    : OLS_SOLVE_EVERY;
+    if (s->image->chroma_round5 && (s->image->second || y < s->first_row + s->image->frame_height))
+        every = OLS_SOLVE_EVERY_MORE;
     ols_update(&s->ols[c], value, x % every == 0, s->image->error_contexts ? OLS_FORGET_WIDE : OLS_FORGET);
     if (s->ls_errors) {
         int e16 = value * 16 - s->ls16_raw;
@@ -772,11 +803,69 @@ static int guide_at(const channel_image *im, int64_t x, int64_t row, uint32_t fr
     return sum;
 }
 
+/* chroma_round5: a window of the guide's frame `frame` (the window's
+ * first guide sample at (X, Y) in quarter guide pixels), through the 8-tap
+ * filters, each WINDOW x WINDOW sample the sum of the guide_scale_x x
+ * guide_scale_y guide samples it covers. */
+#define GUIDE_WINDOW_MAX (WINDOW * 4)
+
+static void interpolate_guide(const uint8_t *plane, uint32_t plane_width, uint32_t plane_height, uint32_t sx,
+                              uint32_t sy, int64_t X, int64_t Y, int16_t *out) {
+    const int8_t *hx = quarter_taps[X & 3], *hy = quarter_taps[Y & 3];
+    int64_t x0 = (X >> 2) - 3, y0 = (Y >> 2) - 3;
+    int width = WINDOW * (int)sx, height = WINDOW * (int)sy;
+    static _Thread_local int32_t rows[GUIDE_WINDOW_MAX + 7][GUIDE_WINDOW_MAX];
+    static _Thread_local int16_t fine[GUIDE_WINDOW_MAX][GUIDE_WINDOW_MAX];
+    for (int j = 0; j < height + 7; j++) {
+        const uint8_t *line = plane + (size_t)clamp_index(y0 + j, plane_height - 1) * plane_width;
+        for (int i = 0; i < width; i++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 8; k++)
+                sum += hx[k] * line[clamp_index(x0 + i + k, plane_width - 1)];
+            rows[j][i] = sum;
+        }
+    }
+    for (int j = 0; j < height; j++)
+        for (int i = 0; i < width; i++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 8; k++)
+                sum += hy[k] * rows[j + k][i];
+            fine[j][i] = (int16_t)clamp_sample((sum + 2048) >> 12);
+        }
+    for (int j = 0; j < WINDOW; j++)
+        for (int i = 0; i < WINDOW; i++) {
+            int sum = 0;
+            for (uint32_t b = 0; b < sy; b++)
+                for (uint32_t a = 0; a < sx; a++)
+                    sum += fine[j * sy + b][i * sx + a];
+            out[j * WINDOW + i] = (int16_t)sum;
+        }
+}
+
+static void fill_guide_windows(stripe_model *s, uint32_t y) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, frame = y / fh, by = y % fh / MOTION_BLOCK;
+    int64_t sx = im->guide_scale_x, sy = im->guide_scale_y;
+    int64_t y0 = (int64_t)by * MOTION_BLOCK - MARGIN;
+    for (uint32_t bx = 0; bx < im->blocks_x; bx++) {
+        int64_t x0 = (int64_t)bx * MOTION_BLOCK - MARGIN;
+        motion_vector mv = motion_at(im, bx * MOTION_BLOCK, y);
+        int16_t *out = s->guide_windows + (size_t)bx * 2 * WINDOW_SAMPLES;
+        interpolate_guide(im->guide + (size_t)(frame - 1) * im->guide_frame_height * im->guide_width, im->guide_width,
+                          im->guide_frame_height, (uint32_t)sx, (uint32_t)sy, (4 * x0 + mv.dx) * sx,
+                          (4 * y0 + mv.dy) * sy, out);
+        if (im->second)
+            interpolate_guide(im->second + (size_t)(frame - 1) * fh * im->width, im->width, fh, 1, 1, 4 * x0 + mv.dx,
+                              4 * y0 + mv.dy, out + WINDOW_SAMPLES);
+    }
+    s->guide_windows_row = block_row_key(im, y);
+}
+
 /* Luma at the chroma pixel and its 4 neighbours (all decoded: luma comes
  * first), and with a previous frame, luma where the chroma vector points. */
 #define GUIDE_INPUTS 6
 
-static int guide_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inputs) {
+static int guide_inputs(stripe_model *s, uint32_t x, uint32_t y, int *inputs) {
     const channel_image *im = s->image;
     uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
     inputs[0] = guide_at(im, x, row, frame);
@@ -786,9 +875,52 @@ static int guide_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inpu
     inputs[4] = guide_at(im, x, (int64_t)row + 1, frame);
     if (y < s->first_row + fh)
         return 5;
+    if (s->guide_windows) {
+        if (s->guide_windows_row != block_row_key(im, y))
+            fill_guide_windows(s, y);
+        const int16_t *w = s->guide_windows + (size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES +
+                           (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN;
+        inputs[5] = w[0];
+        return GUIDE_INPUTS;
+    }
     motion_vector mv = motion_at(im, x, y);
     inputs[5] = guide_at(im, ((int64_t)x * 4 + mv.dx + 2) >> 2, ((int64_t)row * 4 + mv.dy + 2) >> 2, frame - 1);
     return GUIDE_INPUTS;
+}
+
+/* chroma_round5: the second guide (U for V) at the pixel and its 4
+ * neighbours, and with a previous frame (second_ref) where the vector
+ * points, through the 8-tap filters (guide_inputs fills the windows). */
+#define SECOND_INPUTS 5
+
+static int second_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inputs, int *second_ref) {
+    const channel_image *im = s->image;
+    uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
+    const uint8_t *plane = im->second + (size_t)frame * fh * im->width;
+    static const int8_t at[SECOND_INPUTS][2] = {{0, 0}, {-1, 0}, {0, -1}, {1, 0}, {0, 1}};
+    for (int k = 0; k < SECOND_INPUTS; k++)
+        inputs[k] = plane[(size_t)clamp_index((int64_t)row + at[k][1], fh - 1) * im->width +
+                          (size_t)clamp_index((int64_t)x + at[k][0], im->width - 1)];
+    *second_ref = -1;
+    if (y >= s->first_row + fh && s->guide_windows)
+        *second_ref = s->guide_windows[(size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES + WINDOW_SAMPLES +
+                                       (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN];
+    return SECOND_INPUTS;
+}
+
+static int second_at(const channel_image *im, uint32_t x, uint32_t y, int dx, int dy) {
+    uint32_t fh = im->frame_height, frame = y / fh, row = y % fh;
+    return im->second[((size_t)frame * fh + (size_t)clamp_index((int64_t)row + dy, fh - 1)) * im->width +
+                      (size_t)clamp_index((int64_t)x + dx, im->width - 1)];
+}
+
+/* The second guide's neighbours as the stack's own (all of it is known). */
+static neighbours second_neighbours(const stripe_model *s, uint32_t x, uint32_t y) {
+    const channel_image *im = s->image;
+    neighbours v = {second_at(im, x, y, -1, 0), second_at(im, x, y, 0, -1), second_at(im, x, y, -1, -1),
+                    second_at(im, x, y, 1, -1), second_at(im, x, y, -2, 0), second_at(im, x, y, 0, -2),
+                    second_at(im, x, y, 1, -2)};
+    return v;
 }
 
 /* error_contexts: 16 more neighbours of the least-squares predictor, up to
@@ -818,6 +950,30 @@ static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uin
     return FARTHER_NEIGHBOURS;
 }
 
+/* chroma_round5: in a frame without reference, INTRA_NEIGHBOURS more
+ * neighbours still, up to six pixels away (as farther_neighbours): mobile's
+ * first luma frame -0.5%, foreman's -0.7%. */
+#define INTRA_NEIGHBOURS 20
+
+static int intra_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                            int *inputs) {
+    static const int8_t at[INTRA_NEIGHBOURS][2] = {
+        {-5, 0}, {0, -5}, {-4, -1}, {4, -1}, {-1, -4}, {1, -4}, {-4, -2}, {4, -2}, {-3, -3}, {3, -3},
+        {2, -3}, {-2, -4}, {2, -4}, {-5, -1}, {5, -1}, {-6, 0}, {0, -6}, {-4, -3}, {4, -3}, {-1, -5}};
+    const channel_image *im = s->image;
+    int64_t top = frame_top(s, y);
+    for (int k = 0; k < INTRA_NEIGHBOURS; k++) {
+        int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
+        if (fy < top)
+            inputs[k] = v->n;
+        else if (fy == (int64_t)y && fx < 0)
+            inputs[k] = v->w;
+        else
+            inputs[k] = pixel_at(im, (uint32_t)clamp_index(fx, im->width - 1), (uint32_t)fy, c);
+    }
+    return INTRA_NEIGHBOURS;
+}
+
 /* error_contexts: the least-squares prediction's local bias, from its
  * signed errors at W, N, NW, NE, WW and NN and where the vector leads in
  * the previous frame, by a second, small least-squares fit (mobile -0.3%,
@@ -844,6 +1000,47 @@ static double error_feedback(stripe_model *s, uint32_t x, uint32_t y) {
     return ols_predict(s->feedback, inputs, FEEDBACK_INPUTS);
 }
 
+/* chroma_round5: the inputs after the neighbours, each kind in the same
+ * places in every frame: the guides' (luma's, then the second guide's) at
+ * the pixel and its neighbours; then in a first frame luma under the
+ * diagonal neighbours and INTRA_NEIGHBOURS more neighbours, in the others
+ * where the vector points in the guides' previous frames (the earlier
+ * frames' own samples follow). The first inter frame starts the sums
+ * beyond the shared inputs from nothing. */
+static int round5_inputs(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                         const reference *ref, const int *guide, int guide_count, int *inputs, int n) {
+    int spatial = guide_count == GUIDE_INPUTS ? guide_count - 1 : guide_count, second_ref = -1;
+    memcpy(inputs + n, guide, (size_t)spatial * sizeof *guide);
+    n += spatial;
+    if (s->image->second) {
+        int *u = inputs + n;
+        n += second_inputs(s, x, y, u, &second_ref);
+        s->second_residual = second_ref >= 0 ? u[0] - second_ref : (4 * u[0] - u[1] - u[2] - u[3] - u[4]) / 4;
+    }
+    if (!ref->present) {
+        s->ls_intra = 1;
+        if (guide_count) {
+            /* The luma sums under the diagonal neighbours too (-0.8% on
+             * mobile's first chroma frames). */
+            const channel_image *im = s->image;
+            uint32_t frame = y / im->frame_height, row = y % im->frame_height;
+            static const int8_t at[4][2] = {{-1, -1}, {1, -1}, {-1, 1}, {1, 1}};
+            for (int k = 0; k < 4; k++)
+                inputs[n++] = guide_at(im, (int64_t)x + at[k][0], (int64_t)row + at[k][1], frame);
+        }
+        return n + intra_neighbours(s, x, y, c, v, inputs + n);
+    }
+    if (s->ls_intra) {
+        ols_forget_beyond(&s->ols[c], n);
+        s->ls_intra = 0;
+    }
+    if (guide_count == GUIDE_INPUTS)
+        inputs[n++] = guide[GUIDE_INPUTS - 1];
+    if (second_ref >= 0)
+        inputs[n++] = second_ref;
+    return n;
+}
+
 /* The least-squares prediction from the neighbourhood and, for later
  * channels, the earlier channels of this pixel and their neighbours. */
 static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
@@ -853,6 +1050,8 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
     int n = 7;
     if (s->image->error_contexts)
         n += farther_neighbours(s, x, y, c, v, inputs + n);
+    if (s->image->chroma_round5)
+        n = round5_inputs(s, x, y, c, v, ref, guide, guide_count, inputs, n);
     if (ref->present && s->image->reference_model == REFERENCE_TAPS) {
         int previous[13] = {ref->r,  ref->w,  ref->n,  ref->e,  ref->s,  ref->nw, ref->ne,
                             ref->sw, ref->se, ref->ww, ref->ee, ref->nn, ref->ss};
@@ -874,8 +1073,10 @@ static int least_squares_prediction(stripe_model *s, uint32_t x, uint32_t y, uin
         memcpy(inputs + n, previous, sizeof previous);
         n += 10;
     }
-    memcpy(inputs + n, guide, (size_t)guide_count * sizeof *guide);
-    n += guide_count;
+    if (!s->image->chroma_round5) {
+        memcpy(inputs + n, guide, (size_t)guide_count * sizeof *guide);
+        n += guide_count;
+    }
     memcpy(inputs + n, hypotheses, (size_t)hypothesis_count * sizeof *hypotheses);
     n += hypothesis_count;
     for (uint32_t j = c >= 2 ? c - 2 : 0; j < c; j++) {
@@ -1008,10 +1209,17 @@ SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_
         }
         if (hypothesis_count)
             sub[1] = hypotheses[0];
-    } else if (c > 0) {
+    } else if (c > 0 || s->image->second) {
         /* The earlier channel's local differences carried over. */
-        neighbours u = neighbours_at(s, x, y, c - 1);
-        int here = pixel_at(s->image, x, y, c - 1);
+        neighbours u;
+        int here;
+        if (c > 0) {
+            u = neighbours_at(s, x, y, c - 1);
+            here = pixel_at(s->image, x, y, c - 1);
+        } else {
+            u = second_neighbours(s, x, y);
+            here = second_at(s->image, x, y, 0, 0);
+        }
         cross_value = here;
         cross[0] = clamp_sample(v.w + here - u.w);
         cross[1] = clamp_sample(v.n + here - u.n);
@@ -1034,11 +1242,14 @@ SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_
         if (ref.older >= 0)
             predictions[8] = ref.older;
     }
+    if (s->image->second && ref.present)
+        predictions[5] = clamp_sample(ref.r + s->second_residual);
     uint32_t k = 0, salt = c << 8;
     for (int i = 0; i < PREDICTION_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, (uint32_t)predictions[i]);
     for (int i = 0; i < CROSS_CONTEXTS; i++, k++)
-        s->key[k] = hash2(salt | k, (uint32_t)(c > 0 || ref.present ? cross[i] : predictions[i]));
+        s->key[k] =
+            hash2(salt | k, (uint32_t)(c > 0 || ref.present || s->image->second ? cross[i] : predictions[i]));
     uint32_t q = (uint32_t)clamp_sample(cross_residual + 128) >> 2;
     uint32_t combined[COMBINED_CONTEXTS] = {
         (uint32_t)(v.w >> 2) << 8 | (uint32_t)(v.n >> 2),
@@ -1051,6 +1262,8 @@ SAMPLE_STEP void prepare_sample(stripe_model *s, uint32_t x, uint32_t y, uint32_
         hash2(earlier_channels(s, x, y, c, &v), (uint32_t)blended)};
     if (guide_count)
         guide_contexts(guide, guide_count, blended, cross_value, combined);
+    if (s->image->second)
+        combined[3] = hash2((uint32_t)blended, (uint32_t)(LMC_MAX(-32, LMC_MIN(s->second_residual, 31)) + 32));
     for (int i = 0; i < COMBINED_CONTEXTS; i++, k++)
         s->key[k] = hash2(salt | k, combined[i]);
     s->channel = c;
@@ -1310,6 +1523,7 @@ static void stripe_free(stripe_model *s) {
     free(s->ols);
     free(s->windows);
     free(s->set_updates);
+    free(s->guide_windows);
 }
 
 /* What the model file gives every stripe to start from: the mixers'
@@ -1420,8 +1634,12 @@ static lmc_status stripe_open(stripe_model *s, const image_prior *prior, const c
     int windowed = image->reference_model == REFERENCE_TAPS && image->motion;
     if (windowed)
         s->windows = malloc((size_t)image->blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof *s->windows);
+    int guide_windowed = windowed && image->guide && image->chroma_round5;
+    if (guide_windowed)
+        s->guide_windows = malloc((size_t)image->blocks_x * 2 * WINDOW_SAMPLES * sizeof *s->guide_windows);
     if (!s->maps || !s->ols || !s->weights || !s->apm1.cells || !s->apm2.cells || !s->errors ||
-        (windowed && !s->windows) || (frame_errors && (!s->frame_errors || !s->error_sums)) ||
+        (windowed && !s->windows) || (guide_windowed && !s->guide_windows) ||
+        (frame_errors && (!s->frame_errors || !s->error_sums)) ||
         (image->error_contexts && (!s->apm3.cells || !s->ls_errors || !s->feedback)) ||
         (image->luma_round5 && !s->set_updates)) {
         stripe_free(s);
@@ -1448,6 +1666,7 @@ typedef struct {
     uint32_t local_errors;              /* layout 3 */
     uint32_t error_contexts;            /* layout 4 */
     uint32_t luma_round5;               /* layout 5, the luma stack (a clip's first plane) */
+    uint32_t chroma_round5;             /* layout 5, every 8-bit plane: chroma and first frames */
 } video_coding;
 
 typedef struct {
@@ -1659,7 +1878,8 @@ static lmc_status job_open(image_job *job, const lmc_model *model, const lmc_ima
                                  .frame_height = frame_height_of(shape), .motion_shift = shape->motion_shift,
                                  .reference_model = reference_model, .local_errors = local_errors,
                                  .error_contexts = video ? video->error_contexts : 0,
-                                 .luma_round5 = video ? video->luma_round5 : 0};
+                                 .luma_round5 = video ? video->luma_round5 : 0,
+                                 .chroma_round5 = video ? video->chroma_round5 : 0};
     job->stripe_rows = stripe_rows;
     job->stripes = (shape->height + stripe_rows - 1) / stripe_rows;
     /* Cleared: a guided plane may read frames of a stripe that failed. */
@@ -2199,7 +2419,7 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
      * layout) bound every rule's stripes. */
     uint64_t rows = stripe_rows_before_even_rule(shape), blocks_x = (shape->width + MOTION_BLOCK - 1) / MOTION_BLOCK;
     if (shape->frame_height)
-        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, 1, 1, 1}));
+        rows = LMC_MAX(rows, stripe_rows_of(shape, &(video_coding){REFERENCE_TAPS, 1, 1, 1, 1}));
     /* Video stacks may take layout 4's mixers and APM. */
     uint64_t mixer_sets = shape->frame_height ? ALL_MIXER_SETS : MIXER_SETS;
     uint64_t set_updates = shape->frame_height ? ALL_MIXER_SETS * sizeof(uint16_t) : 0; /* layout 5 */
@@ -2212,7 +2432,7 @@ uint64_t lmc_image_memory(const lmc_image_shape *shape, int threads) {
                                                  2 * (uint64_t)shape->frame_height * shape->width * sizeof(int16_t)
                                            : 0) +
                       2 * channels * shape->width * (BLEND_PREDICTORS + 1) * 2 + channels * sizeof(least_squares) +
-                      (shape->frame_height ? blocks_x * REFERENCES * WINDOW_SAMPLES * sizeof(int16_t) : 0) +
+                      (shape->frame_height ? blocks_x * (REFERENCES + 2) * WINDOW_SAMPLES * sizeof(int16_t) : 0) +
                       (shape->frame_height ? (uint64_t)shape->frame_height * shape->width * (BLEND_PREDICTORS + 1) *
                                                  (sizeof(uint16_t) + 2 * sizeof(uint32_t))
                                            : 0);
@@ -2253,14 +2473,15 @@ lmc_status lmc_image_learn(const lmc_model *model, const lmc_image_shape *shape,
 /* ---- Video clips, newest layouts (video_codec.h) ---- */
 
 /* 8-bit planes take the 8-tap reference (and from layout 3 the local
- * errors, from layout 4 the error contexts, from layout 5 for the first
- * plane, luma, the finer mixing); wider ones (two channels a sample) keep
- * the bilinear one, and no guide. */
+ * errors, from layout 4 the error contexts, from layout 5 more guidance for
+ * chroma and first frames and, for the first plane, luma, the finer
+ * mixing); wider ones (two channels a sample) keep the bilinear one, and no
+ * guide. */
 static video_coding video_coding_of(uint32_t layout, const lmc_image_shape *shape, uint32_t plane) {
     if (shape->max_value > 255)
-        return (video_coding){REFERENCE_BILINEAR, 0, 0, 0};
+        return (video_coding){REFERENCE_BILINEAR, 0, 0, 0, 0};
     return (video_coding){REFERENCE_TAPS, layout >= LMC_VIDEO_LAYOUT_ERRORS, layout >= LMC_VIDEO_LAYOUT_CONTEXTS,
-                          layout >= LMC_VIDEO_LAYOUT_MIXING && plane == 0};
+                          layout >= LMC_VIDEO_LAYOUT_MIXING && plane == 0, layout >= LMC_VIDEO_LAYOUT_MIXING};
 }
 
 static lmc_status check_clip(uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
@@ -2389,6 +2610,19 @@ static lmc_status run_clip(video_clip *clip, lmc_pool *pool, lmc_message *messag
     return status;
 }
 
+/* chroma_round5: the second chroma plane (Cr) also follows the first (Cb)
+ * where it is guided by luma and has Cb's geometry, 8-bit, and runs in
+ * Cb's tasks (joins_previous), so each frame of Cb is coded before Cr's. */
+static void attach_second_guide(video_clip *clip) {
+    if (clip->planes < 3)
+        return;
+    channel_image *cr = &clip->jobs[2].image;
+    const channel_image *cb = &clip->jobs[1].image;
+    if (cr->chroma_round5 && cr->guide && cb->channels == 1 && cr->channels == 1 && cb->width == cr->width &&
+        cb->height == cr->height && cb->frame_height == cr->frame_height && joins_previous(clip, 2))
+        cr->second = cb->pixels;
+}
+
 /* The later planes follow the first where it fits; a decoder's wait for
  * its frames (all known when encoding). */
 static lmc_status attach_guides(video_clip *clip, const lmc_image_shape *shapes) {
@@ -2397,6 +2631,7 @@ static lmc_status attach_guides(video_clip *clip, const lmc_image_shape *shapes)
         attach_guide(&clip->jobs[p].image, &shapes[p], &clip->jobs[0].image, &shapes[0]);
         guided |= clip->jobs[p].image.guide != NULL;
     }
+    attach_second_guide(clip);
     if (guided && !clip->encoding) {
         clip->leader_frames = lmc_progress_create(frame_count(&clip->jobs[0].image));
         if (!clip->leader_frames)

@@ -12,7 +12,7 @@
 #define LMC_VIDEO_LAYOUT_TAPS 2   /* 8-tap references, luma-guided chroma */
 #define LMC_VIDEO_LAYOUT_ERRORS 3 /* and predictors judged by wider local errors */
 #define LMC_VIDEO_LAYOUT_CONTEXTS 4 /* and those errors as the mixers' and APMs' contexts */
-#define LMC_VIDEO_LAYOUT_MIXING 5   /* and (luma) a finer mixing of the inter frames */
+#define LMC_VIDEO_LAYOUT_MIXING 5   /* and luma hypotheses and mixing, Cb guiding Cr, wider first frames */
 
 #define LMC_VIDEO_MAX_PLANES 4 /* Y, U, V and alpha */
 
