@@ -105,8 +105,7 @@ static lmc_image_shape image_shape(const lmc_media_desc *d) {
  * lmc_video_plane_encode, also quarter pixels: LMC_VIDEO_LAYOUT_TAPS (8-tap
  * reference filters; issue 7), LMC_VIDEO_LAYOUT_ERRORS,
  * LMC_VIDEO_LAYOUT_CONTEXTS or LMC_VIDEO_LAYOUT_MIXING (which new archives
- * get). Without a mark, whole
- * pixels. */
+ * get). Without a mark, whole pixels. */
 #define VIDEO_QUARTER_PEL 1
 #define VIDEO_LAYOUT LMC_VIDEO_LAYOUT_MIXING
 
