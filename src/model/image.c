@@ -132,11 +132,12 @@ enum {
  * forgotten normal equations of the samples seen so far. Doubles in a fixed
  * order of operations (no FMA contraction: -ffp-contract=off), so every
  * machine computes the same predictions. */
-#define OLS_MAX_INPUTS 58       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
+#define OLS_MAX_INPUTS 62       /* 7 neighbours and 10 from earlier frames, or (REFERENCE_TAPS) 23 and 6 from
                                  * the luma guide (luma_round5: 3 other hypotheses instead), and
-                                 * (error_contexts) 16 farther neighbours, and (chroma_round5) 6 from a
-                                 * second guide (in a first frame 5, and 4 more from the luma guide and 20
-                                 * more neighbours); 5 from each of two earlier channels */
+                                 * (error_contexts) 16 farther neighbours, and (chroma_round5) 4 more from
+                                 * the luma guide and 6 from a second guide (in a first frame 5, and 4 more
+                                 * from the luma guide and 20 more neighbours); 5 from each of two earlier
+                                 * channels */
 #define OLS_FORGET 0.998        /* weight of the past per sample */
 #define OLS_FORGET_WIDE 0.999   /* error_contexts: more inputs want more samples (0.998: +0.15%) */
 #define OLS_RIDGE 0.5           /* added to the diagonal: keeps the system solvable */
@@ -861,6 +862,14 @@ static void fill_guide_windows(stripe_model *s, uint32_t y) {
     s->guide_windows_row = block_row_key(im, y);
 }
 
+/* chroma_round5: the pixel's place in its block's luma window (filled);
+ * the second guide's window follows at + WINDOW_SAMPLES. */
+static const int16_t *guide_window_at(const stripe_model *s, uint32_t x, uint32_t y) {
+    uint32_t row = y % s->image->frame_height;
+    return s->guide_windows + (size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES +
+           (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN;
+}
+
 /* Luma at the chroma pixel and its 4 neighbours (all decoded: luma comes
  * first), and with a previous frame, luma where the chroma vector points. */
 #define GUIDE_INPUTS 6
@@ -878,9 +887,7 @@ static int guide_inputs(stripe_model *s, uint32_t x, uint32_t y, int *inputs) {
     if (s->guide_windows) {
         if (s->guide_windows_row != block_row_key(im, y))
             fill_guide_windows(s, y);
-        const int16_t *w = s->guide_windows + (size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES +
-                           (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN;
-        inputs[5] = w[0];
+        inputs[5] = guide_window_at(s, x, y)[0];
         return GUIDE_INPUTS;
     }
     motion_vector mv = motion_at(im, x, y);
@@ -903,8 +910,7 @@ static int second_inputs(const stripe_model *s, uint32_t x, uint32_t y, int *inp
                           (size_t)clamp_index((int64_t)x + at[k][0], im->width - 1)];
     *second_ref = -1;
     if (y >= s->first_row + fh && s->guide_windows)
-        *second_ref = s->guide_windows[(size_t)(x / MOTION_BLOCK) * 2 * WINDOW_SAMPLES + WINDOW_SAMPLES +
-                                       (row % MOTION_BLOCK + MARGIN) * WINDOW + x % MOTION_BLOCK + MARGIN];
+        *second_ref = guide_window_at(s, x, y)[WINDOW_SAMPLES];
     return SECOND_INPUTS;
 }
 
@@ -1038,6 +1044,15 @@ static int round5_inputs(stripe_model *s, uint32_t x, uint32_t y, uint32_t c, co
         inputs[n++] = guide[GUIDE_INPUTS - 1];
     if (second_ref >= 0)
         inputs[n++] = second_ref;
+    if (guide_count == GUIDE_INPUTS && s->guide_windows) {
+        /* And luma's previous frame at the 4 neighbours there (-0.13% of
+         * mobile's chroma). */
+        const int16_t *w = guide_window_at(s, x, y);
+        inputs[n++] = w[-1];
+        inputs[n++] = w[-WINDOW];
+        inputs[n++] = w[1];
+        inputs[n++] = w[WINDOW];
+    }
     return n;
 }
 
