@@ -61,6 +61,15 @@ const bench_codec bench_codecs[] = {
      {"x264", "--qp", "0", "--preset", "veryslow", "--threads", "1", "--quiet", "--demuxer", "y4m", "-o", P, D, NULL},
      {"ffmpeg", "-nostdin", "-loglevel", "error", "-threads", "1", "-f", "h264", "-i", P, "-fps_mode", "passthrough",
       "-f", "yuv4mpegpipe", "-y", U, NULL}},
+    /* x265 through ffmpeg's libx265 (Debian has no x265 program), a raw HEVC
+     * stream without its SEI of encoder settings (2 KB); one thread: no
+     * thread pool, one frame at a time. */
+    {"x265 lossless", LMC_KIND_VIDEO, SAMPLES, ".hevc", ".y4m",
+     {"ffmpeg", "-nostdin", "-loglevel", "error", "-f", "yuv4mpegpipe", "-i", D, "-threads", "1", "-c:v", "libx265",
+      "-preset", "veryslow", "-x265-params", "lossless=1:info=0:pools=none:frame-threads=1:log-level=error", "-f", "hevc",
+      "-y", P, NULL},
+     {"ffmpeg", "-nostdin", "-loglevel", "error", "-threads", "1", "-f", "hevc", "-i", P, "-fps_mode", "passthrough",
+      "-f", "yuv4mpegpipe", "-y", U, NULL}},
 };
 const size_t bench_codec_count = sizeof bench_codecs / sizeof bench_codecs[0];
 

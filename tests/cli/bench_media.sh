@@ -10,7 +10,7 @@ source "$(dirname "$0")/helpers.bash" "$@"
 command -v python3 >/dev/null || skip "python3 makes the test files"
 IMAGE_CODECS='optipng -o7:optipng|cwebp -lossless -z 9:cwebp dwebp|cjxl -d 0 -e 9:cjxl djxl'
 AUDIO_CODECS='flac -8:flac|wavpack -hh -x6:wavpack wvunpack'
-VIDEO_CODECS='ffv1 -level 3:ffmpeg|x264 --qp 0:x264 ffmpeg'
+VIDEO_CODECS='ffv1 -level 3:ffmpeg|x264 --qp 0:x264 ffmpeg|x265 lossless:ffmpeg'
 found=0
 for program in optipng cwebp dwebp cjxl djxl flac wavpack wvunpack ffmpeg x264; do
     command -v "$program" >/dev/null && found=1
@@ -116,8 +116,8 @@ check_codecs image.png "$IMAGE_CODECS" 9 0 24
 check_codecs palette.png "$IMAGE_CODECS" 9 0 24
 check_codecs tone.wav "$AUDIO_CODECS" 11 0 1000
 check_codecs clip.y4m "$VIDEO_CODECS" 9 0 24
-grep -Eq '^inputs/tone\.wav,[0-9]+,(optipng|cwebp|cjxl|ffv1|x264)' results.csv && fail "an image or video codec ran on audio"
-grep -Eq '^inputs/image\.png,[0-9]+,(flac|wavpack|ffv1|x264)' results.csv && fail "an audio or video codec ran on an image"
+grep -Eq '^inputs/tone\.wav,[0-9]+,(optipng|cwebp|cjxl|ffv1|x264|x265)' results.csv && fail "an image or video codec ran on audio"
+grep -Eq '^inputs/image\.png,[0-9]+,(flac|wavpack|ffv1|x264|x265)' results.csv && fail "an audio or video codec ran on an image"
 expect_stdout '^TOTAL +- +[0-9]+ +lmc --fast +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ ' "lmc's total with both media columns"
 grep -q '>lmc bench: compression ratio' results.svg || fail "SVG of mixed kinds: not a ratio chart"
 
