@@ -144,9 +144,9 @@ enum {
 #define OLS_SOLVE_EVERY 4       /* pixels between solutions: most of its cost */
 #define OLS_SOLVE_EVERY_TAPS 8  /* REFERENCE_TAPS, twice the inputs: -18% time for +0.07% size */
 #define OLS_SOLVE_EVERY_WIDE 16 /* error_contexts, 46 inputs: -15% time for +0.06% size (mobile) */
-#define OLS_SOLVE_EVERY_MORE 32 /* chroma_round5: a stripe's first frame (43 inputs or more), and a stack
-                                 * with a second guide (58): their extra inputs cost about 3% of the time
-                                 * each; solving as often would save 0.01% of mobile */
+#define OLS_SOLVE_EVERY_ROUND5 8 /* chroma_round5 (layout 5), every frame: with the planes coded at the
+                                  * same time there is time to spare, and mobile -0.08%, foreman -0.15%
+                                  * against 16 (32 for first frames and Cr) cost +11% of the time */
 
 typedef struct {
     int n;
@@ -569,8 +569,8 @@ SAMPLE_STEP void record_errors(stripe_model *s, uint32_t x, uint32_t y, uint32_t
     uint32_t every = s->image->error_contexts                     ? OLS_SOLVE_EVERY_WIDE
                      : s->image->reference_model == REFERENCE_TAPS ? OLS_SOLVE_EVERY_TAPS
                                                                    : OLS_SOLVE_EVERY;
-    if (s->image->chroma_round5 && (s->image->second || y < s->first_row + s->image->frame_height))
-        every = OLS_SOLVE_EVERY_MORE;
+    if (s->image->chroma_round5)
+        every = OLS_SOLVE_EVERY_ROUND5;
     ols_update(&s->ols[c], value, x % every == 0, s->image->error_contexts ? OLS_FORGET_WIDE : OLS_FORGET);
     if (s->ls_errors) {
         int e16 = value * 16 - s->ls16_raw;
