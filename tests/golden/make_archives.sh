@@ -3,20 +3,27 @@
 # shipped model that fits the originals, with --fast, and with stories260K
 # converted from ../shared (the converter is deterministic, so the same
 # model hash is reproduced wherever ../shared exists).
-#   tests/golden/make_archives.sh BUILD_DIR
+#   tests/golden/make_archives.sh BUILD_DIR [VERSION ORIGINAL...]
 # Run only when adding a new golden set: existing archives must never change.
+# Sets: v1 (2026-11, every original); v2 (2026-12-07, video.y4m: video
+# layout 5, lmc at 6bca124; default model only).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:?usage: make_archives.sh BUILD_DIR}
+build=${1:?usage: make_archives.sh BUILD_DIR [VERSION ORIGINAL...]}
 lmc=$build/lmc
-originals=(sample.txt bytes.bin image.ppm audio.wav video.y4m)
-version=v1
+version=${2:-v1}
+if [ $# -gt 2 ]; then
+  originals=("${@:3}")
+else
+  originals=(sample.txt bytes.bin image.ppm audio.wav video.y4m)
+fi
 for original in "${originals[@]}"; do
   "$lmc" compress -q -f -o "$here/$version-$original.default.lmc" "$here/$original"
-  "$lmc" compress -q -f --fast -o "$here/$version-$original.fast.lmc" "$here/$original"
+  # --fast codes every kind as bytes: v1's archives cover it.
+  [ "$version" = v1 ] && "$lmc" compress -q -f --fast -o "$here/$version-$original.fast.lmc" "$here/$original"
 done
 shared=$here/../../../shared/peer/llama2c
-if [ -d "$shared" ]; then
+if [ -d "$shared" ] && [ "$version" = v1 ]; then
   tmp=$(mktemp -d)
   "$build/lmc_llama2c_to_gguf" "$shared/stories260K.bin" "$shared/tok512.bin" "$tmp/stories260K.gguf"
   "$lmc" compress -q -f -m "$tmp/stories260K.gguf" -o "$here/$version-sample.txt.stories260K.lmc" "$here/sample.txt"
