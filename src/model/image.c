@@ -2532,8 +2532,10 @@ typedef struct {
 /* Whether plane p runs with the plane before it: the same stripes of the
  * same frames. */
 static int joins_previous(const video_clip *clip, uint32_t p) {
+    if (p < 2)
+        return 0;
     const image_job *a = &clip->jobs[p - 1], *b = &clip->jobs[p];
-    return p >= 2 && a->stripe_rows == b->stripe_rows && a->image.height == b->image.height &&
+    return a->stripe_rows == b->stripe_rows && a->image.height == b->image.height &&
            a->image.frame_height == b->image.frame_height;
 }
 
