@@ -38,7 +38,14 @@
  * choose mixer weights and APM cells; layout 5 (luma_round5) gives the luma
  * stack's least-squares predictor and blend the motion of the neighbouring
  * blocks (other_hypotheses), damps the mixer inputs of young contexts and
- * lets the mixers' learning rates decay.
+ * lets the mixers' learning rates decay, and (chroma_round5, every 8-bit
+ * stack) lets Cb guide Cr and first frames see farther neighbours.
+ *
+ * A clip's planes are coded together (video_clip, at the end): one
+ * parallel loop over the luma stripes, then stripes of Cb and Cr coded
+ * frame by frame in turn, a decoder's guided planes waiting for luma's
+ * frames (lmc_progress), so with two threads a clip takes about its luma's
+ * time.
  */
 #include <math.h>
 #include <stdlib.h>
