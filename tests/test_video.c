@@ -604,33 +604,35 @@ static void check_damaged(const clip *c, const lmc_buf *payloads, lmc_pool *pool
 }
 
 /* Every truncation and, byte by byte, one of four flips of each payload of
- * a small clip of luma and guided chroma, three frames: damaged luma must
- * not leave the chroma decoding (on another thread) waiting. */
+ * a small clip of luma, Cb and Cr (layout 5: Cr follows Cb), three frames,
+ * decoded with 3 threads: damaged luma must not leave the chroma decoding
+ * (on another thread) waiting, and damaged Cb must not derail Cr. */
 static void test_video_damaged(void **state) {
     (void)state;
     static const uint8_t masks[] = {0x01, 0x80, 0xff, 0x10};
     lmc_image_shape luma = stack_of(8, 6, 3, 255), chroma = stack_of(4, 3, 3, 255);
-    uint16_t *luma_samples = make_moving(&luma, 1, 1, 50), *chroma_samples = make_noise(&chroma, 51);
-    clip c = guided(&luma, luma_samples, &chroma, chroma_samples);
-    lmc_buf payloads[2];
+    uint16_t *luma_samples = make_moving(&luma, 1, 1, 50), *cb = make_chroma(&chroma, &luma, luma_samples);
+    uint16_t *cr = make_noise(&chroma, 51);
+    clip c = {3, {luma, chroma, chroma}, {luma_samples, cb, cr}};
+    lmc_buf payloads[3];
     encode_clip(&c, fx.pool1, payloads);
-    for (uint32_t p = 0; p < 2; p++) {
+    for (uint32_t p = 0; p < 3; p++) {
         lmc_buf *damaged = &payloads[p];
         size_t size = damaged->size;
-        lmc_pool *pool = p ? fx.pool1 : fx.pool3;
         print_message("damaging a payload of %zu bytes\n", size);
         for (damaged->size = 0; damaged->size < size; damaged->size++)
-            check_damaged(&c, payloads, pool);
+            check_damaged(&c, payloads, fx.pool3);
         for (size_t i = 0; i < size; i++) {
             uint8_t mask = masks[i % 4];
             damaged->data[i] ^= mask;
-            check_damaged(&c, payloads, pool);
+            check_damaged(&c, payloads, fx.pool3);
             damaged->data[i] ^= mask;
         }
     }
-    free_payloads(payloads, 2);
+    free_payloads(payloads, 3);
     free(luma_samples);
-    free(chroma_samples);
+    free(cb);
+    free(cr);
 }
 
 int main(int argc, char **argv) {
