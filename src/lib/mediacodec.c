@@ -137,21 +137,20 @@ static lmc_status read_video_layout(const uint8_t *payload, size_t size, size_t 
     return LMC_OK;
 }
 
-/* Plane p's stack within the stacks of every plane, one after another
+/* Samples of a frame before plane p's. Plane p's stack starts that many
+ * frames' worth into the stacks of every plane, one after another
  * (together as many samples as the item). */
-static size_t stack_offset(const lmc_media_desc *d, uint32_t p) {
+static size_t planes_before(const lmc_media_desc *d, uint32_t p) {
     size_t offset = 0;
     for (uint32_t q = 0; q < p; q++)
-        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q) * d->frames;
+        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q);
     return offset;
 }
 
 /* Copies plane p of every frame between the item's frame-major samples and
  * its stack (to_stack: item -> stack, else back). */
 static void move_plane(const lmc_media_desc *d, uint32_t p, uint16_t *samples, uint16_t *stack, int to_stack) {
-    size_t frame = (size_t)lmc_media_frame_samples(d), offset = 0;
-    for (uint32_t q = 0; q < p; q++)
-        offset += (size_t)lmc_media_plane_width(d, q) * lmc_media_plane_height(d, q);
+    size_t frame = (size_t)lmc_media_frame_samples(d), offset = planes_before(d, p);
     size_t plane = (size_t)lmc_media_plane_width(d, p) * lmc_media_plane_height(d, p);
     for (uint64_t f = 0; f < d->frames; f++) {
         uint16_t *in_item = samples + f * frame + offset, *in_stack = stack + f * plane;
@@ -164,7 +163,7 @@ static void plane_stacks(const lmc_media_desc *d, uint32_t motion_shift, uint16_
                          uint16_t **planes) {
     for (uint32_t p = 0; p < d->channels; p++) {
         shapes[p] = plane_stack_shape(d, p, motion_shift);
-        planes[p] = stacks + stack_offset(d, p);
+        planes[p] = stacks + planes_before(d, p) * d->frames;
     }
 }
 

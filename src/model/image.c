@@ -944,14 +944,14 @@ static neighbours second_neighbours(const stripe_model *s, uint32_t x, uint32_t 
  * -0.8%, -1.4%, -1.5%, -1.5%). */
 #define FARTHER_NEIGHBOURS 16
 
-static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
-                              int *inputs) {
-    static const int8_t at[FARTHER_NEIGHBOURS][2] = {
-        {-2, -1}, {-1, -2}, {2, -1}, {-3, 0}, {0, -3}, {2, -2}, {-2, -2}, {-3, -1},
-        {3, -1},  {1, -3},  {-1, -3}, {-4, 0}, {-3, -2}, {3, -2}, {0, -4}, {-2, -3}};
+/* The samples of channel c at the offsets `at` from (x, y): those above
+ * the frame's first row take N's value, those left of its first column in
+ * the current row W's, the others clamp into the frame. */
+static void neighbours_at_offsets(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                                  const int8_t (*at)[2], int count, int *inputs) {
     const channel_image *im = s->image;
     int64_t top = frame_top(s, y);
-    for (int k = 0; k < FARTHER_NEIGHBOURS; k++) {
+    for (int k = 0; k < count; k++) {
         int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
         if (fy < top)
             inputs[k] = v->n;
@@ -960,6 +960,14 @@ static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uin
         else
             inputs[k] = pixel_at(im, (uint32_t)clamp_index(fx, im->width - 1), (uint32_t)fy, c);
     }
+}
+
+static int farther_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint32_t c, const neighbours *v,
+                              int *inputs) {
+    static const int8_t at[FARTHER_NEIGHBOURS][2] = {
+        {-2, -1}, {-1, -2}, {2, -1}, {-3, 0}, {0, -3}, {2, -2}, {-2, -2}, {-3, -1},
+        {3, -1},  {1, -3},  {-1, -3}, {-4, 0}, {-3, -2}, {3, -2}, {0, -4}, {-2, -3}};
+    neighbours_at_offsets(s, x, y, c, v, at, FARTHER_NEIGHBOURS, inputs);
     return FARTHER_NEIGHBOURS;
 }
 
@@ -973,17 +981,7 @@ static int intra_neighbours(const stripe_model *s, uint32_t x, uint32_t y, uint3
     static const int8_t at[INTRA_NEIGHBOURS][2] = {
         {-5, 0}, {0, -5}, {-4, -1}, {4, -1}, {-1, -4}, {1, -4}, {-4, -2}, {4, -2}, {-3, -3}, {3, -3},
         {2, -3}, {-2, -4}, {2, -4}, {-5, -1}, {5, -1}, {-6, 0}, {0, -6}, {-4, -3}, {4, -3}, {-1, -5}};
-    const channel_image *im = s->image;
-    int64_t top = frame_top(s, y);
-    for (int k = 0; k < INTRA_NEIGHBOURS; k++) {
-        int64_t fx = (int64_t)x + at[k][0], fy = (int64_t)y + at[k][1];
-        if (fy < top)
-            inputs[k] = v->n;
-        else if (fy == (int64_t)y && fx < 0)
-            inputs[k] = v->w;
-        else
-            inputs[k] = pixel_at(im, (uint32_t)clamp_index(fx, im->width - 1), (uint32_t)fy, c);
-    }
+    neighbours_at_offsets(s, x, y, c, v, at, INTRA_NEIGHBOURS, inputs);
     return INTRA_NEIGHBOURS;
 }
 
@@ -2530,6 +2528,7 @@ typedef struct {
 typedef struct {
     image_job jobs[LMC_VIDEO_MAX_PLANES];
     uint32_t planes;
+    lmc_cm_tables *tables;       /* the coders' tables, shared by every plane */
     lmc_progress *leader_frames; /* decoding guided planes: the first plane's finished frames */
     clip_task *tasks;
     uint32_t task_count;
@@ -2602,7 +2601,9 @@ static void code_clip_task(video_clip *clip, const clip_task *task) {
         started += status == LMC_OK;
     }
     if (status == LMC_OK)
-        code_frames(clip, task, runs, first, end);
+        code_frames(clip, task, runs, first, end); /* releases each frame as it is done */
+    else
+        release_frames(clip, task, first, end);
     for (uint32_t k = 0; k < task->planes; k++) {
         image_job *job = &clip->jobs[task->first_plane + k];
         if (status == LMC_OK) {
@@ -2613,7 +2614,6 @@ static void code_clip_task(video_clip *clip, const clip_task *task) {
             stripe_free(&runs[k].model);
         job->status[task->stripe] = status;
     }
-    release_frames(clip, task, first, end);
 }
 
 static void code_clip_tasks(void *ctx, int begin, int end) {
@@ -2669,15 +2669,24 @@ static void close_clip(video_clip *clip) {
         job_close(&clip->jobs[p]);
     lmc_progress_free(clip->leader_frames);
     free(clip->tasks);
+    free(clip->tables);
 }
 
-/* Opens each plane's job (none opened beyond the first that fails). */
+/* Checks the clip and opens each plane's job (none beyond the first that
+ * fails); close_clip undoes it whatever it returns. */
 static lmc_status open_clip(video_clip *clip, const lmc_model *model, uint32_t layout, uint32_t planes,
-                            const lmc_image_shape *shapes, const lmc_cm_tables *tables, const uint16_t *const *samples,
+                            const lmc_image_shape *shapes, const uint16_t *const *samples,
                             const uint8_t *const *payloads, const size_t *sizes, lmc_message *message) {
     memset(clip, 0, sizeof *clip);
     clip->encoding = samples != NULL;
-    lmc_status status = LMC_OK;
+    lmc_status status = check_clip(layout, planes, shapes, message);
+    if (status != LMC_OK)
+        return status;
+    clip->tables = malloc(sizeof *clip->tables);
+    if (!clip->tables)
+        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
+    lmc_cm_tables_build(clip->tables);
+    const lmc_cm_tables *tables = clip->tables;
     for (; clip->planes < planes && status == LMC_OK; clip->planes++) {
         uint32_t p = clip->planes;
         video_coding video = video_coding_of(layout, &shapes[p], p);
@@ -2693,41 +2702,25 @@ static lmc_status open_clip(video_clip *clip, const lmc_model *model, uint32_t l
 lmc_status lmc_video_encode(const lmc_model *model, uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
                             const uint16_t *const *samples, lmc_pool *pool, lmc_buf *payloads,
                             lmc_message *message) {
-    lmc_status status = check_clip(layout, planes, shapes, message);
-    lmc_cm_tables *tables = status == LMC_OK ? malloc(sizeof *tables) : NULL;
-    if (status != LMC_OK)
-        return status;
-    if (!tables)
-        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
-    lmc_cm_tables_build(tables);
     video_clip clip;
-    status = open_clip(&clip, model, layout, planes, shapes, tables, samples, NULL, NULL, message);
+    lmc_status status = open_clip(&clip, model, layout, planes, shapes, samples, NULL, NULL, message);
     if (status == LMC_OK)
         status = run_clip(&clip, pool, message);
     for (uint32_t p = 0; p < planes && status == LMC_OK; p++)
         status = encode_write(&clip.jobs[p], &payloads[p], message);
     close_clip(&clip);
-    free(tables);
     return status;
 }
 
 lmc_status lmc_video_decode(const lmc_model *model, uint32_t layout, uint32_t planes, const lmc_image_shape *shapes,
                             const uint8_t *const *payloads, const size_t *sizes, lmc_pool *pool,
                             uint16_t *const *samples, lmc_message *message) {
-    lmc_status status = check_clip(layout, planes, shapes, message);
-    lmc_cm_tables *tables = status == LMC_OK ? malloc(sizeof *tables) : NULL;
-    if (status != LMC_OK)
-        return status;
-    if (!tables)
-        return lmc_fail(message, LMC_ERR_NOMEM, "video: out of memory");
-    lmc_cm_tables_build(tables);
     video_clip clip;
-    status = open_clip(&clip, model, layout, planes, shapes, tables, NULL, payloads, sizes, message);
+    lmc_status status = open_clip(&clip, model, layout, planes, shapes, NULL, payloads, sizes, message);
     if (status == LMC_OK)
         status = run_clip(&clip, pool, message);
     for (uint32_t p = 0; p < planes && status == LMC_OK; p++)
         status = decode_samples(&clip.jobs[p], &shapes[p], samples[p], message);
     close_clip(&clip);
-    free(tables);
     return status;
 }
