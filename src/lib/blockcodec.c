@@ -408,6 +408,22 @@ lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, si
     return status;
 }
 
+lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const uint8_t *data, size_t size,
+                                 size_t *coded, lmc_message *message) {
+    const uint32_t window = model->context_window;
+    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0};
+    lmc_neural_coder *coder = NULL;
+    lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
+    lmc_buf payload;
+    lmc_buf_init(&payload);
+    if (status == LMC_OK)
+        status = lmc_neural_encode_blocks(coder, data, size, &payload, message);
+    *coded = payload.size;
+    lmc_buf_free(&payload);
+    lmc_neural_coder_free(coder);
+    return status;
+}
+
 /* ---- Decoding in lockstep ---- */
 
 typedef struct {

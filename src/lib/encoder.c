@@ -20,6 +20,7 @@
 #include "lib/lossy.h"
 
 #define DETECT_BYTES (64u << 10) /* prefix examined for the data kind */
+#define PROBE_BYTES (8u << 10)   /* prefix the text model candidates code */
 #define FAST_BLOCK_SIZE (4u << 20)
 #define MAX_FAST_BATCH 64 /* blocks coded in parallel with --fast */
 
@@ -158,6 +159,44 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     return lmc_neural_coder_create(m, e->pool, &config, &e->coder, &e->message);
 }
 
+/* The better of the loaded model and the variant `name` on the probe
+ * (*best: the loaded model's probe size); a variant that cannot be loaded
+ * or run is passed over. */
+static void try_text_variant(lmc_encoder *e, const char *name, size_t *best) {
+    lmc_model *variant = NULL;
+    lmc_message ignored;
+    size_t size;
+    if (lmc_find_model_for_encoding(name, LMC_KIND_TEXT, e->options.memlimit, &variant, &ignored) == LMC_OK &&
+        variant->family == LMC_FAMILY_LLAMA &&
+        lmc_neural_probe_size(variant, e->pool, e->input.data, PROBE_BYTES, &size, &ignored) == LMC_OK &&
+        size < *best) {
+        *best = size;
+        lmc_model *loser = e->model;
+        e->model = variant;
+        variant = loser;
+    }
+    lmc_model_free(variant);
+}
+
+/* Text without -m: the default text model and each of its domain variants
+ * code the input's first PROBE_BYTES under the model alone, and the
+ * smallest wins (the default on a tie). On the corpus this picks the legal
+ * variant for court opinions, the medical one for the two medical files
+ * and the default for the rest (bench/README.md). Inputs shorter than
+ * DETECT_BYTES keep the default: there the probe costs more time than it
+ * could save. */
+static lmc_status choose_text_model(lmc_encoder *e) {
+    lmc_status status = lmc_find_model_for_encoding(NULL, LMC_KIND_TEXT, e->options.memlimit, &e->model, &e->message);
+    if (status != LMC_OK || e->input.size < DETECT_BYTES || e->model->kind != LMC_KIND_TEXT ||
+        e->model->family != LMC_FAMILY_LLAMA)
+        return status;
+    size_t best;
+    status = lmc_neural_probe_size(e->model, e->pool, e->input.data, PROBE_BYTES, &best, &e->message);
+    for (const char *const *name = lmc_text_model_variants(); *name && status == LMC_OK; name++)
+        try_text_variant(e, *name, &best);
+    return status;
+}
+
 static int is_media_kind(lmc_kind kind) {
     return kind == LMC_KIND_IMAGE || kind == LMC_KIND_AUDIO || kind == LMC_KIND_VIDEO;
 }
@@ -200,6 +239,8 @@ static lmc_status start(lmc_encoder *e) {
         status = is_media_kind(e->header.kind) ? start_media(e) : LMC_OK;
         if (status == LMC_OK && e->media)
             return LMC_OK;
+        if (status == LMC_OK && e->header.kind == LMC_KIND_TEXT && !e->options.model)
+            status = choose_text_model(e);
         if (status == LMC_OK)
             status = start_model(e, e->options.model, e->header.kind);
     }

@@ -64,6 +64,11 @@ int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed);
 lmc_status lmc_neural_encode_blocks(lmc_neural_coder *coder, const uint8_t *data, size_t size, lmc_buf *payloads,
                                    lmc_message *message);
 
+/* *coded: the payload size of data coded as one block under the model alone
+ * (codec 0, the model's own window): how well the model knows the data. */
+lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const uint8_t *data, size_t size,
+                                 size_t *coded, lmc_message *message);
+
 typedef struct {
     const uint8_t *payload;
     size_t payload_size;
@@ -117,6 +122,9 @@ lmc_status lmc_resolve_model_path(const char *name_or_path, char *path, size_t s
 /* Loads a model given by name or path for compression. */
 lmc_status lmc_find_model_for_encoding(const char *name_or_path, lmc_kind kind, uint64_t memlimit,
                                        lmc_model **out, lmc_message *message);
+/* The shipped domain variants of the default text model (models/README.md),
+ * NULL-terminated: compression tries them on the start of a text input. */
+const char *const *lmc_text_model_variants(void);
 /* Loads the model whose file hash is `hash`, trying `preferred` (a path or
  * name, may be NULL) first, then every search folder. */
 lmc_status lmc_find_model_by_hash(const char *preferred, const char *name, const uint8_t hash[16],

@@ -95,6 +95,11 @@ static const char *const *default_models(lmc_kind kind) {
     }
 }
 
+const char *const *lmc_text_model_variants(void) {
+    static const char *const variants[] = {"text-en-legal", "text-en-medical", NULL};
+    return variants;
+}
+
 lmc_status lmc_resolve_model_path(const char *arg, char *path, size_t size, lmc_message *message) {
     search_path sp;
     search_path_init(&sp);
