@@ -26,7 +26,9 @@
 
 #include "lib/lib.h"
 
-#define ROWS_PER_CALL 64 /* responsible rows evaluated per forward call when encoding */
+/* Rows of working memory at least: a small window still gets calls of
+ * this many rows when several blocks share them. */
+#define MIN_ROWS 64
 
 struct lmc_neural_coder {
     const lmc_model *model;
@@ -51,7 +53,7 @@ struct lmc_neural_coder {
 };
 
 static int rows_needed(int max_blocks, uint32_t window) {
-    return LMC_MAX((int)window, LMC_MAX(max_blocks, ROWS_PER_CALL));
+    return LMC_MAX((int)window, LMC_MAX(max_blocks, MIN_ROWS));
 }
 
 uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config) {
@@ -320,12 +322,14 @@ static void encode_chunk(lmc_neural_coder *c, encode_state *blocks, int count, u
 }
 
 /* The window schedule over all blocks at once (they share it: it depends
- * on the position only); each call takes up to per_block rows of each. */
+ * on the position only); each call takes up to per_block rows of each, as
+ * many as the engine wants per call (lmc_llama_rows_per_sequence). */
 static void encode_steps(lmc_neural_coder *c, encode_state *blocks, sequence **seqs, int count) {
     uint64_t longest = 0;
     for (int b = 0; b < count; b++)
         longest = LMC_MAX(longest, blocks[b].seq.outputs);
-    const int per_block = LMC_MAX(1, LMC_MIN(ROWS_PER_CALL, c->max_rows / LMC_MAX(count, 1)));
+    const int wanted = lmc_llama_rows_per_sequence(c->state);
+    const int per_block = LMC_MAX(1, LMC_MIN(wanted, c->max_rows / LMC_MAX(count, 1)));
     for (uint64_t first = 0; first < longest;) {
         uint64_t start = window_start(c, first);
         uint64_t last = LMC_MIN(longest, first < c->window ? (uint64_t)c->window : first + c->stride);

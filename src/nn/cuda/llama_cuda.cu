@@ -258,6 +258,10 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
      * block's maximum, unless scores[0] is a NaN or not below it. */
     m = block_max(m);
     const float first = scores[0], max = first != first || !(m > first) ? first : m;
+    /* Thread 0 overwrites scores[0] below: every thread must have read it
+     * first (without this barrier a late warp could take the exponential
+     * for the score, and a rare call gave other logits than the CPU's). */
+    __syncthreads();
     for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
         scores[t] = det_expf(__fsub_rn(scores[t], max));
     __syncthreads();
