@@ -7,7 +7,9 @@
  * threads and every SIMD level; damaged payloads (every truncation, byte
  * flips) that give an error, never a crash or a write past the caller's
  * buffer; refusals (samples out of range, hostile model files); and a real
- * recording of the evaluation corpus when /work/shared is present.
+ * recording of the evaluation corpus when /work/shared is present. The
+ * round trips, the determinism and the damage tests run under a version-1
+ * model (one predictor) and a version-2 model (two predictors mixed).
  *
  * The test model cuts recordings into segments of SEGMENT_FRAMES frames,
  * so that the multi-segment (parallel) paths run on short signals.
@@ -33,10 +35,13 @@
 #define GUARD_SAMPLES 64
 #define GUARD_VALUE 0x5A5A1234
 
+#define MODELS 2 /* version 1 (one predictor) and version 2 (two predictors mixed) */
+
 typedef struct {
     char dir[64];
-    char path[128];
-    lmc_model *model;
+    char path[MODELS][128];
+    lmc_model *models[MODELS];
+    lmc_model *model; /* the one the tests use now */
     lmc_pool *pool1, *pool4;
 } fixture;
 
@@ -69,6 +74,34 @@ static lmc_status write_audio_model(const char *path, model_extra extra) {
     return s;
 }
 
+/* The second predictor of the version-2 test model: slower forgetting, a
+ * longer own window and a shorter cross one than the first. */
+static lmc_status two_predictors(lmc_gguf_writer *w) {
+    lmc_status s = lmc_gguf_writer_set_u32(w, "lmc.audio.version", 2);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.predictors", 2);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.p2.ls.own", 32);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.p2.ls.cross", 8);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.p2.ls.interval", 16);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_f32(w, "lmc.audio.p2.ls.lambda", 0.9998f);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.p2.stage0.taps", 32);
+    return s;
+}
+
+/* Runs `check` under each test model. */
+static void for_each_model(void (*check)(void)) {
+    for (int m = 0; m < MODELS; m++) {
+        fx.model = fx.models[m];
+        check();
+    }
+    fx.model = fx.models[0];
+}
+
 /* Writes a model with `extra` settings and tries to load and use it. */
 static lmc_status model_status(model_extra extra, lmc_model **out) {
     char path[160];
@@ -87,10 +120,15 @@ static int setup(void **state) {
     strcpy(fx.dir, "/tmp/lmc_test_audio_XXXXXX");
     if (!mkdtemp(fx.dir))
         return -1;
-    snprintf(fx.path, sizeof fx.path, "%s/audio.gguf", fx.dir);
-    lmc_message message;
-    if (write_audio_model(fx.path, NULL) != LMC_OK || lmc_model_load(fx.path, 0, &fx.model, &message) != LMC_OK)
-        return -1;
+    static const model_extra extras[MODELS] = {NULL, two_predictors};
+    for (int m = 0; m < MODELS; m++) {
+        snprintf(fx.path[m], sizeof fx.path[m], "%s/audio%d.gguf", fx.dir, m + 1);
+        lmc_message message;
+        if (write_audio_model(fx.path[m], extras[m]) != LMC_OK ||
+            lmc_model_load(fx.path[m], 0, &fx.models[m], &message) != LMC_OK)
+            return -1;
+    }
+    fx.model = fx.models[0];
     fx.pool1 = lmc_pool_create(1);
     fx.pool4 = lmc_pool_create(4);
     return fx.pool1 && fx.pool4 ? 0 : -1;
@@ -98,10 +136,12 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    lmc_model_free(fx.model);
+    for (int m = 0; m < MODELS; m++) {
+        lmc_model_free(fx.models[m]);
+        unlink(fx.path[m]);
+    }
     lmc_pool_free(fx.pool1);
     lmc_pool_free(fx.pool4);
-    unlink(fx.path);
     rmdir(fx.dir);
     return 0;
 }
@@ -197,8 +237,7 @@ static double raw_bytes(const lmc_audio_shape *shape) {
 
 /* ---- Round trips ---- */
 
-static void test_sine_noise_all_depths_and_channels(void **state) {
-    (void)state;
+static void check_sine_noise_all_depths_and_channels(void) {
     static const uint32_t depths[] = {8, 16, 24, 32};
     static const uint32_t channel_counts[] = {1, 2, 6};
     for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
@@ -211,6 +250,11 @@ static void test_sine_noise_all_depths_and_channels(void **state) {
             free(s);
         }
     }
+}
+
+static void test_sine_noise_all_depths_and_channels(void **state) {
+    (void)state;
+    for_each_model(check_sine_noise_all_depths_and_channels);
 }
 
 static void test_silence_costs_almost_nothing(void **state) {
@@ -252,8 +296,7 @@ static void test_wasted_low_bits_are_not_coded(void **state) {
     free(s);
 }
 
-static void test_zero_and_one_frame(void **state) {
-    (void)state;
+static void check_zero_and_one_frame(void) {
     lmc_audio_shape empty = {2, 0, 16, 16, 44100};
     lmc_buf payload;
     lmc_buf_init(&payload);
@@ -273,10 +316,33 @@ static void test_zero_and_one_frame(void **state) {
     }
 }
 
+static void test_zero_and_one_frame(void **state) {
+    (void)state;
+    for_each_model(check_zero_and_one_frame);
+}
+
+/* The version-2 model's second predictor takes part: its payload differs. */
+static void test_second_predictor_is_used(void **state) {
+    (void)state;
+    lmc_audio_shape shape = {2, 3 * SEGMENT_FRAMES, 16, 16, 44100};
+    int32_t *s = make_signal(SIGNAL_SINE_NOISE, shape.channels, shape.frames, shape.bits, 21);
+    lmc_buf payload[MODELS];
+    for (int m = 0; m < MODELS; m++) {
+        fx.model = fx.models[m];
+        lmc_buf_init(&payload[m]);
+        encode_ok(&shape, s, fx.pool4, &payload[m]);
+    }
+    fx.model = fx.models[0];
+    assert_true(payload[0].size != payload[1].size ||
+                memcmp(payload[0].data, payload[1].data, payload[0].size) != 0);
+    for (int m = 0; m < MODELS; m++)
+        lmc_buf_free(&payload[m]);
+    free(s);
+}
+
 /* ---- Determinism ---- */
 
-static void test_payload_independent_of_threads_and_simd(void **state) {
-    (void)state;
+static void check_payload_independent_of_threads_and_simd(void) {
     lmc_audio_shape shape = {6, 4 * SEGMENT_FRAMES + 17, 16, 16, 48000};
     int32_t *s = make_signal(SIGNAL_SINE_NOISE, shape.channels, shape.frames, shape.bits, 11);
     lmc_buf one, four;
@@ -311,10 +377,14 @@ static void test_payload_independent_of_threads_and_simd(void **state) {
     free(s);
 }
 
+static void test_payload_independent_of_threads_and_simd(void **state) {
+    (void)state;
+    for_each_model(check_payload_independent_of_threads_and_simd);
+}
+
 /* ---- Damaged payloads ---- */
 
-static void test_truncated_payload_is_an_error(void **state) {
-    (void)state;
+static void check_truncated_payload_is_an_error(void) {
     lmc_audio_shape shape = {2, 2 * SEGMENT_FRAMES, 16, 16, 22050};
     int32_t *s = make_signal(SIGNAL_SINE_NOISE, shape.channels, shape.frames, shape.bits, 3);
     lmc_buf payload;
@@ -331,8 +401,12 @@ static void test_truncated_payload_is_an_error(void **state) {
     free(s);
 }
 
-static void test_corrupted_payload_never_crashes(void **state) {
+static void test_truncated_payload_is_an_error(void **state) {
     (void)state;
+    for_each_model(check_truncated_payload_is_an_error);
+}
+
+static void check_corrupted_payload_never_crashes(void) {
     lmc_audio_shape shape = {2, 2 * SEGMENT_FRAMES, 24, 24, 22050};
     int32_t *s = make_signal(SIGNAL_SINE_NOISE, shape.channels, shape.frames, shape.bits, 4);
     lmc_buf payload;
@@ -361,6 +435,11 @@ static void test_corrupted_payload_never_crashes(void **state) {
     free(decoded);
     lmc_buf_free(&payload);
     free(s);
+}
+
+static void test_corrupted_payload_never_crashes(void **state) {
+    (void)state;
+    for_each_model(check_corrupted_payload_never_crashes);
 }
 
 /* ---- Refusals ---- */
@@ -405,13 +484,32 @@ static lmc_status taps_wrong_type(lmc_gguf_writer *w) {
 }
 
 static lmc_status future_version(lmc_gguf_writer *w) {
-    return lmc_gguf_writer_set_u32(w, "lmc.audio.version", 2);
+    return lmc_gguf_writer_set_u32(w, "lmc.audio.version", 3);
+}
+
+/* Two predictors need version 2. */
+static lmc_status two_predictors_in_version_1(lmc_gguf_writer *w) {
+    return lmc_gguf_writer_set_u32(w, "lmc.audio.predictors", 2);
+}
+
+static lmc_status second_order_out_of_range(lmc_gguf_writer *w) {
+    lmc_status s = lmc_gguf_writer_set_u32(w, "lmc.audio.version", 2);
+    if (s == LMC_OK)
+        s = lmc_gguf_writer_set_u32(w, "lmc.audio.predictors", 2);
+    return s == LMC_OK ? lmc_gguf_writer_set_u32(w, "lmc.audio.p2.ls.own", 1000) : s;
+}
+
+static lmc_status mix_rate_not_a_number(lmc_gguf_writer *w) {
+    lmc_status s = two_predictors(w);
+    return s == LMC_OK ? lmc_gguf_writer_set_f32(w, "lmc.audio.mix.rate", NAN) : s;
 }
 
 static void test_hostile_models_are_refused(void **state) {
     (void)state;
     static const model_extra hostile[] = {prior_too_short, mixer_wrong_type, order_out_of_range,
-                                          lambda_not_a_number, taps_wrong_type, future_version};
+                                          lambda_not_a_number, taps_wrong_type, future_version,
+                                          two_predictors_in_version_1, second_order_out_of_range,
+                                          mix_rate_not_a_number};
     lmc_audio_shape shape = {1, 100, 16, 16, 8000};
     int32_t *s = make_signal(SIGNAL_SINE_NOISE, 1, 100, 16, 2);
     for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
@@ -512,6 +610,7 @@ int main(void) {
         cmocka_unit_test(test_full_scale_noise_does_not_expand),
         cmocka_unit_test(test_wasted_low_bits_are_not_coded),
         cmocka_unit_test(test_zero_and_one_frame),
+        cmocka_unit_test(test_second_predictor_is_used),
         cmocka_unit_test(test_payload_independent_of_threads_and_simd),
         cmocka_unit_test(test_truncated_payload_is_an_error),
         cmocka_unit_test(test_corrupted_payload_never_crashes),

@@ -53,7 +53,24 @@ DEFAULTS = {
     "coder.fast_shift": 3, "coder.slow_shift": 5, "coder.map_limit": 255, "coder.mixer_rate": 24,
     "coder.prior_count": 0,
 }
-INTEGER_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
+# Version 2 (models/audio-pcm-v2.gguf, --second): the version-1 model's settings, priors and
+# mixer weights, plus a second predictor ("p2." keys, the rest as the first's) whose prediction
+# is mixed with the first's. Its search starts from a slowly forgetting least-squares stage over
+# a longer window (what the first, fast one misses on stationary music) and visits SECOND_GRID.
+SECOND_START = {
+    "predictors": 2, "mix.rate": 0.01,
+    "p2.ls.own": 32, "p2.ls.cross": 32, "p2.ls.lambda": 0.9998, "p2.ls.interval": 16,
+}
+# The slow stage is solved every 16 samples (it changes slowly; every 4 would double the time).
+# The first predictor's forgetting is searched again: beside a slow one it may forget faster.
+SECOND_GRID = [
+    ("ls.lambda", [0.985, 0.99, 0.993, 0.995]),
+    ("p2.ls.lambda", [0.9995, 0.9998, 0.9999]),
+    ("p2.ls.own", [24, 32]),
+    ("p2.ls.cross", [24, 32]),
+    ("mix.rate", [0.005, 0.01, 0.02]),
+]
+INTEGER_KEYS = {k for k, v in list(DEFAULTS.items()) + list(SECOND_START.items()) if isinstance(v, int)}
 
 # Values tried for each setting, in this order. Orders and lengths are capped
 # so that coding stays well above 100,000 samples per second; the solve
@@ -134,7 +151,7 @@ def metadata(params, name, description):
         ("general.name", gg.T_STRING, name),
         ("general.description", gg.T_STRING, description),
         ("lmc.default_kind", gg.T_STRING, "audio"),
-        ("lmc.audio.version", gg.T_UINT32, 1),
+        ("lmc.audio.version", gg.T_UINT32, 2 if params.get("predictors", 1) > 1 else 1),
     ]
     for key in sorted(params):
         value = params[key]
@@ -152,6 +169,49 @@ def write_model(path, params, prior=None, mixer=None, name="audio-search", descr
     if mixer is not None:
         items.append(("audio.coder.mixer", GGML_I32, [mixer.shape[1], mixer.shape[0]], mixer.astype("<i4").tobytes()))
     gg.write_gguf(str(path), metadata(params, name, description), items)
+
+
+def read_model(path):
+    """(settings, prior, mixer) of an audio model written by write_model."""
+    buf = Path(path).read_bytes()
+    pos = 4
+    version, n_tensors, n_kv = struct.unpack_from("<IQQ", buf, pos)
+    pos += 20
+
+    def string():
+        nonlocal pos
+        (n,) = struct.unpack_from("<Q", buf, pos)
+        pos += 8 + n
+        return buf[pos - n:pos].decode("utf-8")
+
+    params = {}
+    for _ in range(n_kv):
+        key = string()
+        (vtype,) = struct.unpack_from("<I", buf, pos)
+        pos += 4
+        if vtype == gg.T_STRING:
+            string()
+            continue
+        (value,) = struct.unpack_from("<I" if vtype == gg.T_UINT32 else "<f", buf, pos)
+        pos += 4
+        if key.startswith("lmc.audio.") and key != "lmc.audio.version":
+            # float32 in the file: back to the decimal it was written from
+            params[key[len("lmc.audio."):]] = value if vtype == gg.T_UINT32 else float("%.7g" % value)
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        (nd,) = struct.unpack_from("<I", buf, pos)
+        ne = struct.unpack_from("<%dQ" % nd, buf, pos + 4)
+        ttype, off = struct.unpack_from("<IQ", buf, pos + 4 + 8 * nd)
+        pos += 4 + 8 * nd + 12
+        infos.append((name, ttype, ne, off))
+    start = pos + gg._pad(pos)
+    tensors = {}
+    for name, ttype, ne, off in infos:
+        dtype = "<i2" if ttype == GGML_I16 else "<i4"
+        count = int(np.prod(ne))
+        tensors[name] = np.frombuffer(buf, dtype, count, start + off).reshape(tuple(reversed(ne)))
+    return params, tensors.get("audio.coder.prior"), tensors.get("audio.coder.mixer")
 
 
 # ----------------------------------------------------------------- the C coder
@@ -190,17 +250,17 @@ class Searcher:
             self.cache[key] = sum(run_tool(self.tool, path, self.files).values())
         return self.cache[key]
 
-    def coordinate_descent(self, params, passes=2):
-        best = self.cost(params)
+    def coordinate_descent(self, params, passes=2, grid=GRID, prior=None, mixer=None):
+        best = self.cost(params, prior, mixer)
         log("start: %d bytes" % best)
         for p in range(passes):
             improved = False
-            for key, values in GRID:
+            for key, values in grid:
                 for v in values:
-                    if v == params[key]:
+                    if v == params.get(key):
                         continue
                     trial = dict(params, **{key: v})
-                    c = self.cost(trial)
+                    c = self.cost(trial, prior, mixer)
                     if c < best:
                         best, params, improved = c, trial, True
                         log("pass %d: %s = %s -> %d bytes" % (p + 1, key, v, best))
@@ -254,7 +314,13 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "models" / "audio-pcm.gguf"))
     ap.add_argument("--passes", type=int, default=2, help="coordinate-descent passes over the grid")
     ap.add_argument("--score", action="store_true", help="only score the model --out on the validation split")
+    ap.add_argument("--second", action="store_true",
+                    help="version 2: add a second predictor to the model --base, write --out (default "
+                         "models/audio-pcm-v2.gguf)")
+    ap.add_argument("--base", default=str(ROOT / "models" / "audio-pcm.gguf"))
     args = ap.parse_args()
+    if args.second and args.out == ap.get_default("out"):
+        args.out = str(ROOT / "models" / "audio-pcm-v2.gguf")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -265,6 +331,9 @@ def main():
                                                                           len(val)))
     if args.score:
         score(args.tool, Path(args.out), val, work, {}, "score.json")
+        return
+    if args.second:
+        second_predictor(args, search, val, work)
         return
 
     # 1. Settings.
@@ -299,11 +368,31 @@ def main():
           {"settings": params, "search_bytes": search_cost, "prior_contexts_seen": seen}, "report.json")
 
 
-def score(tool, model, val, work, report, report_name):
-    """The model, the built-in defaults and flac -8 --no-padding on the validation split (work/report_name)."""
+def second_predictor(args, search, val, work):
+    """Version 2: the --base model with a second predictor, its settings searched (one pass over
+    SECOND_GRID, the priors and mixer weights of --base kept: refitting them to the mixed
+    predictions is worth less than 0.01%)."""
+    params, prior, mixer = read_model(args.base)
+    params.update(SECOND_START)
+    searcher = Searcher(args.tool, search, work)
+    params, search_cost = searcher.coordinate_descent(params, args.passes, SECOND_GRID, prior, mixer)
+    log("settings:", json.dumps(params, sort_keys=True))
+    description = ("lmc audio sample coder, version 2: %s plus a second, slowly forgetting predictor mixed "
+                   "with the first, fitted on shared/train/audio (train/train_audio.py --second)" %
+                   Path(args.base).name)
+    write_model(args.out, params, prior, mixer, name="audio-pcm-v2", description=description)
+    log("wrote", args.out)
+    score(args.tool, Path(args.out), val, work, {"settings": params, "search_bytes": search_cost},
+          "report-v2.json", reference=Path(args.base))
+
+
+def score(tool, model, val, work, report, report_name, reference=None):
+    """The model, the reference model (default: the built-in defaults) and flac -8 --no-padding on
+    the validation split (work/report_name)."""
     val_files = [p for _, p in val]
-    defaults = work / "defaults.gguf"
-    write_model(defaults, DEFAULTS)
+    defaults = reference or work / "defaults.gguf"
+    if not reference:
+        write_model(defaults, DEFAULTS)
     trained = run_tool(tool, model, val_files, decode=True)
     untrained = run_tool(tool, defaults, val_files)
     flac = {p.name: flac_bytes(p, work) for p in val_files}

@@ -83,7 +83,7 @@ static int resolve_model(const search_path *sp, const char *arg, char *path, siz
 static const char *const *default_models(lmc_kind kind) {
     static const char *const text[] = {"text-en", "bytes-v1", NULL};
     static const char *const image[] = {"image-rgb", "bytes-v1", NULL};
-    static const char *const audio[] = {"audio-pcm", "bytes-v1", NULL};
+    static const char *const audio[] = {"audio-pcm-v2", "audio-pcm", "bytes-v1", NULL};
     static const char *const video[] = {"video-yuv", "image-rgb", "bytes-v1", NULL};
     static const char *const bytes[] = {"bytes-v1", NULL};
     switch (kind) {

@@ -9,7 +9,9 @@
  * from its own past and from channel c - 1 around the same frame (up to
  * `lookahead` frames ahead, which the decoder has, having decoded channel
  * c - 1 of the segment first). Every sample's prediction
- * (audio_predict.c) is rounded, and the residual coded (audio_coder.c).
+ * (audio_predict.c; with a version-2 model the mix of two predictors,
+ * one forgetting fast, one slowly) is rounded, and the residual coded
+ * (audio_coder.c).
  *
  * Wasted bits: samples whose low bits are all zero over a block of
  * BLOCK_FRAMES frames (8-bit audio in a 16-bit container, 14-bit
@@ -83,13 +85,13 @@ static uint32_t wasted_bits(const int32_t *x, uint32_t n, uint32_t current) {
 /* The least-squares inputs of frame t: the channel's own last samples,
  * newest first, then the previous channel from `lookahead` frames ahead
  * down (zero outside the segment, which is coded on its own). */
-static void fill_inputs(double *in, const audio_params *params, const int32_t *x, const int32_t *previous,
-                        int64_t t, int64_t count) {
+static void fill_inputs(double *in, const audio_predictor_params *params, const int32_t *x,
+                        const int32_t *previous, int64_t t, int64_t count) {
     for (uint32_t i = 0; i < params->own; i++) {
         int64_t k = t - 1 - (int64_t)i;
         *in++ = k >= 0 ? (double)x[k] : 0.0;
     }
-    if (!previous)
+    if (!previous || params->cross == 0)
         return;
     for (uint32_t i = 0; i < params->cross; i++) {
         int64_t k = t + (int64_t)params->lookahead - (int64_t)i;
@@ -165,7 +167,8 @@ typedef struct {
     int32_t *out;                   /* decoding: where samples go; NULL when encoding */
     int64_t count;
     sample_range range;
-    audio_predictor *predictor;
+    audio_predictor *predictor[AUDIO_MAX_PREDICTORS];
+    audio_mixer mixer;              /* with two predictors */
     audio_coder *coder;
     const audio_bit_coder *bc;
 } stream;
@@ -182,16 +185,29 @@ static lmc_status code_shift(stream *st, int64_t block, int64_t end, uint32_t *s
     return LMC_OK;
 }
 
+/* Predictor k's prediction of frame t. */
+static double predictor_output(stream *st, uint32_t k, int64_t t) {
+    fill_inputs(audio_predictor_inputs(st->predictor[k]), &st->params->predictor[k], st->x, st->previous, t,
+                st->count);
+    return audio_predictor_predict(st->predictor[k]);
+}
+
+/* The prediction of frame t: the predictor's, or the mix of both. */
+static double predict(stream *st, int64_t t) {
+    double first = predictor_output(st, 0, t);
+    if (st->params->predictors < 2)
+        return first;
+    return audio_mixer_mix(&st->mixer, first, predictor_output(st, 1, t));
+}
+
 /* Codes frames [block, end) under one shift; LMC_ERR_CORRUPT if a decoded
  * sample falls outside the sample range. */
 static lmc_status code_block(stream *st, int64_t block, int64_t end, uint32_t shift) {
     const uint32_t max_length = st->range.bits - shift;
     const int64_t low = st->range.low >> shift, high = st->range.high >> shift;
-    double *inputs = audio_predictor_inputs(st->predictor);
     for (int64_t t = block; t < end; t++) {
-        fill_inputs(inputs, st->params, st->x, st->previous, t, st->count);
         double offset;
-        int64_t rounded = round_prediction(audio_predictor_predict(st->predictor), &st->range, shift, &offset);
+        int64_t rounded = round_prediction(predict(st, t), &st->range, shift, &offset);
         int64_t residual = st->out ? 0 : ((int64_t)st->x[t] >> shift) - rounded;
         residual = audio_coder_code(st->coder, st->bc, residual, offset, max_length);
         if (st->out) {
@@ -200,7 +216,10 @@ static lmc_status code_block(stream *st, int64_t block, int64_t end, uint32_t sh
                 return LMC_ERR_CORRUPT;
             st->out[t] = (int32_t)(value * ((int64_t)1 << shift));
         }
-        audio_predictor_update(st->predictor, st->x[t]);
+        for (uint32_t k = 0; k < st->params->predictors; k++)
+            audio_predictor_update(st->predictor[k], st->x[t]);
+        if (st->params->predictors > 1)
+            audio_mixer_update(&st->mixer, st->x[t]);
     }
     return LMC_OK;
 }
@@ -212,12 +231,17 @@ static lmc_status code_stream(const audio_job *job, uint64_t segment, uint32_t c
     stream st = {0};
     st.params = job->params;
     st.x = job->target ? job->target + base : job->source + base;
-    st.previous = channel > 0 && job->params->cross > 0 ? st.x - job->shape->frames : NULL;
+    st.previous = channel > 0 ? st.x - job->shape->frames : NULL;
     st.out = job->target ? job->target + base : NULL;
     st.count = (int64_t)frames;
     st.range = range_of(job->shape->bits);
     st.bc = bc;
-    lmc_status status = audio_predictor_create(job->params, st.previous != NULL, &st.predictor);
+    audio_mixer_init(&st.mixer, job->params->mix_rate);
+    lmc_status status = LMC_OK;
+    for (uint32_t k = 0; k < job->params->predictors && status == LMC_OK; k++) {
+        const audio_predictor_params *pp = &job->params->predictor[k];
+        status = audio_predictor_create(pp, st.previous && pp->cross > 0, &st.predictor[k]);
+    }
     if (status == LMC_OK)
         status = audio_coder_create(job->params, job->tables, &st.coder);
     if (status == LMC_OK && job->stats)
@@ -232,7 +256,8 @@ static lmc_status code_stream(const audio_job *job, uint64_t segment, uint32_t c
     if (st.coder && job->stats)
         audio_coder_finish_stats(st.coder, job->stats);
     audio_coder_free(st.coder);
-    audio_predictor_free(st.predictor);
+    for (uint32_t k = 0; k < AUDIO_MAX_PREDICTORS; k++)
+        audio_predictor_free(st.predictor[k]);
     return status;
 }
 

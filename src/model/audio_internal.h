@@ -26,6 +26,7 @@
 #define AUDIO_MAX_CROSS 32        /* samples of the previous channel in it */
 #define AUDIO_MAX_INPUTS (AUDIO_MAX_OWN + AUDIO_MAX_CROSS)
 #define AUDIO_STAGES 3            /* cascaded NLMS filters */
+#define AUDIO_MAX_PREDICTORS 2    /* channel predictors whose predictions are mixed (model version 2) */
 #define AUDIO_MAX_TAPS 2048       /* per NLMS filter */
 /* Setting up a stream's model costs about as much as coding a thousand
  * frames, so segments are not shorter (hostile payloads included). */
@@ -61,7 +62,6 @@ enum {
 
 /* ---- Parameters (model file, audio_params.c) ---- */
 typedef struct {
-    uint32_t segment_frames;       /* frames per independently coded segment (encoder) */
     /* Least-squares stage: recursive weighted least squares over the
      * channel's last `own` samples and `cross` samples of the previous
      * channel (from `lookahead` frames ahead down), forgetting factor
@@ -75,14 +75,23 @@ typedef struct {
     uint32_t taps[AUDIO_STAGES];
     double mu[AUDIO_STAGES];
     double stage_rate;             /* sign-sign adaptation of the stage weights */
+    double *power_weight[AUDIO_STAGES]; /* taps[i] weights each (owned) */
+    double power_weight_sum[AUDIO_STAGES];
+} audio_predictor_params;
+
+typedef struct {
+    uint32_t segment_frames;       /* frames per independently coded segment (encoder) */
+    /* Every channel runs `predictors` predictors; with two, the prediction
+     * is the mix of theirs (audio_mixer), mix_rate its adaptation step. */
+    audio_predictor_params predictor[AUDIO_MAX_PREDICTORS];
+    uint32_t predictors;
+    double mix_rate;
     /* Residual coder. */
     uint32_t fast_shift, slow_shift;  /* recent |residual| averages move 2^-shift */
     uint32_t map_limit, mixer_rate;
     uint32_t prior_count;          /* confidence given to the trained probabilities */
     const int16_t *prior;          /* AUDIO_PRIOR_SIZE stretched probabilities, or NULL */
     const int32_t *mixer_start;    /* AUDIO_DECISIONS x AUDIO_CODER_INPUTS, or NULL */
-    double *power_weight[AUDIO_STAGES]; /* taps[i] weights each (owned) */
-    double power_weight_sum[AUDIO_STAGES];
 } audio_params;
 
 /* Reads and checks the parameters of an LMC_FAMILY_AUDIO model. */
@@ -92,13 +101,24 @@ void audio_params_free(audio_params *params);
 /* ---- Predictor (audio_predict.c) ---- */
 typedef struct audio_predictor audio_predictor;
 
-lmc_status audio_predictor_create(const audio_params *params, int with_cross, audio_predictor **out);
+lmc_status audio_predictor_create(const audio_predictor_params *params, int with_cross, audio_predictor **out);
 void audio_predictor_free(audio_predictor *p);
 /* The prediction of the next sample; `inputs` points at the least-squares
  * inputs to fill first (own samples newest first, then the cross window). */
 double *audio_predictor_inputs(audio_predictor *p);
 double audio_predictor_predict(audio_predictor *p);
 void audio_predictor_update(audio_predictor *p, int64_t sample);
+
+/* The mix of two predictions a + w (b - a), w adapted by NLMS on the mixed
+ * prediction's error (audio_predict.c). */
+typedef struct {
+    double weight, power, rate;
+    double a, b, mixed;
+} audio_mixer;
+
+void audio_mixer_init(audio_mixer *m, double rate);
+double audio_mixer_mix(audio_mixer *m, double a, double b);
+void audio_mixer_update(audio_mixer *m, int64_t sample);
 
 /* ---- Residual coder (audio_coder.c) ---- */
 typedef struct {

@@ -12,13 +12,14 @@
  *                      mixers' starting weights (16.16 fixed point).
  * train/train_audio.py writes them; docs: models/README.md.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/detmath.h"
 #include "model/audio_internal.h"
 
-#define AUDIO_FORMAT_VERSION 1
+#define AUDIO_FORMAT_VERSION 2 /* the newest model version read */
 
 typedef struct {
     const lmc_model *model;
@@ -121,7 +122,7 @@ static lmc_status load_mixer(reader *r, audio_params *params) {
 
 /* Tap i's share of the step normalisation: (i + 1)^-decay (detmath, so
  * the same on every machine). */
-static lmc_status build_power_weights(audio_params *params, double decay, lmc_message *message) {
+static lmc_status build_power_weights(audio_predictor_params *params, double decay, lmc_message *message) {
     for (int s = 0; s < AUDIO_STAGES; s++) {
         double *w = malloc(params->taps[s] * sizeof *w);
         if (!w)
@@ -137,29 +138,55 @@ static lmc_status build_power_weights(audio_params *params, double decay, lmc_me
     return LMC_OK;
 }
 
-static void read_settings(reader *r, audio_params *p, double *power_decay) {
-    read_u32(r, "lmc.audio.version", AUDIO_FORMAT_VERSION, AUDIO_FORMAT_VERSION, AUDIO_FORMAT_VERSION);
-    p->segment_frames = read_u32(r, "lmc.audio.segment_frames", 1u << 20, AUDIO_MIN_SEGMENT_FRAMES, 1u << 30);
-    p->own = read_u32(r, "lmc.audio.ls.own", 24, 1, AUDIO_MAX_OWN);
-    p->cross = read_u32(r, "lmc.audio.ls.cross", 16, 0, AUDIO_MAX_CROSS);
-    p->lookahead = read_u32(r, "lmc.audio.ls.lookahead", 4, 0, AUDIO_MAX_CROSS);
-    p->interval = read_u32(r, "lmc.audio.ls.interval", 4, 1, 1024);
-    p->lambda = read_f32(r, "lmc.audio.ls.lambda", 0.995, 0.5, 0.999999);
-    p->regularisation = read_f32(r, "lmc.audio.ls.regularisation", 0.001, 0.0, 1e9);
-    p->error_decay = read_f32(r, "lmc.audio.ls.error_decay", 0.3, 0.0, 0.999999);
-    p->error_offset = read_f32(r, "lmc.audio.ls.error_offset", 0.5, 1e-6, 1e9);
-    static const char *const taps_key[AUDIO_STAGES] = {"lmc.audio.stage0.taps", "lmc.audio.stage1.taps",
-                                                       "lmc.audio.stage2.taps"};
-    static const char *const mu_key[AUDIO_STAGES] = {"lmc.audio.stage0.mu", "lmc.audio.stage1.mu",
-                                                     "lmc.audio.stage2.mu"};
-    static const uint32_t taps_default[AUDIO_STAGES] = {512, 64, 8};
-    static const double mu_default[AUDIO_STAGES] = {0.2, 0.06, 0.06};
+/* A predictor's settings: keys `prefix` + name, defaulting to *fallback's
+ * values (the first predictor's for the second). */
+typedef struct {
+    audio_predictor_params p;
+    double power_decay;
+} predictor_settings;
+
+static const predictor_settings builtin_predictor = {
+    .p = {.own = 24, .cross = 16, .lookahead = 4, .interval = 4, .lambda = 0.995, .regularisation = 0.001,
+          .error_decay = 0.3, .error_offset = 0.5, .taps = {512, 64, 8}, .mu = {0.2, 0.06, 0.06},
+          .stage_rate = 0.005},
+    .power_decay = 0.8,
+};
+
+static void read_predictor(reader *r, const char *prefix, const predictor_settings *fallback,
+                           predictor_settings *out) {
+    static const char *const taps_key[AUDIO_STAGES] = {"stage0.taps", "stage1.taps", "stage2.taps"};
+    static const char *const mu_key[AUDIO_STAGES] = {"stage0.mu", "stage1.mu", "stage2.mu"};
+    const audio_predictor_params *f = &fallback->p;
+    audio_predictor_params *p = &out->p;
+    char key[64];
+#define KEY(name) (snprintf(key, sizeof key, "%s%s", prefix, name), key)
+    p->own = read_u32(r, KEY("ls.own"), f->own, 1, AUDIO_MAX_OWN);
+    p->cross = read_u32(r, KEY("ls.cross"), f->cross, 0, AUDIO_MAX_CROSS);
+    p->lookahead = read_u32(r, KEY("ls.lookahead"), f->lookahead, 0, AUDIO_MAX_CROSS);
+    p->interval = read_u32(r, KEY("ls.interval"), f->interval, 1, 1024);
+    p->lambda = read_f32(r, KEY("ls.lambda"), f->lambda, 0.5, 0.999999);
+    p->regularisation = read_f32(r, KEY("ls.regularisation"), f->regularisation, 0.0, 1e9);
+    p->error_decay = read_f32(r, KEY("ls.error_decay"), f->error_decay, 0.0, 0.999999);
+    p->error_offset = read_f32(r, KEY("ls.error_offset"), f->error_offset, 1e-6, 1e9);
     for (int s = 0; s < AUDIO_STAGES; s++) {
-        p->taps[s] = read_u32(r, taps_key[s], taps_default[s], 1, AUDIO_MAX_TAPS);
-        p->mu[s] = read_f32(r, mu_key[s], mu_default[s], 0.0, 16.0);
+        p->taps[s] = read_u32(r, KEY(taps_key[s]), f->taps[s], 1, AUDIO_MAX_TAPS);
+        p->mu[s] = read_f32(r, KEY(mu_key[s]), f->mu[s], 0.0, 16.0);
     }
-    *power_decay = read_f32(r, "lmc.audio.stage.power_decay", 0.8, 0.0, 4.0);
-    p->stage_rate = read_f32(r, "lmc.audio.stage.rate", 0.005, 0.0, 1.0);
+    out->power_decay = read_f32(r, KEY("stage.power_decay"), fallback->power_decay, 0.0, 4.0);
+    p->stage_rate = read_f32(r, KEY("stage.rate"), f->stage_rate, 0.0, 1.0);
+#undef KEY
+}
+
+/* Version 1: one predictor. Version 2 may add a second one ("lmc.audio.p2."
+ * keys) whose prediction is mixed with the first's. */
+static void read_settings(reader *r, audio_params *p, predictor_settings settings[AUDIO_MAX_PREDICTORS]) {
+    uint32_t version = read_u32(r, "lmc.audio.version", 1, 1, AUDIO_FORMAT_VERSION);
+    p->segment_frames = read_u32(r, "lmc.audio.segment_frames", 1u << 20, AUDIO_MIN_SEGMENT_FRAMES, 1u << 30);
+    p->predictors = read_u32(r, "lmc.audio.predictors", 1, 1, version >= 2 ? AUDIO_MAX_PREDICTORS : 1);
+    p->mix_rate = read_f32(r, "lmc.audio.mix.rate", 0.01, 0.0, 1.0);
+    read_predictor(r, "lmc.audio.", &builtin_predictor, &settings[0]);
+    for (uint32_t k = 1; k < p->predictors; k++)
+        read_predictor(r, "lmc.audio.p2.", &settings[0], &settings[k]);
     p->fast_shift = read_u32(r, "lmc.audio.coder.fast_shift", 3, 1, 20);
     p->slow_shift = read_u32(r, "lmc.audio.coder.slow_shift", 5, 1, 20);
     p->map_limit = read_u32(r, "lmc.audio.coder.map_limit", 255, 1, STATE_MAP_LIMIT);
@@ -172,15 +199,17 @@ lmc_status audio_params_load(const lmc_model *model, audio_params *params, lmc_m
     if (!model || model->family != LMC_FAMILY_AUDIO || !model->gguf)
         return lmc_fail(message, LMC_ERR_MODEL_INVALID, "audio: the model is not an audio model");
     reader r = {model, message, LMC_OK};
-    double power_decay = 0.0;
-    read_settings(&r, params, &power_decay);
+    predictor_settings settings[AUDIO_MAX_PREDICTORS];
+    read_settings(&r, params, settings);
     lmc_status status = r.status;
     if (status == LMC_OK)
         status = load_prior(&r, params);
     if (status == LMC_OK)
         status = load_mixer(&r, params);
-    if (status == LMC_OK)
-        status = build_power_weights(params, power_decay, message);
+    for (uint32_t k = 0; k < params->predictors && status == LMC_OK; k++) {
+        params->predictor[k] = settings[k].p;
+        status = build_power_weights(&params->predictor[k], settings[k].power_decay, message);
+    }
     if (status != LMC_OK)
         audio_params_free(params);
     return status;
@@ -189,7 +218,8 @@ lmc_status audio_params_load(const lmc_model *model, audio_params *params, lmc_m
 void audio_params_free(audio_params *params) {
     free((void *)params->prior);
     free((void *)params->mixer_start);
-    for (int s = 0; s < AUDIO_STAGES; s++)
-        free(params->power_weight[s]);
+    for (int k = 0; k < AUDIO_MAX_PREDICTORS; k++)
+        for (int s = 0; s < AUDIO_STAGES; s++)
+            free(params->predictor[k].power_weight[s]);
     memset(params, 0, sizeof *params);
 }

@@ -15,6 +15,12 @@
  *     periods, short ones track fast changes). The stages' outputs are
  *     summed with weights adapted by the sign-sign rule.
  *
+ * Version-2 models run two such predictors per channel (the second's least
+ * squares forgets slowly over a longer window: stationary music) and mix
+ * their predictions with one weight adapted by NLMS (audio_mixer). Mixing
+ * the final predictions beats mixing the two least-squares outputs before
+ * one cascade (0.25% against 0.04% smaller on the corpus).
+ *
  * Arithmetic: see audio_internal.h (double precision, fixed order).
  */
 #include <math.h>
@@ -24,6 +30,13 @@
 #include "model/audio_internal.h"
 
 #define NLMS_EPSILON 1e-3 /* keeps the step finite on digital silence */
+/* The mixer: starts halfway, may extrapolate a little (which helps) but
+ * not run away; its step is normalised by the recent mean square
+ * difference of the two predictions (+1, against silence). */
+#define MIX_START 0.5
+#define MIX_LOW (-0.5)
+#define MIX_HIGH 1.5
+#define MIX_POWER_DECAY 0.99
 
 typedef struct {
     uint32_t taps;
@@ -197,7 +210,7 @@ static void nlms_update(nlms_filter *f, double target) {
 
 /* ---- The channel predictor ---- */
 
-lmc_status audio_predictor_create(const audio_params *params, int with_cross, audio_predictor **out) {
+lmc_status audio_predictor_create(const audio_predictor_params *params, int with_cross, audio_predictor **out) {
     audio_predictor *p = calloc(1, sizeof *p);
     if (!p)
         return LMC_ERR_NOMEM;
@@ -271,4 +284,26 @@ void audio_predictor_update(audio_predictor *p, int64_t sample) {
         p->stage_weight[i] += p->stage_rate * error_sign * sign_of(f->prediction);
         target -= p->stage_weight[i] * f->prediction;
     }
+}
+
+/* ---- Mixing two predictors ---- */
+
+void audio_mixer_init(audio_mixer *m, double rate) {
+    memset(m, 0, sizeof *m);
+    m->weight = MIX_START;
+    m->rate = rate;
+}
+
+double audio_mixer_mix(audio_mixer *m, double a, double b) {
+    m->a = a;
+    m->b = b;
+    m->mixed = a + m->weight * (b - a);
+    return m->mixed;
+}
+
+void audio_mixer_update(audio_mixer *m, int64_t sample) {
+    double difference = m->b - m->a;
+    m->power = MIX_POWER_DECAY * m->power + (1.0 - MIX_POWER_DECAY) * (difference * difference);
+    double weight = m->weight + m->rate * ((double)sample - m->mixed) * difference / (m->power + 1.0);
+    m->weight = weight < MIX_LOW ? MIX_LOW : weight > MIX_HIGH ? MIX_HIGH : weight;
 }
