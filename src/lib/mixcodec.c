@@ -1,5 +1,5 @@
 /*
- * The mixed codec (docs/FORMAT.md, codec 2): each token is coded as its
+ * The mixed codec (docs/FORMAT.md, codecs 2 and 4): each token is coded as its
  * bytes, bit by bit, under a mixture of the neural model and a context-mixing
  * model that learns the block as it is coded (model/cm.c).
  *
@@ -38,7 +38,7 @@ typedef struct {
 } bit_coder;
 
 lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
-                              lmc_mix_block **block) {
+                              int version, lmc_mix_block **block) {
     *block = NULL;
     lmc_mix_block *b = calloc(1, sizeof *b);
     if (!b)
@@ -48,7 +48,7 @@ lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data,
     b->data = out ? out : data;
     b->size = size;
     b->sums = malloc(((size_t)index->count + 1) * sizeof *b->sums);
-    lmc_status status = b->sums ? lmc_cm_open(size, b->data, &b->cm) : LMC_ERR_NOMEM;
+    lmc_status status = b->sums ? lmc_cm_open(size, b->data, version, &b->cm) : LMC_ERR_NOMEM;
     if (status != LMC_OK) {
         lmc_mix_block_close(b);
         return status;
@@ -66,7 +66,7 @@ void lmc_mix_block_close(lmc_mix_block *b) {
 }
 
 size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size) {
-    return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_memory(size);
+    return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_mixed_memory(size);
 }
 
 size_t lmc_mix_block_position(const lmc_mix_block *b) {
