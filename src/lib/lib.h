@@ -95,6 +95,19 @@ typedef struct lmc_mix_block lmc_mix_block;
 lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
                               int version, lmc_mix_block **block);
 void lmc_mix_block_close(lmc_mix_block *block);
+/* Sees every call the mixed codec makes into its context-mixing model, so
+ * that tools/lmc_cm_replay can record the calls once and replay them through
+ * variants of the model without the neural model. Process-wide and not
+ * synchronised: for that tool's single coding thread only (NULL: none). */
+typedef struct {
+    void (*block)(void *user, size_t size);
+    /* model_p16 is the neural model's P(1), 0 when the vocabulary decides the bit. */
+    void (*bit)(void *user, uint32_t model_p16, int bit);
+    void (*end)(void *user, uint32_t model_p16, uint32_t candidate, uint32_t previous, uint32_t previous2,
+                uint32_t depth, int bit);
+    void *user;
+} lmc_mix_observer;
+void lmc_mix_observe(const lmc_mix_observer *observer);
 size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size);
 /* Bytes coded so far. */
 size_t lmc_mix_block_position(const lmc_mix_block *block);
