@@ -60,12 +60,18 @@
 #define MATCH2_VERIFY_LIMIT 64
 
 enum {
-    HASHED_MODELS = 7,                  /* orders 2, 3, 4, 6, the word; mixed v2: word bigram, column */
-    CONTEXT_MODELS = HASHED_MODELS + 1, /* plus the direct order-1 table */
-    MATCH_INPUT = CONTEXT_MODELS,
+    HASHED_V1 = 5,                      /* orders 2, 3, 4, 6 and the word */
+    HASHED_MODELS = HASHED_V1 + 2,      /* mixed v2: + word bigram, column */
+    CONTEXT_V1 = HASHED_V1 + 1,         /* plus the direct order-1 table */
+    CONTEXT_MODELS = HASHED_MODELS + 1,
+    /* Mixer inputs: --fast's and codec 2's first, mixed v2's after them, so
+     * that each version's loops run over a constant count. */
+    MATCH_INPUT = CONTEXT_V1,
     MODEL_INPUT = MATCH_INPUT + 1,      /* the neural model's prediction (0 with --fast) */
     BIAS_INPUT = MODEL_INPUT + 1,
-    MATCH2_INPUT = BIAS_INPUT + 1,      /* mixed v2 (0 otherwise, like unused context models) */
+    MIXER_INPUTS_V1 = BIAS_INPUT + 1,
+    CONTEXT_V2_INPUT = MIXER_INPUTS_V1, /* mixed v2's context models 6 and 7 */
+    MATCH2_INPUT = CONTEXT_V2_INPUT + 2,
     MIXER_INPUTS = MATCH2_INPUT + 1,
     MATCH_CONTEXTS = 64,                /* length bucket (32) x expected bit */
     MIXER1_SETS = 4 * 256,              /* match-length class x partial byte */
@@ -217,7 +223,6 @@ struct lmc_cm {
     /* Mixers. */
     int with_model;             /* mixing a neural model's predictions in */
     int v2;                     /* the mixed codec's second model (LMC_CM_MIXED_V2) */
-    int hashed;                 /* hashed context models in use */
     int decided;                /* the neural model is certain of this bit: nothing to learn */
     int32_t inputs[MIXER_INPUTS];
     int32_t weights1[MIXER1_SETS][MIXER_INPUTS];
@@ -308,32 +313,51 @@ static uint8_t *way_find(const cm_model *m, uint8_t *line, uint32_t nibble) {
     return victim;
 }
 
+/* Functions of `hashed` (HASHED_V1 or HASHED_MODELS) are inlined where
+ * called with a constant, so each version's loops unroll: with the count in
+ * a variable, --fast ran 7-9% slower. */
+#define FOR_VERSION __attribute__((always_inline)) static inline
+
 /* The lines of the byte that starts now. All are requested before the
  * first is searched, so the cache misses overlap. */
-static void select_lines(cm_model *m) {
+FOR_VERSION void select_lines_n(cm_model *m, int hashed) {
     UNROLLED
-    for (int i = 0; i < m->hashed; i++) {
+    for (int i = 0; i < hashed; i++) {
         __builtin_prefetch(line_at(m, m->context_hash[i]));
         __builtin_prefetch(line_at(m, m->context_hash[i] ^ 1u));
     }
     UNROLLED
-    for (int i = 0; i < m->hashed; i++) {
+    for (int i = 0; i < hashed; i++) {
         m->line[i] = line_find(m, m->context_hash[i]);
         m->tree[i] = m->line[i];
     }
 }
 
-static void select_second_nibble(cm_model *m) {
+static void select_lines(cm_model *m) {
+    if (m->v2)
+        select_lines_n(m, HASHED_MODELS);
+    else
+        select_lines_n(m, HASHED_V1);
+}
+
+FOR_VERSION void select_second_nibble_n(cm_model *m, int hashed) {
     UNROLLED
-    for (int i = 0; i < m->hashed; i++)
+    for (int i = 0; i < hashed; i++)
         m->tree[i] = way_find(m, m->line[i], m->c0 & 15u);
+}
+
+static void select_second_nibble(cm_model *m) {
+    if (m->v2)
+        select_second_nibble_n(m, HASHED_MODELS);
+    else
+        select_second_nibble_n(m, HASHED_V1);
 }
 
 /* ---- Per-bit prediction and update ---- */
 
 /* Points each model at the bit history of the bit about to be coded: the
  * node of the nibble's bit tree reached by the nibble's bits so far. */
-static void point_slots(cm_model *m) {
+FOR_VERSION void point_slots(cm_model *m, int hashed) {
     uint32_t node = m->c0;
     if (m->bit_count >= 4) {
         uint32_t seen = 1u << (m->bit_count - 4);
@@ -341,8 +365,13 @@ static void point_slots(cm_model *m) {
     }
     m->slot[0] = &m->order1[(m->c4 & 255u) << 8 | m->c0];
     UNROLLED
-    for (int i = 0; i < m->hashed; i++)
+    for (int i = 0; i < hashed; i++)
         m->slot[i + 1] = m->tree[i] + node;
+}
+
+/* The mixer input of context model i (order 1 is model 0). */
+static inline int context_input(int i) {
+    return i < CONTEXT_V1 ? i : CONTEXT_V2_INPUT + (i - CONTEXT_V1);
 }
 
 static uint32_t match_length_class(uint32_t length) {
@@ -357,12 +386,12 @@ static uint32_t match_length_bucket(uint32_t length) {
     return 16 + LMC_MIN(15u, (length - 16) >> 3);
 }
 
-/* Both mixers' outputs in the logistic domain (clamped). */
-static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
-                       const int32_t *restrict inputs, int *x1, int *x2) {
+/* Both mixers' outputs in the logistic domain (clamped), over the first n inputs. */
+FOR_VERSION void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
+                            const int32_t *restrict inputs, int n, int *x1, int *x2) {
     int64_t dot1 = 0, dot2 = 0;
     UNROLLED
-    for (int i = 0; i < MIXER_INPUTS; i++) {
+    for (int i = 0; i < n; i++) {
         dot1 += (int64_t)w1[i] * inputs[i];
         dot2 += (int64_t)w2[i] * inputs[i];
     }
@@ -370,9 +399,6 @@ static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
     *x2 = clamp_logistic((int)(dot2 >> 16));
 }
 
-static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
-    mixer_train_n(weights, inputs, MIXER_INPUTS, error);
-}
 
 /* The neural model's stretched prediction in 32 steps: 0 .. 31. */
 static inline uint32_t model_bucket(int32_t stretched) {
@@ -410,13 +436,13 @@ static uint32_t apm1_context(const cm_model *m) {
 
 /* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
  * P(1) * 65536 when mixing one in, else ignored. */
-static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
+FOR_VERSION uint32_t cm_predict_n(cm_model *m, uint32_t model_p16, int hashed) {
     const lmc_cm_tables *t = &m->tables;
-    point_slots(m);
+    point_slots(m, hashed);
     UNROLLED
-    for (int i = 0; i <= m->hashed; i++) {
+    for (int i = 0; i <= hashed; i++) {
         m->entry[i] = &m->state_map[i][*m->slot[i]];
-        m->inputs[i] = stretch(t, state_map_p16(*m->entry[i]));
+        m->inputs[context_input(i)] = stretch(t, state_map_p16(*m->entry[i]));
     }
 
     m->match_context = match_bit_context(m, m->match_length, m->match_ptr);
@@ -434,7 +460,7 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     m->active1 = m->weights1[match_length_class(m->match_length) << 8 | m->c0];
     m->active2 = m->weights2[c1 << 3 | (uint32_t)m->bit_count];
     int x1, x2;
-    mixer_dots(m->active1, m->active2, m->inputs, &x1, &x2);
+    mixer_dots(m->active1, m->active2, m->inputs, hashed == HASHED_V1 ? MIXER_INPUTS_V1 : MIXER_INPUTS, &x1, &x2);
     m->mixer1_p16 = squash(t, x1);
     m->mixer2_p16 = squash(t, x2);
 
@@ -452,11 +478,15 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
+static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
+    return m->v2 ? cm_predict_n(m, model_p16, HASHED_MODELS) : cm_predict_n(m, model_p16, HASHED_V1);
+}
+
 /* The mixers and APMs learn from the bit. */
-static void train_mixing(cm_model *m, int bit) {
+FOR_VERSION void train_mixing(cm_model *m, int bit, int inputs) {
     int rate = m->v2 ? MIXER_LEARNING_RATE_V2 : MIXER_LEARNING_RATE;
-    mixer_train(m->active1, m->inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * rate >> 4);
-    mixer_train(m->active2, m->inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * rate >> 4);
+    mixer_train_n(m->active1, m->inputs, inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * rate >> 4);
+    mixer_train_n(m->active2, m->inputs, inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * rate >> 4);
     if (m->v2)
         mixer_train_n(m->layer2, m->layer2_inputs, LAYER2_INPUTS,
                       ((bit << 16) - (int32_t)m->layer2_p16) * LAYER2_LEARNING_RATE >> 4);
@@ -466,13 +496,15 @@ static void train_mixing(cm_model *m, int bit) {
         apm_update(&m->apm3, m->tables.apm_identity, bit);
 }
 
-static void cm_update(cm_model *m, int bit) {
+FOR_VERSION void cm_update_n(cm_model *m, int bit, int hashed) {
     /* Mixed v2: a bit the neural model is certain of says nothing about how
      * to mix (it only pushed the model's weight up). */
-    if (!(m->v2 && m->decided))
-        train_mixing(m, bit);
+    if (hashed == HASHED_V1)
+        train_mixing(m, bit, MIXER_INPUTS_V1);
+    else if (!m->decided)
+        train_mixing(m, bit, MIXER_INPUTS);
     UNROLLED
-    for (int i = 0; i <= m->hashed; i++) {
+    for (int i = 0; i <= hashed; i++) {
         state_map_update(m->entry[i], bit, m->tables.reciprocal);
         *m->slot[i] = m->histories.next[*m->slot[i]][bit];
     }
@@ -495,6 +527,13 @@ static void cm_update(cm_model *m, int bit) {
     __builtin_prefetch(row + 32);
     if (m->bit_count == 4)
         select_second_nibble(m);
+}
+
+static void cm_update(cm_model *m, int bit) {
+    if (m->v2)
+        cm_update_n(m, bit, HASHED_MODELS);
+    else
+        cm_update_n(m, bit, HASHED_V1);
 }
 
 /* ---- Per-byte context updates ---- */
@@ -727,7 +766,6 @@ static lmc_status cm_create(size_t size, const uint8_t *history, int version, cm
         return LMC_ERR_NOMEM;
     m->with_model = version != 0;
     m->v2 = version == LMC_CM_MIXED_V2;
-    m->hashed = m->v2 ? HASHED_MODELS : HASHED_MODELS - 2;
     m->end_contexts = m->v2 ? END_CONTEXTS : END_CONTEXTS_V1;
     m->end_bits = m->v2 ? END_TABLE_BITS_V2 : END_TABLE_BITS_V1;
     size_t match_entries = match_entries_for(size);
