@@ -399,7 +399,6 @@ FOR_VERSION void mixer_dots(const int32_t *restrict w1, const int32_t *restrict 
     *x2 = clamp_logistic((int)(dot2 >> 16));
 }
 
-
 /* The neural model's stretched prediction in 32 steps: 0 .. 31. */
 static inline uint32_t model_bucket(int32_t stretched) {
     return (uint32_t)(stretched + 2048) >> 7;
