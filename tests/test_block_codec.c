@@ -111,6 +111,52 @@ static void test_model_blocks(void **state) {
     free(data);
 }
 
+/* Codes data as blocks under `header` and decodes them back; returns the records' size. */
+static size_t round_trip_records(const lmc_header *header, const lmc_options *options, const uint8_t *data,
+                                 size_t size) {
+    lmc_buf records, decoded;
+    lmc_buf_init(&records);
+    lmc_buf_init(&decoded);
+    lmc_block_codec *codec;
+    lmc_message message;
+    assert_int_equal(lmc_block_codec_create(header, options, 0, &codec, &message), LMC_OK);
+    assert_int_equal(lmc_block_codec_encode(codec, 0, data, size, &records, &message), LMC_OK);
+    lmc_block_codec_free(codec);
+    assert_int_equal(lmc_block_codec_create(header, options, 1, &codec, &message), LMC_OK);
+    assert_int_equal(lmc_block_codec_decode(codec, 0, records.data, records.size, &decoded, &message), LMC_OK);
+    lmc_block_codec_free(codec);
+    assert_int_equal(decoded.size, size);
+    assert_memory_equal(decoded.data, data, size);
+    size_t bytes = records.size;
+    lmc_buf_free(&records);
+    lmc_buf_free(&decoded);
+    return bytes;
+}
+
+/* Text is coded by the mixed codec's current model (codec 4); codec 2's
+ * model still codes and decodes (its archives must), and the two differ. */
+static void test_mixed_versions(void **state) {
+    (void)state;
+    size_t size = 3000;
+    uint8_t *data = malloc(size);
+    test_fill_text(data, size, 7);
+    lmc_options options;
+    lmc_options_init(&options);
+    options.block_size = 1024;
+    options.threads = 2;
+    lmc_buf archive;
+    lmc_buf_init(&archive);
+    lmc_header header;
+    plan(&options, data, size, &header, &archive);
+    lmc_buf_free(&archive);
+    assert_int_equal(header.codec, LMC_CODEC_MIXED);
+    size_t current = round_trip_records(&header, &options, data, size);
+    header.codec = LMC_CODEC_MIXED_V1;
+    size_t first = round_trip_records(&header, &options, data, size);
+    assert_true(current != first);
+    free(data);
+}
+
 /* A PPM is one media block: the plan leaves it to the stream, and a media
  * header has no block codec. */
 static void test_media_left_to_stream(void **state) {
@@ -139,6 +185,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_blocks),
         cmocka_unit_test(test_model_blocks),
+        cmocka_unit_test(test_mixed_versions),
         cmocka_unit_test(test_media_left_to_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coder/coder.h"
 #include "common/common.h"
 #include "model/model.h"
 
@@ -294,6 +295,82 @@ static void test_memory_is_bounded(void **state) {
     assert_true(lmc_cm_memory(1000) < ((size_t)6 << 20));
 }
 
+/* ---- The mixed codec's models (lmc_cm_open) ---- */
+
+/* A stand-in for the neural model: a fixed, mildly wrong guess per bit. */
+static uint32_t fake_model_p16(size_t pos, int k) {
+    return (uint32_t)(8192 + ((pos * 7 + (size_t)k * 13) % 49152));
+}
+
+/* Codes `data` through version's model as the mixed codec drives it (a
+ * "token ends here" decision after every byte: is the next one a space?);
+ * decoding writes into `out`. Returns the payload size. */
+static size_t code_mixed(int version, const uint8_t *data, uint8_t *out, size_t size, lmc_buf *payload) {
+    lmc_cm *cm;
+    const int decoding = out != NULL;
+    lmc_rc_encoder enc;
+    lmc_rc_decoder dec;
+    if (decoding)
+        lmc_rc_decoder_init(&dec, payload->data, payload->size);
+    else
+        lmc_rc_encoder_init(&enc, payload);
+    assert_int_equal(lmc_cm_open(size, decoding ? out : data, version, &cm), LMC_OK);
+    for (size_t pos = 0; pos < size; pos++) {
+        uint32_t byte = 0;
+        for (int k = 7; k >= 0; k--) {
+            uint32_t p = lmc_cm_predict_bit(cm, fake_model_p16(pos, k));
+            assert_true(p >= 1 && p <= 65535);
+            int bit = decoding ? lmc_rc_decode_bit(&dec, p) : (data[pos] >> k) & 1;
+            if (!decoding)
+                lmc_rc_encode_bit(&enc, p, bit);
+            lmc_cm_update_bit(cm, bit);
+            byte = byte << 1 | (uint32_t)bit;
+        }
+        if (decoding)
+            out[pos] = (uint8_t)byte;
+        lmc_cm_end_byte(cm, byte);
+        if (pos + 1 < size) {
+            uint32_t depth = (uint32_t)LMC_MIN(pos + 1, 1 + pos % 3);
+            uint32_t p = lmc_cm_predict_end(cm, 16384, byte, pos > 0 ? (decoding ? out : data)[pos - 1] : 0, 0, depth);
+            int end = decoding ? lmc_rc_decode_bit(&dec, p) : data[pos + 1] == ' ';
+            if (!decoding)
+                lmc_rc_encode_bit(&enc, p, end);
+            lmc_cm_update_end(cm, end);
+        }
+    }
+    lmc_cm_close(cm);
+    if (!decoding)
+        assert_int_equal(lmc_rc_encoder_finish(&enc), LMC_OK);
+    return payload->size;
+}
+
+/* Both versions decode what they code; they are different models, and on
+ * text that repeats itself the second codes less. */
+static void test_mixed_versions_round_trip(void **state) {
+    (void)state;
+    size_t size = 30000;
+    uint8_t *data = xmalloc(size), *out = xmalloc(size);
+    fill_text(data, size, 5);
+    memcpy(data + size / 2, data, size / 2); /* a long repeat */
+    size_t coded[2];
+    for (int v = 0; v < 2; v++) {
+        lmc_buf payload;
+        lmc_buf_init(&payload);
+        coded[v] = code_mixed(v ? LMC_CM_MIXED_V2 : LMC_CM_MIXED_V1, data, NULL, size, &payload);
+        code_mixed(v ? LMC_CM_MIXED_V2 : LMC_CM_MIXED_V1, NULL, out, size, &payload);
+        assert_memory_equal(out, data, size);
+        lmc_buf_free(&payload);
+    }
+    assert_true(coded[1] < coded[0]);
+    lmc_cm *cm;
+    assert_int_equal(lmc_cm_open(size, data, 0, &cm), LMC_ERR_PARAM);
+    assert_int_equal(lmc_cm_open(size, data, LMC_CM_MIXED_V2 + 1, &cm), LMC_ERR_PARAM);
+    assert_true(lmc_cm_mixed_memory(size) > lmc_cm_memory(size));
+    assert_true(lmc_cm_mixed_memory((size_t)64 << 20) < ((size_t)256 << 20));
+    free(data);
+    free(out);
+}
+
 /* ---- Determinism ---- */
 
 /*
@@ -480,6 +557,7 @@ int main(void) {
         cmocka_unit_test(test_appends_to_output),
         cmocka_unit_test(test_rejects_bad_arguments),
         cmocka_unit_test(test_memory_is_bounded),
+        cmocka_unit_test(test_mixed_versions_round_trip),
         cmocka_unit_test(test_pinned_payload),
         cmocka_unit_test(test_concurrent_calls_are_independent),
         cmocka_unit_test_setup_teardown(test_truncated_payloads, damage_setup, damage_teardown),

@@ -4,7 +4,7 @@
  * together, as with up to 4 threads, and 32, the most, from 16 threads on)
  * and decompression (up to 64 blocks in lockstep), each with the model's
  * window and the codec's default block size, codec 0 (model alone) and
- * codec 2 (mixed), batches capped as lmc_neural_batch_fit caps them. Peak
+ * codec 4 (mixed), batches capped as lmc_neural_batch_fit caps them. Peak
  * RSS measurements are in bench/README.md.
  *
  * usage: lmc_memory_bound MODEL.gguf...

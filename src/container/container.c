@@ -128,7 +128,7 @@ static lmc_status read_varint(reader *r, uint64_t *out, lmc_message *message, co
 static lmc_status check_header_fields(const lmc_header *h, lmc_message *message) {
     if (h->kind > LMC_KIND_VIDEO || h->kind == LMC_KIND_AUTO)
         return lmc_fail(message, LMC_ERR_CORRUPT, "unknown data kind %d in header", (int)h->kind);
-    if (h->codec > LMC_CODEC_MEDIA)
+    if (h->codec > LMC_CODEC_LAST)
         return lmc_fail(message, LMC_ERR_CORRUPT, "unknown codec %d in header", (int)h->codec);
     if (h->block_size == 0 || h->block_size > LMC_MAX_BLOCK_SIZE)
         return lmc_fail(message, LMC_ERR_CORRUPT, "block size %u out of range", h->block_size);

@@ -43,6 +43,7 @@ struct lmc_neural_coder {
     uint32_t window, stride;
     uint32_t block_size;
     int mixed;
+    int mix_version;        /* mixed codec only: LMC_CM_MIXED_V1 (codec 2) or _V2 (codec 4) */
     lmc_piece_index pieces; /* mixed codec only */
     float *logits;      /* [max_rows][symbols] */
     float *scratch;     /* [max_rows][symbols] */
@@ -64,7 +65,7 @@ uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config 
                      (uint64_t)rows * per_row;
     if (config->mixed) {
         /* The piece index, and each block's prefix sums and adaptive model. */
-        uint64_t per_block = symbols * sizeof(uint32_t) + lmc_cm_memory(config->block_size);
+        uint64_t per_block = symbols * sizeof(uint32_t) + lmc_cm_mixed_memory(config->block_size);
         bytes += symbols * 24 + (uint64_t)config->max_blocks * per_block;
     }
     return bytes;
@@ -110,6 +111,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->stride = stride;
     c->block_size = config->block_size;
     c->mixed = config->mixed;
+    c->mix_version = config->mixed == LMC_MIXED_CODEC2 ? LMC_CM_MIXED_V1 : LMC_CM_MIXED_V2;
     if (c->mixed && !lmc_neural_can_mix(model)) {
         free(c);
         return lmc_fail(message, LMC_ERR_CORRUPT, "the mixed codec needs a tokenizer that covers every byte");
@@ -361,7 +363,7 @@ static lmc_status start_encoding(lmc_neural_coder *c, const uint8_t *data, size_
     if (status == LMC_OK)
         status = lmc_varint_put(payload, n_ids);
     if (status == LMC_OK && c->mixed)
-        status = lmc_mix_block_open(&c->pieces, data, NULL, size, &s->mix);
+        status = lmc_mix_block_open(&c->pieces, data, NULL, size, c->mix_version, &s->mix);
     if (status != LMC_OK)
         return lmc_fail(message, status, "out of memory");
     lmc_rc_encoder_init(&s->rc, payload);
@@ -379,7 +381,7 @@ uint32_t lmc_neural_default_block_size(const lmc_model *model, int mixed) {
 }
 
 int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed) {
-    uint64_t per_block = 3ull * block_size + (mixed ? lmc_cm_memory(block_size) : 0);
+    uint64_t per_block = 3ull * block_size + (mixed ? lmc_cm_mixed_memory(block_size) : 0);
     uint64_t fit = LMC_MAX(1, LMC_NEURAL_BATCH_MEMORY / per_block);
     return (int)LMC_MIN((uint64_t)blocks, fit);
 }
@@ -493,7 +495,7 @@ static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_sta
         b->seq.x[b->length++] = c->bos;
     uint64_t m = n_ids + (uint64_t)c->has_bos;
     b->seq.outputs = m > 0 ? m - 1 : 0;
-    if (c->mixed && lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, &b->mix) != LMC_OK)
+    if (c->mixed && lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, c->mix_version, &b->mix) != LMC_OK)
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     if (n_ids > 0 && !c->has_bos) {
         b->seq.x[b->length] = decode_next(c, b, NULL);

@@ -65,7 +65,7 @@ static lmc_status start_neural(lmc_block_codec *c, const lmc_options *options, i
     if (h->context_window > (uint32_t)c->model->llama.context_length)
         return lmc_fail(message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, c->model->llama.context_length);
-    const int mixed = h->codec == LMC_CODEC_MIXED;
+    const int mixed = lmc_codec_mixing(h->codec);
     int batch = decoding ? LMC_NEURAL_DECODE_BATCH_MAX : lmc_neural_encode_batch(lmc_pool_threads(c->pool));
     lmc_neural_config config = {lmc_neural_batch_fit(batch, h->block_size, mixed), h->context_window,
                                 h->window_stride, h->block_size, mixed};

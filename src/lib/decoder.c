@@ -109,7 +109,7 @@ static lmc_status check_memory(lmc_decoder *d, uint64_t working) {
 }
 
 static lmc_neural_config coder_config_for(const lmc_header *h) {
-    const int mixed = h->codec == LMC_CODEC_MIXED;
+    const int mixed = lmc_codec_mixing(h->codec);
     return (lmc_neural_config){lmc_neural_batch_fit(LMC_NEURAL_DECODE_BATCH_MAX, h->block_size, mixed),
                                h->context_window, h->window_stride, h->block_size, mixed};
 }

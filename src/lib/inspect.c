@@ -44,7 +44,7 @@ static void fill_info(lmc_archive_info *info, const lmc_header *h) {
     snprintf(info->model_name, sizeof info->model_name, "%s", h->model_name);
     memcpy(info->model_hash, h->model_hash, 16);
     info->fast = h->codec == LMC_CODEC_FAST;
-    info->mixed = h->codec == LMC_CODEC_MIXED;
+    info->mixed = lmc_codec_is_mixed(h->codec);
     info->media = h->codec == LMC_CODEC_MEDIA;
     info->block_size = h->block_size;
     info->context_window = h->context_window;

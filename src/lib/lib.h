@@ -24,8 +24,17 @@ typedef struct {
     int max_blocks;        /* blocks coded together */
     uint32_t window, stride;
     uint32_t block_size;
-    int mixed;             /* codec 2: tokens coded as bytes, mixed with lmc_cm (mixcodec.c) */
+    int mixed;             /* tokens coded as bytes, mixed with lmc_cm (mixcodec.c): lmc_codec_mixing */
 } lmc_neural_config;
+
+/* lmc_neural_config.mixed for an archive's codec: 0 the model alone, 1 the
+ * mixed codec (codec 4, LMC_CM_MIXED_V2: what `codec == LMC_CODEC_MIXED`
+ * gives the encoder), LMC_MIXED_CODEC2 its first version (codec 2,
+ * LMC_CM_MIXED_V1, decoded for older archives). */
+#define LMC_MIXED_CODEC2 2
+static inline int lmc_codec_mixing(lmc_codec codec) {
+    return codec == LMC_CODEC_MIXED ? 1 : codec == LMC_CODEC_MIXED_V1 ? LMC_MIXED_CODEC2 : 0;
+}
 
 lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
                                    lmc_neural_coder **out, lmc_message *message);
@@ -85,10 +94,25 @@ lmc_status lmc_neural_decode_blocks(lmc_neural_coder *coder, lmc_block_job *jobs
  * model's cumulative frequency table over its vocabulary (NULL: uniform). */
 typedef struct lmc_mix_block lmc_mix_block;
 
-/* Encoding reads `data`; decoding writes the block's bytes to `out`. */
+/* Encoding reads `data`; decoding writes the block's bytes to `out`.
+ * version: the context-mixing model, LMC_CM_MIXED_V1 (codec 2) or
+ * LMC_CM_MIXED_V2 (codec 4). */
 lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
-                              lmc_mix_block **block);
+                              int version, lmc_mix_block **block);
 void lmc_mix_block_close(lmc_mix_block *block);
+/* Sees every call the mixed codec makes into its context-mixing model, so
+ * that tools/lmc_cm_replay can record the calls once and replay them through
+ * variants of the model without the neural model. Process-wide and not
+ * synchronised: for that tool's single coding thread only (NULL: none). */
+typedef struct {
+    void (*block)(void *user, size_t size);
+    /* model_p16 is the neural model's P(1), 0 when the vocabulary decides the bit. */
+    void (*bit)(void *user, uint32_t model_p16, int bit);
+    void (*end)(void *user, uint32_t model_p16, uint32_t candidate, uint32_t previous, uint32_t previous2,
+                uint32_t depth, int bit);
+    void *user;
+} lmc_mix_observer;
+void lmc_mix_observe(const lmc_mix_observer *observer);
 size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size);
 /* Bytes coded so far. */
 size_t lmc_mix_block_position(const lmc_mix_block *block);

@@ -1,5 +1,5 @@
 /*
- * The mixed codec (docs/FORMAT.md, codec 2): each token is coded as its
+ * The mixed codec (docs/FORMAT.md, codecs 2 and 4): each token is coded as its
  * bytes, bit by bit, under a mixture of the neural model and a context-mixing
  * model that learns the block as it is coded (model/cm.c).
  *
@@ -32,13 +32,19 @@ struct lmc_mix_block {
     uint32_t *sums;        /* [count + 1] prefix sums of the frequencies in sorted order */
 };
 
+static const lmc_mix_observer *observer;
+
+void lmc_mix_observe(const lmc_mix_observer *o) {
+    observer = o;
+}
+
 typedef struct {
     lmc_rc_encoder *enc;   /* exactly one of enc, dec */
     lmc_rc_decoder *dec;
 } bit_coder;
 
 lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data, uint8_t *out, size_t size,
-                              lmc_mix_block **block) {
+                              int version, lmc_mix_block **block) {
     *block = NULL;
     lmc_mix_block *b = calloc(1, sizeof *b);
     if (!b)
@@ -48,12 +54,14 @@ lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data,
     b->data = out ? out : data;
     b->size = size;
     b->sums = malloc(((size_t)index->count + 1) * sizeof *b->sums);
-    lmc_status status = b->sums ? lmc_cm_open(size, b->data, &b->cm) : LMC_ERR_NOMEM;
+    lmc_status status = b->sums ? lmc_cm_open(size, b->data, version, &b->cm) : LMC_ERR_NOMEM;
     if (status != LMC_OK) {
         lmc_mix_block_close(b);
         return status;
     }
     *block = b;
+    if (observer)
+        observer->block(observer->user, size);
     return LMC_OK;
 }
 
@@ -66,7 +74,7 @@ void lmc_mix_block_close(lmc_mix_block *b) {
 }
 
 size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size) {
-    return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_memory(size);
+    return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_mixed_memory(size);
 }
 
 size_t lmc_mix_block_position(const lmc_mix_block *b) {
@@ -125,13 +133,16 @@ static uint32_t code_byte(lmc_mix_block *b, bit_coder *c, int *lo, int *hi, uint
         uint32_t one = prefix << (k + 1) | 1u << k; /* smallest byte with this prefix and bit k set */
         int split = first_at_least(ix, *lo, *hi, depth, one);
         int bit;
+        uint32_t model = 0;
         if (split == *lo || split == *hi) { /* the vocabulary decides this bit */
             bit = split == *lo;
             lmc_cm_predict_bit(b->cm, bit ? 65535u : 1u);
         } else {
-            uint32_t model = ratio16(b->sums[*hi] - b->sums[split], b->sums[*hi] - b->sums[*lo]);
+            model = ratio16(b->sums[*hi] - b->sums[split], b->sums[*hi] - b->sums[*lo]);
             bit = code_bit(c, lmc_cm_predict_bit(b->cm, model), byte < 0 ? -1 : (byte >> k) & 1);
         }
+        if (observer)
+            observer->bit(observer->user, model, bit);
         lmc_cm_update_bit(b->cm, bit);
         if (bit)
             *lo = split;
@@ -164,6 +175,9 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, i
             uint32_t p_end = lmc_cm_predict_end(b->cm, model, (uint32_t)ix->sorted_ids[lo],
                                                  (uint32_t)b->previous[0], (uint32_t)b->previous[1], depth);
             int end = code_bit(c, p_end, want ? want_length == depth : -1);
+            if (observer)
+                observer->end(observer->user, model, (uint32_t)ix->sorted_ids[lo], (uint32_t)b->previous[0],
+                              (uint32_t)b->previous[1], depth, end);
             lmc_cm_update_end(b->cm, end);
             if (end)
                 return ix->sorted_ids[lo];

@@ -28,6 +28,14 @@
  *
  * Payload: the range coder's bytes alone; the block's size comes from the
  * container.
+ *
+ * The mixed codec's second model (LMC_CM_MIXED_V2, codec 4) adds what pays
+ * when a strong neural model is mixed in: a word-bigram and a column
+ * context, a second match model for long repeats, a learned second mixing
+ * layer, an order-3 APM, and for the "token ends here" decision byte and
+ * column contexts, larger tables and where the matched text's tokens began
+ * (bench/cm-results.md measures each). Codec 2's model (LMC_CM_MIXED_V1)
+ * is kept exactly, for its archives.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,27 +56,48 @@
 #define MATCH_MIN 6             /* context bytes that must agree before a match is followed */
 #define MATCH_MAX_LENGTH 65535
 #define MATCH_VERIFY_LIMIT 32   /* bytes compared backwards when a match starts */
+#define MATCH2_MIN 16           /* mixed v2: the second match model's context bytes */
+#define MATCH2_VERIFY_LIMIT 64
 
 enum {
-    HASHED_MODELS = 5,                  /* orders 2, 3, 4, 6 and the word */
-    CONTEXT_MODELS = HASHED_MODELS + 1, /* plus the direct order-1 table */
-    MATCH_INPUT = CONTEXT_MODELS,
+    HASHED_V1 = 5,                      /* orders 2, 3, 4, 6 and the word */
+    HASHED_MODELS = HASHED_V1 + 2,      /* mixed v2: + word bigram, column */
+    CONTEXT_V1 = HASHED_V1 + 1,         /* plus the direct order-1 table */
+    CONTEXT_MODELS = HASHED_MODELS + 1,
+    /* Mixer inputs: --fast's and codec 2's first, mixed v2's after them, so
+     * that each version's loops run over a constant count. */
+    MATCH_INPUT = CONTEXT_V1,
     MODEL_INPUT = MATCH_INPUT + 1,      /* the neural model's prediction (0 with --fast) */
     BIAS_INPUT = MODEL_INPUT + 1,
-    MIXER_INPUTS = BIAS_INPUT + 1,
+    MIXER_INPUTS_V1 = BIAS_INPUT + 1,
+    CONTEXT_V2_INPUT = MIXER_INPUTS_V1, /* mixed v2's context models 6 and 7 */
+    MATCH2_INPUT = CONTEXT_V2_INPUT + 2,
+    MIXER_INPUTS = MATCH2_INPUT + 1,
     MATCH_CONTEXTS = 64,                /* length bucket (32) x expected bit */
     MIXER1_SETS = 4 * 256,              /* match-length class x partial byte */
     MIXER2_SETS = 256 * 8,              /* previous byte x bit position */
     MIXER_LEARNING_RATE = 24,           /* error scale, 16 = 1.0 */
+    MIXER_LEARNING_RATE_V2 = 32,
+    LAYER2_INPUTS = 3,                  /* mixed v2: both mixers' outputs and a bias */
+    LAYER2_LEARNING_RATE = 4,
+    LAYER2_INITIAL_WEIGHT = 1 << 15,    /* 0.5: the average of the two mixers */
     MIXER_INITIAL_WEIGHT = 1 << 14,     /* 0.25 */
     MODEL_INITIAL_WEIGHT = 1 << 16,     /* 1.0 */
     APM1_CONTEXTS = 256,                /* partial byte */
+    APM1_HASH_BITS = 10,                /* mixed v2: order-3 hash x partial byte */
+    APM1_CONTEXTS_V2 = 256 << APM1_HASH_BITS,
     APM2_CONTEXTS = 256 * 256,          /* previous byte x partial byte */
     APM3_CONTEXTS = 32 * 256,           /* neural model's prediction x partial byte (mixed codec) */
-    END_CONTEXTS = 3,                   /* "token ends here": token contexts (mixed codec) */
-    END_INPUTS = END_CONTEXTS + 2,      /* the contexts, the model and a bias */
-    END_SETS = 16,                      /* weight sets by bytes into the token */
-    END_TABLE_BITS = 16,                /* entries per token-context table */
+    END_CONTEXTS_V1 = 3,                /* "token ends here": token contexts (mixed codec) */
+    END_CONTEXTS = 6,                   /* mixed v2: + order-4 and order-6 bytes, column */
+    END_MATCH_INPUT = END_CONTEXTS + 1, /* inputs: the model, the contexts, the match, a bias */
+    END_BIAS_INPUT = END_MATCH_INPUT + 1,
+    END_INPUTS = END_BIAS_INPUT + 1,
+    END_DEPTHS = 16,                    /* weight sets by bytes into the token ... */
+    END_SETS = END_DEPTHS * 4,          /* ... x (v2) the match's token start: none, unknown, yes, no */
+    END_MATCH_CONTEXTS = 64,
+    END_TABLE_BITS_V1 = 16,             /* entries per token-context table */
+    END_TABLE_BITS_V2 = 20,
     END_MAP_LIMIT = 255,                /* token contexts adapt faster than bit histories */
     LINE_BYTES = 64,                    /* one context's slot: a cache line */
     NIBBLE_BYTES = 16,                  /* check or tag byte + the 15 nodes of a nibble's bit tree */
@@ -184,19 +213,37 @@ struct lmc_cm {
     uint32_t match_context;
     uint32_t match_map[MATCH_CONTEXTS];
 
+    /* Mixed v2: a second match model, after MATCH2_MIN bytes. */
+    uint32_t *match2_index;
+    size_t match2_entry, match2_ptr;
+    uint32_t match2_length;
+    uint32_t match2_context;
+    uint32_t match2_map[MATCH_CONTEXTS];
+
     /* Mixers. */
     int with_model;             /* mixing a neural model's predictions in */
+    int v2;                     /* the mixed codec's second model (LMC_CM_MIXED_V2) */
+    int decided;                /* the neural model is certain of this bit: nothing to learn */
     int32_t inputs[MIXER_INPUTS];
     int32_t weights1[MIXER1_SETS][MIXER_INPUTS];
     int32_t weights2[MIXER2_SETS][MIXER_INPUTS];
     int32_t *active1, *active2;  /* the weight sets of the current bit */
     uint32_t mixer1_p16, mixer2_p16;
+    int32_t layer2[LAYER2_INPUTS];      /* mixed v2: the second layer's weights ... */
+    int32_t layer2_inputs[LAYER2_INPUTS];
+    uint32_t layer2_p16;
 
     apm apm1, apm2, apm3;       /* apm3: mixed codec only */
 
     /* Mixed codec: the "token ends here" decision (lmc_cm_predict_end). */
-    uint32_t *end_table;        /* [3 << END_TABLE_BITS]: by candidate; (previous, candidate); (two previous, candidate) */
+    uint32_t *end_table;        /* [contexts << end_bits]: by candidate; (previous, candidate); (two previous,
+                                 * candidate); v2: order-4 and order-6 bytes; column */
+    int end_contexts;
+    uint32_t end_bits;
     uint32_t *end_entry[END_CONTEXTS];
+    uint8_t *token_marks;       /* v2, per position: 0 unknown, 1 a token started there, 2 none did */
+    uint32_t end_match_map[END_MATCH_CONTEXTS];
+    uint32_t end_match_context;
     int32_t end_inputs[END_INPUTS];
     int32_t end_weights[END_SETS][END_INPUTS];
     int32_t *end_active;
@@ -207,8 +254,10 @@ struct lmc_cm {
     size_t pos;
     uint32_t c0;                /* 1 followed by the bits of the current byte */
     int bit_count;
-    uint32_t c4, c8;            /* the last 8 bytes, newest lowest */
+    uint32_t c4, c8, c12, c16;  /* the last 16 bytes, newest lowest */
     uint32_t word;              /* hash of the current word, 0 between words */
+    uint32_t previous_word;     /* hash of the word before it */
+    size_t line_start, previous_line_start; /* positions of the current and previous lines */
 };
 typedef struct lmc_cm cm_model;
 
@@ -264,32 +313,51 @@ static uint8_t *way_find(const cm_model *m, uint8_t *line, uint32_t nibble) {
     return victim;
 }
 
+/* Functions of `hashed` (HASHED_V1 or HASHED_MODELS) are inlined where
+ * called with a constant, so each version's loops unroll: with the count in
+ * a variable, --fast ran 7-9% slower. */
+#define FOR_VERSION __attribute__((always_inline)) static inline
+
 /* The lines of the byte that starts now. All are requested before the
  * first is searched, so the cache misses overlap. */
-static void select_lines(cm_model *m) {
+FOR_VERSION void select_lines_n(cm_model *m, int hashed) {
     UNROLLED
-    for (int i = 0; i < HASHED_MODELS; i++) {
+    for (int i = 0; i < hashed; i++) {
         __builtin_prefetch(line_at(m, m->context_hash[i]));
         __builtin_prefetch(line_at(m, m->context_hash[i] ^ 1u));
     }
     UNROLLED
-    for (int i = 0; i < HASHED_MODELS; i++) {
+    for (int i = 0; i < hashed; i++) {
         m->line[i] = line_find(m, m->context_hash[i]);
         m->tree[i] = m->line[i];
     }
 }
 
-static void select_second_nibble(cm_model *m) {
+static void select_lines(cm_model *m) {
+    if (m->v2)
+        select_lines_n(m, HASHED_MODELS);
+    else
+        select_lines_n(m, HASHED_V1);
+}
+
+FOR_VERSION void select_second_nibble_n(cm_model *m, int hashed) {
     UNROLLED
-    for (int i = 0; i < HASHED_MODELS; i++)
+    for (int i = 0; i < hashed; i++)
         m->tree[i] = way_find(m, m->line[i], m->c0 & 15u);
+}
+
+static void select_second_nibble(cm_model *m) {
+    if (m->v2)
+        select_second_nibble_n(m, HASHED_MODELS);
+    else
+        select_second_nibble_n(m, HASHED_V1);
 }
 
 /* ---- Per-bit prediction and update ---- */
 
 /* Points each model at the bit history of the bit about to be coded: the
  * node of the nibble's bit tree reached by the nibble's bits so far. */
-static void point_slots(cm_model *m) {
+FOR_VERSION void point_slots(cm_model *m, int hashed) {
     uint32_t node = m->c0;
     if (m->bit_count >= 4) {
         uint32_t seen = 1u << (m->bit_count - 4);
@@ -297,8 +365,13 @@ static void point_slots(cm_model *m) {
     }
     m->slot[0] = &m->order1[(m->c4 & 255u) << 8 | m->c0];
     UNROLLED
-    for (int i = 0; i < HASHED_MODELS; i++)
+    for (int i = 0; i < hashed; i++)
         m->slot[i + 1] = m->tree[i] + node;
+}
+
+/* The mixer input of context model i (order 1 is model 0). */
+static inline int context_input(int i) {
+    return i < CONTEXT_V1 ? i : CONTEXT_V2_INPUT + (i - CONTEXT_V1);
 }
 
 static uint32_t match_length_class(uint32_t length) {
@@ -313,12 +386,12 @@ static uint32_t match_length_bucket(uint32_t length) {
     return 16 + LMC_MIN(15u, (length - 16) >> 3);
 }
 
-/* Both mixers' outputs in the logistic domain (clamped). */
-static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
-                       const int32_t *restrict inputs, int *x1, int *x2) {
+/* Both mixers' outputs in the logistic domain (clamped), over the first n inputs. */
+FOR_VERSION void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
+                            const int32_t *restrict inputs, int n, int *x1, int *x2) {
     int64_t dot1 = 0, dot2 = 0;
     UNROLLED
-    for (int i = 0; i < MIXER_INPUTS; i++) {
+    for (int i = 0; i < n; i++) {
         dot1 += (int64_t)w1[i] * inputs[i];
         dot2 += (int64_t)w2[i] * inputs[i];
     }
@@ -326,31 +399,59 @@ static void mixer_dots(const int32_t *restrict w1, const int32_t *restrict w2,
     *x2 = clamp_logistic((int)(dot2 >> 16));
 }
 
-static void mixer_train(int32_t *restrict weights, const int32_t *restrict inputs, int32_t error) {
-    mixer_train_n(weights, inputs, MIXER_INPUTS, error);
-}
-
 /* The neural model's stretched prediction in 32 steps: 0 .. 31. */
 static inline uint32_t model_bucket(int32_t stretched) {
     return (uint32_t)(stretched + 2048) >> 7;
 }
 
+/* The expected bit of a match model and its state-map context. */
+static uint32_t match_bit_context(const cm_model *m, uint32_t length, size_t ptr) {
+    uint32_t expected_bit = 0;
+    if (length > 0)
+        expected_bit = (m->history[ptr] >> (7 - m->bit_count)) & 1u;
+    return match_length_bucket(length) << 1 | expected_bit;
+}
+
+/* Mixed v2: both mixers' outputs weighed by a learned second layer. */
+static int layer2_mix(cm_model *m, int x1, int x2) {
+    m->layer2_inputs[0] = x1;
+    m->layer2_inputs[1] = x2;
+    m->layer2_inputs[2] = 256;
+    int64_t dot = 0;
+    for (int i = 0; i < LAYER2_INPUTS; i++)
+        dot += (int64_t)m->layer2[i] * m->layer2_inputs[i];
+    int x = clamp_logistic((int)(dot >> 16));
+    m->layer2_p16 = squash(&m->tables, x);
+    return x;
+}
+
+/* The order-1 APM's context: the partial byte, and in mixed v2 a hash of
+ * the last three bytes. */
+static uint32_t apm1_context(const cm_model *m) {
+    if (!m->v2)
+        return m->c0;
+    return (hash2(m->c4 & 0xFFFFFFu, 3) >> (32 - APM1_HASH_BITS)) << 8 | m->c0;
+}
+
 /* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
  * P(1) * 65536 when mixing one in, else ignored. */
-static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
+FOR_VERSION uint32_t cm_predict_n(cm_model *m, uint32_t model_p16, int hashed) {
     const lmc_cm_tables *t = &m->tables;
-    point_slots(m);
+    point_slots(m, hashed);
     UNROLLED
-    for (int i = 0; i < CONTEXT_MODELS; i++) {
+    for (int i = 0; i <= hashed; i++) {
         m->entry[i] = &m->state_map[i][*m->slot[i]];
-        m->inputs[i] = stretch(t, state_map_p16(*m->entry[i]));
+        m->inputs[context_input(i)] = stretch(t, state_map_p16(*m->entry[i]));
     }
 
-    uint32_t expected_bit = 0;
-    if (m->match_length > 0)
-        expected_bit = (m->history[m->match_ptr] >> (7 - m->bit_count)) & 1u;
-    m->match_context = match_length_bucket(m->match_length) << 1 | expected_bit;
+    m->match_context = match_bit_context(m, m->match_length, m->match_ptr);
     m->inputs[MATCH_INPUT] = stretch(t, state_map_p16(m->match_map[m->match_context]));
+    if (m->v2) {
+        m->match2_context = match_bit_context(m, m->match2_length, m->match2_ptr);
+        m->inputs[MATCH2_INPUT] = stretch(t, state_map_p16(m->match2_map[m->match2_context]));
+    }
+    /* The clamped extremes are the bits the vocabulary decides (mixcodec.c). */
+    m->decided = model_p16 <= 1 || model_p16 >= 65535;
     m->inputs[MODEL_INPUT] = m->with_model ? stretch(t, model_p16) : 0;
     m->inputs[BIAS_INPUT] = 256;
 
@@ -358,13 +459,13 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     m->active1 = m->weights1[match_length_class(m->match_length) << 8 | m->c0];
     m->active2 = m->weights2[c1 << 3 | (uint32_t)m->bit_count];
     int x1, x2;
-    mixer_dots(m->active1, m->active2, m->inputs, &x1, &x2);
+    mixer_dots(m->active1, m->active2, m->inputs, hashed == HASHED_V1 ? MIXER_INPUTS_V1 : MIXER_INPUTS, &x1, &x2);
     m->mixer1_p16 = squash(t, x1);
     m->mixer2_p16 = squash(t, x2);
 
-    int x = (x1 + x2) >> 1;
+    int x = m->v2 ? layer2_mix(m, x1, x2) : (x1 + x2) >> 1;
     uint32_t p_mix = squash(t, x);
-    uint32_t p_apm1 = apm_predict(&m->apm1, m->tables.apm_identity, m->c0, x);
+    uint32_t p_apm1 = apm_predict(&m->apm1, m->tables.apm_identity, apm1_context(m), x);
     uint32_t p_apm2 = apm_predict(&m->apm2, m->tables.apm_identity, c1 << 8 | m->c0, x);
     uint32_t p;
     if (m->with_model) {
@@ -376,21 +477,44 @@ static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
     return LMC_MAX(1u, LMC_MIN(p, 65535u));
 }
 
-static void cm_update(cm_model *m, int bit) {
-    mixer_train(m->active1, m->inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * MIXER_LEARNING_RATE >> 4);
-    mixer_train(m->active2, m->inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * MIXER_LEARNING_RATE >> 4);
+static uint32_t cm_predict(cm_model *m, uint32_t model_p16) {
+    return m->v2 ? cm_predict_n(m, model_p16, HASHED_MODELS) : cm_predict_n(m, model_p16, HASHED_V1);
+}
+
+/* The mixers and APMs learn from the bit. */
+FOR_VERSION void train_mixing(cm_model *m, int bit, int inputs) {
+    int rate = m->v2 ? MIXER_LEARNING_RATE_V2 : MIXER_LEARNING_RATE;
+    mixer_train_n(m->active1, m->inputs, inputs, ((bit << 16) - (int32_t)m->mixer1_p16) * rate >> 4);
+    mixer_train_n(m->active2, m->inputs, inputs, ((bit << 16) - (int32_t)m->mixer2_p16) * rate >> 4);
+    if (m->v2)
+        mixer_train_n(m->layer2, m->layer2_inputs, LAYER2_INPUTS,
+                      ((bit << 16) - (int32_t)m->layer2_p16) * LAYER2_LEARNING_RATE >> 4);
     apm_update(&m->apm1, m->tables.apm_identity, bit);
     apm_update(&m->apm2, m->tables.apm_identity, bit);
     if (m->with_model)
         apm_update(&m->apm3, m->tables.apm_identity, bit);
+}
+
+FOR_VERSION void cm_update_n(cm_model *m, int bit, int hashed) {
+    /* Mixed v2: a bit the neural model is certain of says nothing about how
+     * to mix (it only pushed the model's weight up). */
+    if (hashed == HASHED_V1)
+        train_mixing(m, bit, MIXER_INPUTS_V1);
+    else if (!m->decided)
+        train_mixing(m, bit, MIXER_INPUTS);
     UNROLLED
-    for (int i = 0; i < CONTEXT_MODELS; i++) {
+    for (int i = 0; i <= hashed; i++) {
         state_map_update(m->entry[i], bit, m->tables.reciprocal);
         *m->slot[i] = m->histories.next[*m->slot[i]][bit];
     }
     state_map_update(&m->match_map[m->match_context], bit, m->tables.reciprocal);
     if (m->match_length > 0 && (int)(m->match_context & 1u) != bit)
         m->match_length = 0;
+    if (m->v2) {
+        state_map_update(&m->match2_map[m->match2_context], bit, m->tables.reciprocal);
+        if (m->match2_length > 0 && (int)(m->match2_context & 1u) != bit)
+            m->match2_length = 0;
+    }
 
     m->c0 = m->c0 << 1 | (uint32_t)bit;
     m->bit_count++;
@@ -404,6 +528,13 @@ static void cm_update(cm_model *m, int bit) {
         select_second_nibble(m);
 }
 
+static void cm_update(cm_model *m, int bit) {
+    if (m->v2)
+        cm_update_n(m, bit, HASHED_MODELS);
+    else
+        cm_update_n(m, bit, HASHED_V1);
+}
+
 /* ---- Per-byte context updates ---- */
 
 static int is_word_byte(uint32_t byte) {
@@ -415,6 +546,8 @@ static void update_word(cm_model *m, uint32_t byte) {
         uint32_t lower = (byte >= 'A' && byte <= 'Z') ? byte + 32 : byte;
         m->word = (m->word + lower + 1) * 0x2E4C3B2Bu;
     } else {
+        if (m->word)
+            m->previous_word = m->word;
         m->word = 0;
     }
 }
@@ -449,6 +582,41 @@ static void update_match(cm_model *m) {
     __builtin_prefetch(&m->match_index[m->match_entry]);
 }
 
+/* Mixed v2: the second match model, as update_match with MATCH2_MIN bytes
+ * of context. Longer contexts find the latest repeat of a longer string,
+ * often another place than the first model's. */
+static void update_match2(cm_model *m) {
+    if (m->match2_length > 0) {
+        m->match2_length += m->match2_length < MATCH_MAX_LENGTH;
+        m->match2_ptr++;
+    }
+    size_t newest = m->pos - 1;
+    if (newest >= MATCH2_MIN) {
+        if (m->match2_length == 0) {
+            size_t candidate = m->match2_index[m->match2_entry]; /* < newest */
+            uint32_t length = 0;
+            while (length < MATCH2_VERIFY_LIMIT && length <= candidate &&
+                   m->history[candidate - length] == m->history[newest - length])
+                length++;
+            if (length > MATCH2_MIN) {
+                m->match2_length = length;
+                m->match2_ptr = candidate + 1;
+            }
+        }
+        m->match2_index[m->match2_entry] = (uint32_t)newest;
+    }
+    m->match2_entry = hash2(hash2(m->c4, m->c8), hash2(m->c12, m->c16)) & m->match_mask;
+    __builtin_prefetch(&m->match2_index[m->match2_entry]);
+}
+
+/* The byte above the next one in the previous line (256 past its end), and
+ * the next byte's column. */
+static uint32_t byte_above(const cm_model *m, uint32_t *column) {
+    size_t col = m->pos - m->line_start;
+    *column = (uint32_t)LMC_MIN(col, (size_t)UINT32_MAX);
+    return col < m->line_start - m->previous_line_start ? m->history[m->previous_line_start + col] : 256u;
+}
+
 static void update_context_hashes(cm_model *m) {
     uint32_t c4 = m->c4;
     m->context_hash[0] = hash2(c4 & 0xFFFFu, 2);
@@ -457,15 +625,29 @@ static void update_context_hashes(cm_model *m) {
     m->context_hash[3] = hash2(hash2(c4, m->c8 & 0xFFFFu), 6);
     /* Between words this is an order-0 context. */
     m->context_hash[4] = hash2(m->word, 0x776F7264u);
+    if (m->v2) {
+        m->context_hash[5] = hash2(hash2(m->word, m->previous_word), 0x77327264u);
+        uint32_t column;
+        uint32_t above = byte_above(m, &column);
+        m->context_hash[6] = hash2(above << 16 | LMC_MIN(column, 255u), 0x636F6C31u);
+    }
 }
 
 /* Called once the byte at pos is in history[pos]. */
 static void cm_end_byte(cm_model *m, uint32_t byte) {
     m->pos++;
+    m->c16 = m->c16 << 8 | m->c12 >> 24;
+    m->c12 = m->c12 << 8 | m->c8 >> 24;
     m->c8 = m->c8 << 8 | m->c4 >> 24;
     m->c4 = m->c4 << 8 | byte;
+    if (byte == '\n') {
+        m->previous_line_start = m->line_start;
+        m->line_start = m->pos;
+    }
     update_word(m, byte);
     update_match(m);
+    if (m->v2)
+        update_match2(m);
     update_context_hashes(m);
     m->c0 = 1;
     m->bit_count = 0;
@@ -520,6 +702,8 @@ static void cm_free(cm_model *m) {
     free(m->apm2.cells);
     free(m->apm3.cells);
     free(m->end_table);
+    free(m->match2_index);
+    free(m->token_marks);
     free(m);
 }
 
@@ -538,10 +722,17 @@ static void init_tables(cm_model *m) {
         for (int i = 0; i < MIXER_INPUTS; i++)
             m->weights2[s][i] = MIXER_INITIAL_WEIGHT;
     if (m->with_model) {
-        for (size_t i = 0; i < (size_t)END_CONTEXTS << END_TABLE_BITS; i++)
+        for (size_t i = 0; i < (size_t)m->end_contexts << m->end_bits; i++)
             m->end_table[i] = 1u << 31;
         for (int s = 0; s < END_SETS; s++)
             m->end_weights[s][0] = MODEL_INITIAL_WEIGHT;
+    }
+    if (m->v2) {
+        for (int i = 0; i < MATCH_CONTEXTS; i++)
+            m->match2_map[i] = 1u << 31;
+        for (int i = 0; i < END_MATCH_CONTEXTS; i++)
+            m->end_match_map[i] = 1u << 31;
+        m->layer2[0] = m->layer2[1] = LAYER2_INITIAL_WEIGHT;
     }
     /* The neural model is the best single predictor from the start. */
     if (m->with_model)
@@ -552,29 +743,41 @@ static void init_tables(cm_model *m) {
             m->weights2[s][MODEL_INPUT] = MODEL_INITIAL_WEIGHT;
 }
 
+/* The tables only the mixed codec's models use. */
+static int allocate_mixed(cm_model *m, size_t size, size_t match_entries) {
+    m->apm3.cells = calloc((size_t)APM3_CONTEXTS * APM_CELLS, sizeof *m->apm3.cells);
+    m->end_table = malloc(((size_t)m->end_contexts << m->end_bits) * sizeof *m->end_table);
+    if (!m->apm3.cells || !m->end_table)
+        return 0;
+    if (!m->v2)
+        return 1;
+    m->match2_index = calloc(match_entries, sizeof *m->match2_index);
+    m->token_marks = calloc(size + 1, 1);
+    return m->match2_index && m->token_marks;
+}
+
 /* A fresh model for a block of `size` bytes whose bytes will appear in
- * `history` as they are coded. */
-static lmc_status cm_create(size_t size, const uint8_t *history, int with_model, cm_model **out) {
+ * `history` as they are coded; version 0 is --fast's model, else the mixed
+ * codec's LMC_CM_MIXED_V1 or LMC_CM_MIXED_V2. */
+static lmc_status cm_create(size_t size, const uint8_t *history, int version, cm_model **out) {
     cm_model *m = calloc(1, sizeof *m);
     if (!m)
         return LMC_ERR_NOMEM;
+    m->with_model = version != 0;
+    m->v2 = version == LMC_CM_MIXED_V2;
+    m->end_contexts = m->v2 ? END_CONTEXTS : END_CONTEXTS_V1;
+    m->end_bits = m->v2 ? END_TABLE_BITS_V2 : END_TABLE_BITS_V1;
     size_t match_entries = match_entries_for(size);
     m->match_index = calloc(match_entries, sizeof *m->match_index);
-    m->apm1.cells = calloc((size_t)APM1_CONTEXTS * APM_CELLS, sizeof *m->apm1.cells);
+    m->apm1.cells = calloc((size_t)(m->v2 ? APM1_CONTEXTS_V2 : APM1_CONTEXTS) * APM_CELLS, sizeof *m->apm1.cells);
     m->apm2.cells = calloc((size_t)APM2_CONTEXTS * APM_CELLS, sizeof *m->apm2.cells);
-    if (with_model) {
-        m->apm3.cells = calloc((size_t)APM3_CONTEXTS * APM_CELLS, sizeof *m->apm3.cells);
-        m->end_table = malloc(((size_t)END_CONTEXTS << END_TABLE_BITS) * sizeof *m->end_table);
-    }
-    if (!m->match_index || !m->apm1.cells || !m->apm2.cells ||
-        (with_model && (!m->apm3.cells || !m->end_table)) ||
+    if (!m->match_index || !m->apm1.cells || !m->apm2.cells || (m->with_model && !allocate_mixed(m, size, match_entries)) ||
         allocate_table(m, table_bytes_for(size)) != LMC_OK) {
         cm_free(m);
         return LMC_ERR_NOMEM;
     }
     m->match_mask = match_entries - 1;
     m->history = history;
-    m->with_model = with_model;
     init_tables(m);
     m->c0 = 1;
     update_context_hashes(m);
@@ -589,7 +792,13 @@ size_t lmc_cm_memory(size_t size) {
     size_t table = table_bytes_for(size);
     return sizeof(cm_model) + table + table_alignment(table) + match_entries_for(size) * sizeof(uint32_t) +
            (size_t)(APM1_CONTEXTS + APM2_CONTEXTS + APM3_CONTEXTS) * APM_CELLS * sizeof(uint16_t) +
-           ((size_t)END_CONTEXTS << END_TABLE_BITS) * sizeof(uint32_t);
+           ((size_t)END_CONTEXTS_V1 << END_TABLE_BITS_V1) * sizeof(uint32_t);
+}
+
+size_t lmc_cm_mixed_memory(size_t size) {
+    return lmc_cm_memory(size) + match_entries_for(size) * sizeof(uint32_t) + size + 1 +
+           (size_t)(APM1_CONTEXTS_V2 - APM1_CONTEXTS) * APM_CELLS * sizeof(uint16_t) +
+           ((size_t)END_CONTEXTS << END_TABLE_BITS_V2) * sizeof(uint32_t);
 }
 
 lmc_status lmc_cm_compress(const uint8_t *data, size_t size, lmc_buf *out) {
@@ -655,9 +864,11 @@ lmc_status lmc_cm_decompress(const uint8_t *payload, size_t payload_size, uint8_
 
 /* ---- Mixing with a neural model, one bit at a time ---- */
 
-lmc_status lmc_cm_open(size_t size, const uint8_t *history, lmc_cm **out) {
+lmc_status lmc_cm_open(size_t size, const uint8_t *history, int version, lmc_cm **out) {
     *out = NULL;
-    return cm_create(LMC_MAX(size, (size_t)1), history, 1, out);
+    if (version != LMC_CM_MIXED_V1 && version != LMC_CM_MIXED_V2)
+        return LMC_ERR_PARAM;
+    return cm_create(LMC_MAX(size, (size_t)1), history, version, out);
 }
 
 uint32_t lmc_cm_predict_bit(lmc_cm *cm, uint32_t model_p16) {
@@ -676,23 +887,65 @@ void lmc_cm_close(lmc_cm *cm) {
     cm_free(cm);
 }
 
+/* Mixed v2: where the matched text's tokens began. A token started at the
+ * position `depth` bytes back; the longer match's next position tells
+ * whether a token started at the same place before (0 unknown, 1 yes, 2
+ * no). Returns that state, 0 without a match, and sets the state map's
+ * context. */
+static uint32_t end_match_state(cm_model *m, uint32_t depth) {
+    uint8_t *start = &m->token_marks[m->pos - depth];
+    if (*start == 0)
+        *start = 1;
+    uint32_t length = m->match_length;
+    size_t ptr = m->match_ptr;
+    if (m->match2_length > length) {
+        length = m->match2_length;
+        ptr = m->match2_ptr;
+    }
+    if (length == 0) {
+        m->end_match_context = 0;
+        return 0;
+    }
+    uint32_t expected = m->token_marks[ptr];
+    m->end_match_context = 1 + expected * 16 + LMC_MIN(length, 15u);
+    return 1 + expected;
+}
+
+/* Mixed v2's byte contexts of the decision: the last 4 and 6 bytes with
+ * the depth, and the candidate under the byte above in the previous line. */
+static void end_byte_contexts(cm_model *m, uint32_t candidate, uint32_t depth, uint32_t mask) {
+    uint32_t column;
+    uint32_t above = byte_above(m, &column);
+    m->end_entry[3] = &m->end_table[(3u << m->end_bits) + (hash2(m->c4, depth + 0x454E4432u) & mask)];
+    m->end_entry[4] = &m->end_table[(4u << m->end_bits) +
+                                    (hash2(hash2(m->c4, m->c8 & 0xFFFFu), depth + 0x454E4433u) & mask)];
+    m->end_entry[5] = &m->end_table[(5u << m->end_bits) +
+                                    (hash2(hash2(candidate, above), LMC_MIN(column, 64u) + 0x454E4436u) & mask)];
+}
+
 /* The decision "the token ends here" (the bytes so far are token `candidate`
  * and longer tokens remain): the neural model's probability mixed with what
  * this block has shown about the candidate, alone and after the previous
- * token, with weight sets by how many bytes of the token are known. */
+ * token, with weight sets by how many bytes of the token are known (and in
+ * v2 by end_match_state). */
 uint32_t lmc_cm_predict_end(lmc_cm *m, uint32_t model_p16, uint32_t candidate, uint32_t previous,
                             uint32_t previous2, uint32_t depth) {
     const lmc_cm_tables *t = &m->tables;
-    uint32_t mask = (1u << END_TABLE_BITS) - 1;
+    uint32_t mask = (1u << m->end_bits) - 1;
     m->end_entry[0] = &m->end_table[hash2(candidate, 0x454E4430u) & mask];
-    m->end_entry[1] = &m->end_table[(1u << END_TABLE_BITS) + (hash2(candidate, previous ^ 0x454E4431u) & mask)];
+    m->end_entry[1] = &m->end_table[(1u << m->end_bits) + (hash2(candidate, previous ^ 0x454E4431u) & mask)];
+    m->end_entry[2] = &m->end_table[(2u << m->end_bits) + (hash2(hash2(candidate, previous), previous2) & mask)];
+    uint32_t set = LMC_MIN(depth, (uint32_t)END_DEPTHS - 1);
+    if (m->v2) {
+        end_byte_contexts(m, candidate, depth, mask);
+        set += END_DEPTHS * end_match_state(m, depth);
+        m->end_inputs[END_MATCH_INPUT] = stretch(t, state_map_p16(m->end_match_map[m->end_match_context]));
+    }
     m->end_inputs[0] = stretch(t, LMC_MAX(1u, LMC_MIN(model_p16, 65535u)));
-    m->end_inputs[1] = stretch(t, state_map_p16(*m->end_entry[0]));
-    m->end_inputs[2] = stretch(t, state_map_p16(*m->end_entry[1]));
-    m->end_entry[2] = &m->end_table[(2u << END_TABLE_BITS) + (hash2(hash2(candidate, previous), previous2) & mask)];
-    m->end_inputs[3] = stretch(t, state_map_p16(*m->end_entry[2]));
-    m->end_inputs[4] = 256;
-    m->end_active = m->end_weights[LMC_MIN(depth, (uint32_t)END_SETS - 1)];
+    for (int i = 0; i < m->end_contexts; i++)
+        m->end_inputs[1 + i] = stretch(t, state_map_p16(*m->end_entry[i]));
+    m->end_inputs[END_BIAS_INPUT] = 256;
+    m->end_active = m->end_weights[set];
     int64_t dot = 0;
     for (int i = 0; i < END_INPUTS; i++)
         dot += (int64_t)m->end_active[i] * m->end_inputs[i];
@@ -703,6 +956,10 @@ uint32_t lmc_cm_predict_end(lmc_cm *m, uint32_t model_p16, uint32_t candidate, u
 void lmc_cm_update_end(lmc_cm *m, int bit) {
     int32_t error = ((bit << 16) - (int32_t)m->end_p16) * MIXER_LEARNING_RATE >> 4;
     mixer_train_n(m->end_active, m->end_inputs, END_INPUTS, error);
-    for (int i = 0; i < END_CONTEXTS; i++)
+    for (int i = 0; i < m->end_contexts; i++)
         state_map_update_limited(m->end_entry[i], bit, m->tables.reciprocal, END_MAP_LIMIT);
+    if (m->v2) {
+        state_map_update_limited(&m->end_match_map[m->end_match_context], bit, m->tables.reciprocal, END_MAP_LIMIT);
+        m->token_marks[m->pos] = bit ? 1 : 2;
+    }
 }

@@ -230,7 +230,11 @@ size_t lmc_cm_memory(size_t size);
  * model's), then lmc_cm_update_bit; after 8 bits, lmc_cm_end_byte once the
  * byte is in history. */
 typedef struct lmc_cm lmc_cm;
-lmc_status lmc_cm_open(size_t size, const uint8_t *history, lmc_cm **out);
+/* The mixed codec's models: V1 for codec 2, V2 for codec 4 (docs/FORMAT.md). */
+enum { LMC_CM_MIXED_V1 = 1, LMC_CM_MIXED_V2 = 2 };
+lmc_status lmc_cm_open(size_t size, const uint8_t *history, int version, lmc_cm **out);
+/* Memory lmc_cm_open takes for a block of `size` bytes, either version. */
+size_t lmc_cm_mixed_memory(size_t size);
 uint32_t lmc_cm_predict_bit(lmc_cm *cm, uint32_t model_p16);
 void lmc_cm_update_bit(lmc_cm *cm, int bit);
 void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte);

@@ -7,7 +7,9 @@
 # Run only when adding a new golden set: existing archives must never change.
 # Sets: v1 (2026-11, every original); v2 (2026-12-07, video.y4m: video
 # layout 5, lmc at 6bca124; audio.wav: audio model version 2,
-# audio-pcm-v2, lmc at b616ecc; default model only).
+# audio-pcm-v2, lmc at b616ecc; default model only); v3 (2026-12-07,
+# sample.txt and bytes.bin: the mixed codec's second model, codec 4, lmc at
+# 5e5051c).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: make_archives.sh BUILD_DIR [VERSION ORIGINAL...]}
