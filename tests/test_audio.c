@@ -38,7 +38,6 @@
 #define MODELS 2 /* version 1 (one predictor) and version 2 (two predictors mixed) */
 
 typedef struct {
-    char dir[64];
     char path[MODELS][128];
     lmc_model *models[MODELS];
     lmc_model *model; /* the one the tests use now */
@@ -46,6 +45,10 @@ typedef struct {
 } fixture;
 
 static fixture fx;
+/* The fixture's temporary folder. It is kept out of fx because gcc's
+ * -Wrestrict (at -O1) takes a snprintf from one member of fx into another
+ * for an overlap. */
+static char fixture_dir[64];
 
 /* ---- Models ---- */
 
@@ -105,7 +108,7 @@ static void for_each_model(void (*check)(void)) {
 /* Writes a model with `extra` settings and tries to load and use it. */
 static lmc_status model_status(model_extra extra, lmc_model **out) {
     char path[160];
-    snprintf(path, sizeof path, "%s/variant.gguf", fx.dir);
+    snprintf(path, sizeof path, "%s/variant.gguf", fixture_dir);
     if (write_audio_model(path, extra) != LMC_OK)
         return LMC_ERR_IO;
     lmc_message message;
@@ -117,12 +120,12 @@ static lmc_status model_status(model_extra extra, lmc_model **out) {
 static int setup(void **state) {
     (void)state;
     memset(&fx, 0, sizeof fx);
-    strcpy(fx.dir, "/tmp/lmc_test_audio_XXXXXX");
-    if (!mkdtemp(fx.dir))
+    strcpy(fixture_dir, "/tmp/lmc_test_audio_XXXXXX");
+    if (!mkdtemp(fixture_dir))
         return -1;
     static const model_extra extras[MODELS] = {NULL, two_predictors};
     for (int m = 0; m < MODELS; m++) {
-        snprintf(fx.path[m], sizeof fx.path[m], "%s/audio%d.gguf", fx.dir, m + 1);
+        snprintf(fx.path[m], sizeof fx.path[m], "%s/audio%d.gguf", fixture_dir, m + 1);
         lmc_message message;
         if (write_audio_model(fx.path[m], extras[m]) != LMC_OK ||
             lmc_model_load(fx.path[m], 0, &fx.models[m], &message) != LMC_OK)
@@ -142,7 +145,7 @@ static int teardown(void **state) {
     }
     lmc_pool_free(fx.pool1);
     lmc_pool_free(fx.pool4);
-    rmdir(fx.dir);
+    rmdir(fixture_dir);
     return 0;
 }
 
@@ -532,7 +535,7 @@ static void test_hostile_models_are_refused(void **state) {
 static void test_model_of_another_family_is_refused(void **state) {
     (void)state;
     char path[160];
-    snprintf(path, sizeof path, "%s/image.gguf", fx.dir);
+    snprintf(path, sizeof path, "%s/image.gguf", fixture_dir);
     lmc_gguf_writer *w = lmc_gguf_writer_create();
     assert_non_null(w);
     assert_int_equal(lmc_gguf_writer_set_str(w, "general.architecture", "lmc-image"), LMC_OK);
