@@ -552,59 +552,49 @@ static void update_word(cm_model *m, uint32_t byte) {
     }
 }
 
-/* Extends the current match or looks for a new one. The index maps a hash
- * of MATCH_MIN bytes to the position that followed them; it is read and
+/* A match model's step at each byte (both models share it; each has its
+ * own index, state and context length `min`): extends the current match
+ * or looks for a new one. The index maps a hash of the last `min` bytes
+ * to the position that followed them; it is read and
  * written one byte late (the entry of the bytes before the newest one), so
  * its cache line is requested a whole byte before it is needed. A
  * candidate is followed only if the bytes before it really agree (the
  * index is a hash and may point anywhere earlier). */
-static void update_match(cm_model *m) {
-    if (m->match_length > 0) {
-        m->match_length += m->match_length < MATCH_MAX_LENGTH;
-        m->match_ptr++;
+static inline void match_step(const cm_model *m, uint32_t *index, size_t entry, uint32_t min, uint32_t verify_limit,
+                       uint32_t *length, size_t *ptr) {
+    if (*length > 0) {
+        *length += *length < MATCH_MAX_LENGTH;
+        (*ptr)++;
     }
     size_t newest = m->pos - 1;
-    if (newest >= MATCH_MIN) {
-        if (m->match_length == 0) {
-            size_t candidate = m->match_index[m->match_entry]; /* < newest */
-            uint32_t length = 0;
-            while (length < MATCH_VERIFY_LIMIT && length <= candidate &&
-                   m->history[candidate - length] == m->history[newest - length])
-                length++;
-            if (length > MATCH_MIN) {
-                m->match_length = length;
-                m->match_ptr = candidate + 1;
-            }
+    if (newest < min)
+        return;
+    if (*length == 0) {
+        size_t candidate = index[entry]; /* < newest */
+        uint32_t agree = 0;
+        while (agree < verify_limit && agree <= candidate &&
+               m->history[candidate - agree] == m->history[newest - agree])
+            agree++;
+        if (agree > min) {
+            *length = agree;
+            *ptr = candidate + 1;
         }
-        m->match_index[m->match_entry] = (uint32_t)newest;
     }
+    index[entry] = (uint32_t)newest;
+}
+
+static void update_match(cm_model *m) {
+    match_step(m, m->match_index, m->match_entry, MATCH_MIN, MATCH_VERIFY_LIMIT, &m->match_length, &m->match_ptr);
     m->match_entry = hash2(m->c4 ^ 0x5BD1E995u, m->c8 & 0xFFFFu) & m->match_mask;
     __builtin_prefetch(&m->match_index[m->match_entry]);
 }
 
-/* Mixed v2: the second match model, as update_match with MATCH2_MIN bytes
- * of context. Longer contexts find the latest repeat of a longer string,
- * often another place than the first model's. */
+/* Mixed v2: the second match model, on MATCH2_MIN bytes of context. Longer
+ * contexts find the latest repeat of a longer string, often another place
+ * than the first model's. */
 static void update_match2(cm_model *m) {
-    if (m->match2_length > 0) {
-        m->match2_length += m->match2_length < MATCH_MAX_LENGTH;
-        m->match2_ptr++;
-    }
-    size_t newest = m->pos - 1;
-    if (newest >= MATCH2_MIN) {
-        if (m->match2_length == 0) {
-            size_t candidate = m->match2_index[m->match2_entry]; /* < newest */
-            uint32_t length = 0;
-            while (length < MATCH2_VERIFY_LIMIT && length <= candidate &&
-                   m->history[candidate - length] == m->history[newest - length])
-                length++;
-            if (length > MATCH2_MIN) {
-                m->match2_length = length;
-                m->match2_ptr = candidate + 1;
-            }
-        }
-        m->match2_index[m->match2_entry] = (uint32_t)newest;
-    }
+    match_step(m, m->match2_index, m->match2_entry, MATCH2_MIN, MATCH2_VERIFY_LIMIT, &m->match2_length,
+               &m->match2_ptr);
     m->match2_entry = hash2(hash2(m->c4, m->c8), hash2(m->c12, m->c16)) & m->match_mask;
     __builtin_prefetch(&m->match2_index[m->match2_entry]);
 }
