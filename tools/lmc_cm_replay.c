@@ -18,7 +18,9 @@
  * Trace: 32-bit words in this machine's byte order (a scratch format):
  * a block is 0xFFFFFFFE and its size; a bit is P(1) * 65536 of the neural
  * model (0: the vocabulary decided it) | bit << 16; a "token ends here"
- * decision is 0xFFFFFFFF and the arguments of lmc_cm_predict_end, then the bit.
+ * decision is 0xFFFFFFFF and the arguments of lmc_cm_predict_end, then the
+ * bit; a block's lanes (codec 5) are 0xFFFFFFFD, their count and starts, and
+ * a change of lane 0xFFFFFFFC and the lane.
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@
 
 #define TRACE_BLOCK 0xFFFFFFFEu
 #define TRACE_END 0xFFFFFFFFu
+#define TRACE_LANES 0xFFFFFFFDu
+#define TRACE_LANE 0xFFFFFFFCu
 #define END_WORDS 7
 
 /* ---- Recording ---- */
@@ -60,6 +64,18 @@ static void on_end(void *user, uint32_t model_p16, uint32_t candidate, uint32_t 
     put_words(user, w, END_WORDS);
 }
 
+static void on_lanes(void *user, const size_t *starts, int count) {
+    uint32_t w[2 + LMC_CM_LANES_MAX] = {TRACE_LANES, (uint32_t)count};
+    for (int l = 0; l < count; l++)
+        w[2 + l] = (uint32_t)starts[l];
+    put_words(user, w, 2 + (size_t)count);
+}
+
+static void on_lane(void *user, int lane) {
+    uint32_t w[2] = {TRACE_LANE, (uint32_t)lane};
+    put_words(user, w, 2);
+}
+
 static uint8_t *read_all(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -84,7 +100,7 @@ static int record(const char *input, const char *trace_path) {
         fprintf(stderr, "lmc_cm_replay: cannot read %s or write %s\n", input, trace_path);
         return 1;
     }
-    lmc_mix_observer observer = {on_block, on_bit, on_end, trace};
+    lmc_mix_observer observer = {on_block, on_bit, on_end, on_lanes, on_lane, trace};
     lmc_mix_observe(&observer);
     lmc_options options;
     lmc_options_init(&options);
@@ -132,10 +148,26 @@ static double cpu_seconds(void) {
 typedef struct {
     lmc_cm *cm;
     uint8_t *history;
-    size_t size, pos;
+    size_t size;
+    size_t pos[LMC_CM_LANES_MAX], end[LMC_CM_LANES_MAX]; /* each lane's next byte and end */
+    int lane;
     uint32_t partial; /* the byte's bits so far */
     int bits;
 } replay_block;
+
+/* The trace's lanes at w: count and starts. Returns the words read, 0 if bad. */
+static size_t replay_lanes(replay_block *b, const uint32_t *w, size_t available) {
+    uint32_t count = available >= 2 ? w[1] : 0;
+    if (count < 2 || count > LMC_CM_LANES_MAX || available < 2 + (size_t)count)
+        return 0;
+    size_t starts[LMC_CM_LANES_MAX];
+    for (uint32_t l = 0; l < count; l++) {
+        starts[l] = w[2 + l];
+        b->pos[l] = starts[l];
+        b->end[l] = l + 1 < count ? w[3 + l] : b->size;
+    }
+    return lmc_cm_set_lanes(b->cm, starts, (int)count) == LMC_OK ? 2 + (size_t)count : 0;
+}
 
 static void replay_bit(replay_block *b, uint32_t w, replay_total *t) {
     int bit = (int)(w >> 16) & 1;
@@ -148,7 +180,7 @@ static void replay_bit(replay_block *b, uint32_t w, replay_total *t) {
     lmc_cm_update_bit(b->cm, bit);
     b->partial = b->partial << 1 | (uint32_t)bit;
     if (++b->bits == 8) {
-        b->history[b->pos++] = (uint8_t)b->partial;
+        b->history[b->pos[b->lane]++] = (uint8_t)b->partial;
         lmc_cm_end_byte(b->cm, b->partial & 255u);
         b->partial = 0;
         b->bits = 0;
@@ -173,20 +205,26 @@ static int replay_trace(const char *path, int version, replay_total *t) {
     size_t n = bytes / sizeof *w;
     replay_block b = {0};
     double start = cpu_seconds();
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0, used; i < n;) {
         if (w[i] == TRACE_BLOCK && i + 1 < n) {
             lmc_cm_close(b.cm);
             free(b.history);
             memset(&b, 0, sizeof b);
-            b.size = w[i + 1];
+            b.size = b.end[0] = w[i + 1];
             b.history = calloc(b.size + 1, 1);
             if (!b.history || lmc_cm_open(w[i + 1], b.history, version, &b.cm) != LMC_OK)
                 return 1;
             i += 2;
+        } else if (w[i] == TRACE_LANES && b.cm && (used = replay_lanes(&b, w + i, n - i)) > 0) {
+            i += used;
+        } else if (w[i] == TRACE_LANE && i + 1 < n && b.cm && w[i + 1] < LMC_CM_LANES_MAX) {
+            b.lane = (int)w[i + 1];
+            lmc_cm_select_lane(b.cm, b.lane);
+            i += 2;
         } else if (w[i] == TRACE_END && i + END_WORDS <= n && b.cm) {
             replay_end(&b, w + i, t);
             i += END_WORDS;
-        } else if (b.cm && b.pos < b.size) {
+        } else if (b.cm && b.pos[b.lane] < b.end[b.lane]) {
             replay_bit(&b, w[i], t);
             i++;
         } else {

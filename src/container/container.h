@@ -23,19 +23,21 @@
 /* MODEL: tokens coded under the neural model alone; FAST: the classical
  * context-mixing model alone; MIXED: tokens coded as bytes under both (the
  * context-mixing model's second version; MIXED_V1, its first, is decoded
- * for archives written before it); MEDIA: one parsed image, recording or
- * video under a sample model. */
+ * for archives written before it); MIXED_LANES: MIXED with each block cut
+ * into lanes that decode in lockstep; MEDIA: one parsed image, recording
+ * or video under a sample model. */
 typedef enum {
     LMC_CODEC_MODEL = 0,
     LMC_CODEC_FAST = 1,
     LMC_CODEC_MIXED_V1 = 2,
     LMC_CODEC_MEDIA = 3,
     LMC_CODEC_MIXED = 4,
-    LMC_CODEC_LAST = LMC_CODEC_MIXED
+    LMC_CODEC_MIXED_LANES = 5,
+    LMC_CODEC_LAST = LMC_CODEC_MIXED_LANES
 } lmc_codec;
 
 static inline int lmc_codec_is_mixed(lmc_codec codec) {
-    return codec == LMC_CODEC_MIXED || codec == LMC_CODEC_MIXED_V1;
+    return codec == LMC_CODEC_MIXED || codec == LMC_CODEC_MIXED_V1 || codec == LMC_CODEC_MIXED_LANES;
 }
 typedef enum { LMC_BLOCK_CODED = 0, LMC_BLOCK_STORED = 1 } lmc_block_mode;
 

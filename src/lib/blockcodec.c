@@ -35,6 +35,7 @@ struct lmc_neural_coder {
     lmc_pool *pool;
     lmc_llama_state *state;
     int max_blocks;
+    int max_lanes;      /* lanes per block at most (1 but for codec 5) */
     int max_rows;
     int vocab;          /* model vocabulary */
     int symbols;        /* vocab, plus one escape symbol if the tokenizer needs it */
@@ -53,15 +54,24 @@ struct lmc_neural_coder {
     int32_t *tokens;
 };
 
-static int rows_needed(int max_blocks, uint32_t window) {
-    return LMC_MAX((int)window, LMC_MAX(max_blocks, MIN_ROWS));
+static int lanes_of(const lmc_neural_config *config) {
+    return LMC_MAX(1, config->lanes);
+}
+
+/* Sequences the engine keeps: one per lane of every block of a batch. */
+static int sequences_of(const lmc_neural_config *config) {
+    return config->max_blocks * lanes_of(config);
+}
+
+static int rows_needed(int sequences, uint32_t window) {
+    return LMC_MAX((int)window, LMC_MAX(sequences, MIN_ROWS));
 }
 
 uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config) {
-    int rows = rows_needed(config->max_blocks, config->window);
+    int rows = rows_needed(sequences_of(config), config->window);
     uint64_t symbols = (uint64_t)model->llama.vocab + 1;
     uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t)) + 3 * sizeof(int);
-    uint64_t bytes = lmc_llama_state_bytes(&model->llama, config->max_blocks, (int)config->window, rows) +
+    uint64_t bytes = lmc_llama_state_bytes(&model->llama, sequences_of(config), (int)config->window, rows) +
                      (uint64_t)rows * per_row;
     if (config->mixed) {
         /* The piece index, and each block's prefix sums and adaptive model. */
@@ -102,7 +112,8 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->model = model;
     c->pool = pool;
     c->max_blocks = max_blocks;
-    c->max_rows = rows_needed(max_blocks, window);
+    c->max_lanes = lanes_of(config);
+    c->max_rows = rows_needed(sequences_of(config), window);
     c->vocab = model->llama.vocab;
     c->symbols = c->vocab + (lmc_tokenizer_covers_all_bytes(model->tokenizer) ? 0 : 1);
     c->bos = lmc_tokenizer_bos(model->tokenizer);
@@ -127,7 +138,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens)
         status = LMC_ERR_NOMEM;
     else
-        status = lmc_llama_state_create(&model->llama, max_blocks, (int)window, c->max_rows, &c->state);
+        status = lmc_llama_state_create(&model->llama, sequences_of(config), (int)window, c->max_rows, &c->state);
     if (status == LMC_OK && c->mixed)
         status = lmc_piece_index_build(model->tokenizer, c->vocab, &c->pieces);
     if (status != LMC_OK) {
@@ -245,8 +256,8 @@ static lmc_status canonical_ids(const lmc_neural_coder *c, int32_t *ids, size_t 
     return pos == size ? LMC_OK : LMC_ERR_INTERNAL;
 }
 
-/* One block being encoded, or decoded: its model input and how many
- * outputs (predictions) it needs. */
+/* One sequence being encoded, or decoded (a block's, or a lane's): its
+ * model input and how many outputs (predictions) it needs. */
 typedef struct {
     int32_t *x;
     uint64_t outputs;
@@ -276,11 +287,42 @@ static void prime_window(lmc_neural_coder *c, sequence *const *seqs, int count, 
         forward(c, n, 0);
 }
 
+/* ---- Lanes ---- */
+
+/* The lanes of a block of n tokens (codec 5), none without a token. */
+static int lanes_for(const lmc_neural_coder *c, size_t n) {
+    return (int)LMC_MAX(1, LMC_MIN((size_t)c->max_lanes, n / LMC_LANE_MIN_TOKENS));
+}
+
+/* Lane l's first token: the tokens are shared out evenly, in order. */
+static size_t lane_first_token(size_t n, int lanes, int l) {
+    return n * (size_t)l / (size_t)lanes;
+}
+
+/* Bytes of the canonical tokens ids[0 .. n). */
+static size_t piece_bytes(const lmc_piece_index *ix, const int32_t *ids, size_t n) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = ix->rank[ids[i]];
+        bytes += ix->offset[r + 1] - ix->offset[r];
+    }
+    return bytes;
+}
+
+/* ---- Encoding ---- */
+
 typedef struct {
     sequence seq;
+    size_t tokens;
+    int id;                 /* the engine's sequence */
+    int first_row, rows;    /* the current call's rows of this lane */
+} encode_lane;
+
+typedef struct {
+    encode_lane lanes[LMC_LANES_MAX];
+    int lane_count;
     lmc_mix_block *mix;     /* mixed codec only */
     lmc_rc_encoder rc;
-    int first_row, rows;    /* the current call's rows of this block */
 } encode_state;
 
 typedef struct {
@@ -289,62 +331,99 @@ typedef struct {
     uint64_t p;             /* the call's first output */
 } encode_call;
 
-/* Codes each block's tokens of the current call, a block per thread. */
+/* Codes each block's tokens of the current call, a block per thread; a
+ * block's lanes take turns token by token, as the decoder meets them. */
 static void encode_call_range(void *ctx_, int begin, int end) {
     const encode_call *call = ctx_;
     lmc_neural_coder *c = call->coder;
     for (int b = begin; b < end; b++) {
         encode_state *s = &call->blocks[b];
-        for (int r = 0; r < s->rows; r++)
-            encode_token(c, s->mix, &s->rc, c->cum + (size_t)(s->first_row + r) * (c->symbols + 1),
-                         s->seq.x[call->p + (uint64_t)r + 1]);
+        int rows = 0;
+        for (int l = 0; l < s->lane_count; l++)
+            rows = LMC_MAX(rows, s->lanes[l].rows);
+        for (int r = 0; r < rows; r++)
+            for (int l = 0; l < s->lane_count; l++) {
+                const encode_lane *lane = &s->lanes[l];
+                if (r >= lane->rows)
+                    continue;
+                if (s->mix)
+                    lmc_mix_select_lane(s->mix, l);
+                encode_token(c, s->mix, &s->rc, c->cum + (size_t)(lane->first_row + r) * (c->symbols + 1),
+                             lane->seq.x[call->p + (uint64_t)r + 1]);
+            }
     }
 }
 
-/* Outputs [p, p + per_block) of every block still running, within the
- * window that starts at `start` and ends at `last`, in one model call. */
+/* Outputs [p, p + per_lane) of every lane still running, within the window
+ * that starts at `start` and ends at `last`, in one model call. */
 static void encode_chunk(lmc_neural_coder *c, encode_state *blocks, int count, uint64_t start, uint64_t p,
-                         uint64_t last, int per_block) {
+                         uint64_t last, int per_lane) {
     int n = 0;
-    for (int b = 0; b < count; b++) {
-        encode_state *s = &blocks[b];
-        uint64_t end = LMC_MIN(LMC_MIN(last, s->seq.outputs), p + (uint64_t)per_block);
-        s->first_row = n;
-        s->rows = p < end ? (int)(end - p) : 0;
-        for (int r = 0; r < s->rows; r++, n++) {
-            c->seqs[n] = b;
-            c->tokens[n] = model_input(s->seq.x[p + (uint64_t)r]);
-            c->positions[n] = (int)(p + (uint64_t)r - start);
+    for (int b = 0; b < count; b++)
+        for (int l = 0; l < blocks[b].lane_count; l++) {
+            encode_lane *s = &blocks[b].lanes[l];
+            uint64_t end = LMC_MIN(LMC_MIN(last, s->seq.outputs), p + (uint64_t)per_lane);
+            s->first_row = n;
+            s->rows = p < end ? (int)(end - p) : 0;
+            for (int r = 0; r < s->rows; r++, n++) {
+                c->seqs[n] = s->id;
+                c->tokens[n] = model_input(s->seq.x[p + (uint64_t)r]);
+                c->positions[n] = (int)(p + (uint64_t)r - start);
+            }
         }
-    }
     forward(c, n, 1);
     lmc_pool_for(c->pool, n, rows_cdf_range, c);
     encode_call call = {c, blocks, p};
     lmc_pool_for(c->pool, count, encode_call_range, &call);
 }
 
-/* The window schedule over all blocks at once (they share it: it depends
- * on the position only); each call takes up to per_block rows of each, as
- * many as the engine wants per call (lmc_llama_rows_per_sequence). */
-static void encode_steps(lmc_neural_coder *c, encode_state *blocks, sequence **seqs, int count) {
+/* The window schedule over all lanes at once (they share it: it depends on
+ * the position only); each call takes up to per_lane rows of each, as many
+ * as the engine wants per call (lmc_llama_rows_per_sequence). */
+static void encode_steps(lmc_neural_coder *c, encode_state *blocks, int count, sequence **seqs, int n_seqs) {
     uint64_t longest = 0;
-    for (int b = 0; b < count; b++)
-        longest = LMC_MAX(longest, blocks[b].seq.outputs);
+    for (int i = 0; i < n_seqs; i++)
+        longest = LMC_MAX(longest, seqs[i]->outputs);
     const int wanted = lmc_llama_rows_per_sequence(c->state);
-    const int per_block = LMC_MAX(1, LMC_MIN(wanted, c->max_rows / LMC_MAX(count, 1)));
+    const int per_lane = LMC_MAX(1, LMC_MIN(wanted, c->max_rows / LMC_MAX(n_seqs, 1)));
     for (uint64_t first = 0; first < longest;) {
         uint64_t start = window_start(c, first);
         uint64_t last = LMC_MIN(longest, first < c->window ? (uint64_t)c->window : first + c->stride);
         if (first > start)
-            prime_window(c, seqs, count, first);
-        for (uint64_t p = first; p < last; p += (uint64_t)per_block)
-            encode_chunk(c, blocks, count, start, p, last, per_block);
+            prime_window(c, seqs, n_seqs, first);
+        for (uint64_t p = first; p < last; p += (uint64_t)per_lane)
+            encode_chunk(c, blocks, count, start, p, last, per_lane);
         first = last;
     }
 }
 
-/* Tokenizes a block and opens its coders; codes its first token when there
- * is no BOS to predict it from. */
+/* Splits the block's n tokens into lanes: each lane's model input, the
+ * payload's lane table (codec 5) and the mixed model's lane starts. */
+static lmc_status split_lanes(lmc_neural_coder *c, const int32_t *ids, size_t n, lmc_buf *payload,
+                              encode_state *s, size_t *starts) {
+    const int lanes = c->max_lanes > 1 ? lanes_for(c, n) : 1;
+    lmc_status status = c->max_lanes > 1 ? lmc_varint_put(payload, (uint64_t)lanes) : LMC_OK;
+    size_t byte = 0;
+    for (int l = 0; l < lanes && status == LMC_OK; l++) {
+        size_t first = lane_first_token(n, lanes, l), count = lane_first_token(n, lanes, l + 1) - first;
+        size_t bytes = c->max_lanes > 1 ? piece_bytes(&c->pieces, ids + first, count) : 0;
+        starts[l] = byte;
+        byte += bytes;
+        status = lmc_varint_put(payload, count);
+        if (status == LMC_OK && c->max_lanes > 1)
+            status = lmc_varint_put(payload, bytes);
+        if (status == LMC_OK)
+            status = model_sequence(c, ids + first, count, &s->lanes[l].seq.x);
+        uint64_t m = count + (uint64_t)c->has_bos; /* length of x */
+        s->lanes[l].seq.outputs = m > 0 ? m - 1 : 0;
+        s->lanes[l].tokens = count;
+        s->lane_count = l + 1;
+    }
+    return status;
+}
+
+/* Tokenizes a block and opens its coders; codes each lane's first token
+ * when there is no BOS to predict it from. */
 static lmc_status start_encoding(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payload,
                                  encode_state *s, lmc_message *message) {
     int32_t *ids = NULL;
@@ -356,19 +435,23 @@ static lmc_status start_encoding(lmc_neural_coder *c, const uint8_t *data, size_
         free(ids);
         return lmc_fail(message, status, "the tokenizer's pieces do not spell the block");
     }
-    status = model_sequence(c, ids, n_ids, &s->seq.x);
+    size_t starts[LMC_LANES_MAX];
+    status = split_lanes(c, ids, n_ids, payload, s, starts);
     free(ids);
-    uint64_t m = n_ids + (uint64_t)c->has_bos; /* length of x */
-    s->seq.outputs = m > 0 ? m - 1 : 0;
-    if (status == LMC_OK)
-        status = lmc_varint_put(payload, n_ids);
     if (status == LMC_OK && c->mixed)
         status = lmc_mix_block_open(&c->pieces, data, NULL, size, c->mix_version, &s->mix);
+    if (status == LMC_OK && s->mix)
+        status = lmc_mix_block_set_lanes(s->mix, starts, s->lane_count);
     if (status != LMC_OK)
         return lmc_fail(message, status, "out of memory");
     lmc_rc_encoder_init(&s->rc, payload);
-    if (n_ids > 0 && !c->has_bos)
-        encode_token(c, s->mix, &s->rc, NULL, s->seq.x[0]);
+    for (int l = 0; l < s->lane_count && !c->has_bos; l++) {
+        if (s->lanes[l].tokens == 0)
+            continue;
+        if (s->mix)
+            lmc_mix_select_lane(s->mix, l);
+        encode_token(c, s->mix, &s->rc, NULL, s->lanes[l].seq.x[0]);
+    }
     return LMC_OK;
 }
 
@@ -386,30 +469,39 @@ int lmc_neural_batch_fit(int blocks, uint32_t block_size, int mixed) {
     return (int)LMC_MIN((uint64_t)blocks, fit);
 }
 
+static void free_encode_states(encode_state *blocks, int count) {
+    for (int b = 0; blocks && b < count; b++) {
+        lmc_mix_block_close(blocks[b].mix);
+        for (int l = 0; l < blocks[b].lane_count; l++)
+            free(blocks[b].lanes[l].seq.x);
+    }
+    free(blocks);
+}
+
 lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, size_t size, lmc_buf *payloads,
                                    lmc_message *message) {
     const int count = (int)((size + c->block_size - 1) / c->block_size);
     if (count > c->max_blocks)
         return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one encoding batch");
     encode_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
-    sequence **seqs = calloc((size_t)LMC_MAX(count, 1), sizeof *seqs);
+    sequence **seqs = calloc((size_t)LMC_MAX(count, 1) * (size_t)c->max_lanes, sizeof *seqs);
     lmc_status status = blocks && seqs ? LMC_OK : lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    int n_seqs = 0;
     for (int b = 0; b < count && status == LMC_OK; b++) {
         const size_t first = (size_t)b * c->block_size;
-        seqs[b] = &blocks[b].seq;
         status = start_encoding(c, data + first, LMC_MIN((size_t)c->block_size, size - first), &payloads[b],
                                 &blocks[b], message);
+        for (int l = 0; l < blocks[b].lane_count; l++) {
+            blocks[b].lanes[l].id = n_seqs;
+            seqs[n_seqs++] = &blocks[b].lanes[l].seq;
+        }
     }
     if (status == LMC_OK)
-        encode_steps(c, blocks, seqs, count);
+        encode_steps(c, blocks, count, seqs, n_seqs);
     for (int b = 0; b < count && status == LMC_OK; b++)
         if (lmc_rc_encoder_finish(&blocks[b].rc) != LMC_OK)
             status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    for (int b = 0; blocks && b < count; b++) {
-        lmc_mix_block_close(blocks[b].mix);
-        free(blocks[b].seq.x);
-    }
-    free(blocks);
+    free_encode_states(blocks, count);
     free(seqs);
     return status;
 }
@@ -417,7 +509,7 @@ lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, si
 lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const uint8_t *data, size_t size,
                                  size_t *coded, lmc_message *message) {
     const uint32_t window = model->context_window;
-    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0};
+    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 1};
     lmc_neural_coder *coder = NULL;
     lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
     lmc_buf payload;
@@ -434,8 +526,15 @@ lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const u
 
 typedef struct {
     sequence seq;       /* x: model input so far, [BOS] + decoded tokens; outputs: x's final length - 1 */
-    lmc_rc_decoder rc;
     uint64_t length;    /* tokens in x */
+    uint64_t tokens;    /* the lane's tokens */
+    int row;            /* the current step's row, -1 if none */
+} decode_lane;
+
+typedef struct {
+    decode_lane lanes[LMC_LANES_MAX];
+    int lane_count;
+    lmc_rc_decoder rc;
     lmc_mix_block *mix; /* mixed codec only */
     int damaged;        /* the mixed codec met data it cannot decode */
 } block_state;
@@ -443,7 +542,6 @@ typedef struct {
 typedef struct {
     lmc_neural_coder *coder;
     block_state *blocks;
-    int *row_block;     /* row -> block index for the current step */
 } step_context;
 
 static int32_t decode_token(lmc_rc_decoder *rc, const uint32_t *cum, int symbols, int vocab) {
@@ -455,11 +553,15 @@ static int32_t decode_token(lmc_rc_decoder *rc, const uint32_t *cum, int symbols
     return LMC_TOKEN_ESCAPE(byte);
 }
 
-/* The next token of block b under cum (NULL: uniform, only from one thread).
- * A damaged mixed block stops decoding and reads token 0 from then on. */
-static int32_t decode_next(lmc_neural_coder *c, block_state *b, const uint32_t *cum) {
+/* The next token of lane l of block b under cum (NULL: uniform, only from
+ * one thread). A damaged mixed block stops decoding and reads token 0 from
+ * then on. */
+static int32_t decode_next(lmc_neural_coder *c, block_state *b, int l, const uint32_t *cum) {
     if (b->mix) {
-        int32_t id = b->damaged ? -1 : lmc_mix_decode_token(b->mix, &b->rc, cum);
+        if (b->damaged)
+            return 0;
+        lmc_mix_select_lane(b->mix, l);
+        int32_t id = lmc_mix_decode_token(b->mix, &b->rc, cum);
         b->damaged |= id < 0;
         return id < 0 ? 0 : id;
     }
@@ -470,37 +572,76 @@ static int32_t decode_next(lmc_neural_coder *c, block_state *b, const uint32_t *
     return decode_token(&b->rc, cum, c->symbols, c->vocab);
 }
 
-static void decode_rows_range(void *ctx_, int begin, int end) {
+static void append_next(lmc_neural_coder *c, block_state *b, int l, const uint32_t *cum) {
+    decode_lane *lane = &b->lanes[l];
+    lane->seq.x[lane->length] = decode_next(c, b, l, cum);
+    lane->length++;
+}
+
+/* Decodes each block's tokens of the step, a block per thread, its lanes
+ * in order. */
+static void decode_blocks_range(void *ctx_, int begin, int end) {
     step_context *ctx = ctx_;
     lmc_neural_coder *c = ctx->coder;
-    for (int row = begin; row < end; row++) {
-        block_state *b = &ctx->blocks[ctx->row_block[row]];
-        row_cdf(c, row);
-        b->seq.x[b->length] = decode_next(c, b, c->cum + (size_t)row * (c->symbols + 1));
-        b->length++;
+    for (int i = begin; i < end; i++) {
+        block_state *b = &ctx->blocks[i];
+        for (int l = 0; l < b->lane_count; l++)
+            if (b->lanes[l].row >= 0)
+                append_next(c, b, l, c->cum + (size_t)b->lanes[l].row * (c->symbols + 1));
     }
 }
 
+/* Reads the lane table of a codec 5 block (one lane of every token
+ * otherwise): each lane's tokens and where its bytes start. */
+static lmc_status read_lanes(const lmc_neural_coder *c, const lmc_block_job *job, size_t *pos, block_state *b,
+                             size_t *starts) {
+    uint64_t lanes = 1, tokens_total = 0, bytes_total = 0;
+    if (c->max_lanes > 1 && (lmc_varint_get(job->payload, job->payload_size, pos, &lanes) != LMC_OK ||
+                             lanes < 1 || lanes > (uint64_t)c->max_lanes))
+        return LMC_ERR_CORRUPT;
+    b->lane_count = (int)lanes;
+    for (int l = 0; l < b->lane_count; l++) {
+        uint64_t tokens, bytes = job->raw_size;
+        if (lmc_varint_get(job->payload, job->payload_size, pos, &tokens) != LMC_OK ||
+            (c->max_lanes > 1 && lmc_varint_get(job->payload, job->payload_size, pos, &bytes) != LMC_OK))
+            return LMC_ERR_CORRUPT;
+        /* A token has at least a byte; only a lone lane may be empty. */
+        if (tokens > bytes || (lanes > 1 && tokens == 0) || bytes > job->raw_size - bytes_total)
+            return LMC_ERR_CORRUPT;
+        starts[l] = (size_t)bytes_total;
+        b->lanes[l].tokens = tokens;
+        tokens_total += tokens;
+        bytes_total += bytes;
+    }
+    return bytes_total == job->raw_size && tokens_total <= job->raw_size ? LMC_OK : LMC_ERR_CORRUPT;
+}
+
+static lmc_status start_lane(lmc_neural_coder *c, decode_lane *lane) {
+    lane->seq.x = malloc((lane->tokens + 1) * sizeof *lane->seq.x);
+    if (!lane->seq.x)
+        return LMC_ERR_NOMEM;
+    lane->length = 0;
+    if (c->has_bos)
+        lane->seq.x[lane->length++] = c->bos;
+    uint64_t m = lane->tokens + (uint64_t)c->has_bos;
+    lane->seq.outputs = m > 0 ? m - 1 : 0;
+    return LMC_OK;
+}
+
 static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_state *b, lmc_message *message) {
-    size_t pos = 0;
-    uint64_t n_ids;
-    if (lmc_varint_get(job->payload, job->payload_size, &pos, &n_ids) != LMC_OK || n_ids > job->raw_size)
+    size_t pos = 0, starts[LMC_LANES_MAX];
+    if (read_lanes(c, job, &pos, b, starts) != LMC_OK)
         return lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: bad token count");
     lmc_rc_decoder_init(&b->rc, job->payload + pos, job->payload_size - pos);
-    b->seq.x = malloc((n_ids + 1) * sizeof *b->seq.x);
-    if (!b->seq.x)
+    for (int l = 0; l < b->lane_count; l++)
+        if (start_lane(c, &b->lanes[l]) != LMC_OK)
+            return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (c->mixed && (lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, c->mix_version, &b->mix) != LMC_OK ||
+                     lmc_mix_block_set_lanes(b->mix, starts, b->lane_count) != LMC_OK))
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    b->length = 0;
-    if (c->has_bos)
-        b->seq.x[b->length++] = c->bos;
-    uint64_t m = n_ids + (uint64_t)c->has_bos;
-    b->seq.outputs = m > 0 ? m - 1 : 0;
-    if (c->mixed && lmc_mix_block_open(&c->pieces, NULL, job->out, job->raw_size, c->mix_version, &b->mix) != LMC_OK)
-        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
-    if (n_ids > 0 && !c->has_bos) {
-        b->seq.x[b->length] = decode_next(c, b, NULL);
-        b->length++;
-    }
+    for (int l = 0; l < b->lane_count && !c->has_bos; l++)
+        if (b->lanes[l].tokens > 0)
+            append_next(c, b, l, NULL);
     return LMC_OK;
 }
 
@@ -518,8 +659,9 @@ static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_st
         return finish_mixed_block(job, b, message);
     lmc_buf bytes;
     lmc_buf_init(&bytes);
-    const int32_t *ids = b->seq.x + c->has_bos;
-    lmc_status status = lmc_tokenizer_decode(c->model->tokenizer, ids, b->length - (uint64_t)c->has_bos, &bytes);
+    const decode_lane *lane = &b->lanes[0]; /* the model alone codes one lane */
+    const int32_t *ids = lane->seq.x + c->has_bos;
+    lmc_status status = lmc_tokenizer_decode(c->model->tokenizer, ids, lane->length - (uint64_t)c->has_bos, &bytes);
     if (status == LMC_OK && bytes.size != job->raw_size)
         status = lmc_fail(message, LMC_ERR_CORRUPT, "damaged block: decoded %zu bytes, expected %zu", bytes.size,
                           job->raw_size);
@@ -531,54 +673,71 @@ static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_st
     return status;
 }
 
-static void decode_steps(lmc_neural_coder *c, block_state *blocks, sequence **seqs, int count) {
-    uint64_t longest = 0;
+/* One row per lane still running at p, in block and lane order; returns
+ * the row count. */
+static int step_rows(lmc_neural_coder *c, block_state *blocks, int count, uint64_t p) {
+    const uint64_t start = window_start(c, p);
+    int n = 0, id = 0;
     for (int b = 0; b < count; b++)
-        longest = LMC_MAX(longest, blocks[b].seq.outputs);
-    int row_block[count > 0 ? count : 1];
-    step_context ctx = {c, blocks, row_block};
+        for (int l = 0; l < blocks[b].lane_count; l++, id++) {
+            decode_lane *lane = &blocks[b].lanes[l];
+            lane->row = -1;
+            if (p >= lane->seq.outputs)
+                continue;
+            c->seqs[n] = id;
+            c->tokens[n] = model_input(lane->seq.x[p]);
+            c->positions[n] = (int)(p - start);
+            lane->row = n++;
+        }
+    return n;
+}
+
+static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs) {
+    uint64_t longest = 0;
+    for (int i = 0; i < n_seqs; i++)
+        longest = LMC_MAX(longest, seqs[i]->outputs);
+    step_context ctx = {c, blocks};
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(c, p))
-            prime_window(c, seqs, count, p);
-        uint64_t start = window_start(c, p);
-        int n = 0;
-        for (int b = 0; b < count; b++) {
-            if (p >= blocks[b].seq.outputs)
-                continue;
-            c->seqs[n] = b;
-            c->tokens[n] = model_input(blocks[b].seq.x[p]);
-            c->positions[n] = (int)(p - start);
-            row_block[n++] = b;
-        }
+            prime_window(c, seqs, n_seqs, p);
+        int n = step_rows(c, blocks, count, p);
         forward(c, n, 1);
-        lmc_pool_for(c->pool, n, decode_rows_range, &ctx);
+        lmc_pool_for(c->pool, n, rows_cdf_range, c);
+        lmc_pool_for(c->pool, count, decode_blocks_range, &ctx);
     }
+}
+
+static void free_block_states(block_state *blocks, int count) {
+    for (int b = 0; blocks && b < count; b++) {
+        for (int l = 0; l < blocks[b].lane_count; l++)
+            free(blocks[b].lanes[l].seq.x);
+        lmc_mix_block_close(blocks[b].mix);
+    }
+    free(blocks);
 }
 
 lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, int count, lmc_message *message) {
     if (count > c->max_blocks)
         return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one decoding batch");
     block_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
-    sequence **seqs = calloc((size_t)LMC_MAX(count, 1), sizeof *seqs);
+    sequence **seqs = calloc((size_t)LMC_MAX(count, 1) * (size_t)c->max_lanes, sizeof *seqs);
     if (!blocks || !seqs) {
         free(blocks);
         free(seqs);
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     }
     lmc_status status = LMC_OK;
+    int n_seqs = 0;
     for (int b = 0; b < count && status == LMC_OK; b++) {
-        seqs[b] = &blocks[b].seq;
         status = start_block(c, &jobs[b], &blocks[b], message);
+        for (int l = 0; l < blocks[b].lane_count; l++)
+            seqs[n_seqs++] = &blocks[b].lanes[l].seq;
     }
     if (status == LMC_OK)
-        decode_steps(c, blocks, seqs, count);
+        decode_steps(c, blocks, count, seqs, n_seqs);
     for (int b = 0; b < count && status == LMC_OK; b++)
         status = finish_block(c, &jobs[b], &blocks[b], message);
-    for (int b = 0; b < count; b++) {
-        free(blocks[b].seq.x);
-        lmc_mix_block_close(blocks[b].mix);
-    }
-    free(blocks);
+    free_block_states(blocks, count);
     free(seqs);
     return status;
 }

@@ -135,8 +135,8 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
         return lmc_fail(&e->message, LMC_ERR_PARAM, "model '%s' codes %s data, not %s data", m->name,
                         lmc_kind_name(m->kind), lmc_kind_name(e->header.kind));
     name_model(e);
-    e->header.codec = !e->options.model_only && lmc_neural_can_mix(m) ? LMC_CODEC_MIXED : LMC_CODEC_MODEL;
-    const int mixed = e->header.codec == LMC_CODEC_MIXED;
+    e->header.codec = !e->options.model_only && lmc_neural_can_mix(m) ? LMC_CODEC_MIXED_LANES : LMC_CODEC_MODEL;
+    const int mixed = lmc_codec_mixing(e->header.codec);
     e->header.block_size = e->options.block_size ? e->options.block_size : lmc_neural_default_block_size(m, mixed);
     uint32_t window = e->options.context_window ? e->options.context_window : m->context_window;
     uint32_t stride = e->options.window_stride ? e->options.window_stride : LMC_MIN(m->window_stride, window);
@@ -149,7 +149,7 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     /* Several blocks share each model call (bigger matmuls, one thread per
      * block for the coding): fewer if that is what fits the memory limit. */
     int batch = lmc_neural_batch_fit(lmc_neural_encode_batch(lmc_pool_threads(e->pool)), e->header.block_size, mixed);
-    lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed};
+    lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed, lmc_codec_lanes(e->header.codec)};
     e->batch_blocks = config.max_blocks;
     while (config.max_blocks > 1 && check_memory(e, lmc_neural_coder_bytes(m, &config)) != LMC_OK)
         e->batch_blocks = config.max_blocks /= 2;

@@ -25,6 +25,7 @@ typedef struct {
     uint32_t window, stride;
     uint32_t block_size;
     int mixed;             /* tokens coded as bytes, mixed with lmc_cm (mixcodec.c): lmc_codec_mixing */
+    int lanes;             /* lanes per block at most: lmc_codec_lanes (0 counts as 1) */
 } lmc_neural_config;
 
 /* lmc_neural_config.mixed for an archive's codec: 0 the model alone, 1 the
@@ -33,7 +34,21 @@ typedef struct {
  * LMC_CM_MIXED_V1, decoded for older archives). */
 #define LMC_MIXED_CODEC2 2
 static inline int lmc_codec_mixing(lmc_codec codec) {
-    return codec == LMC_CODEC_MIXED ? 1 : codec == LMC_CODEC_MIXED_V1 ? LMC_MIXED_CODEC2 : 0;
+    if (codec == LMC_CODEC_MIXED || codec == LMC_CODEC_MIXED_LANES)
+        return 1;
+    return codec == LMC_CODEC_MIXED_V1 ? LMC_MIXED_CODEC2 : 0;
+}
+
+/* Lanes (codec 5, docs/FORMAT.md): a lone block decodes one token per model
+ * call, so each token streams every weight through matrix-vector products;
+ * cut into lanes, contiguous parts coded as sequences of their own,
+ * interleaved token by token under one adaptive model, it decodes several
+ * tokens per call. The encoder gives a block one lane per
+ * LMC_LANE_MIN_TOKENS tokens, at most LMC_LANES_MAX (what decoders accept). */
+#define LMC_LANES_MAX 4
+#define LMC_LANE_MIN_TOKENS 4096
+static inline int lmc_codec_lanes(lmc_codec codec) {
+    return codec == LMC_CODEC_MIXED_LANES ? LMC_LANES_MAX : 1;
 }
 
 lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
@@ -110,11 +125,21 @@ typedef struct {
     void (*bit)(void *user, uint32_t model_p16, int bit);
     void (*end)(void *user, uint32_t model_p16, uint32_t candidate, uint32_t previous, uint32_t previous2,
                 uint32_t depth, int bit);
+    /* Codec 5: the block's lanes (more than one), and each change of lane. */
+    void (*lanes)(void *user, const size_t *starts, int count);
+    void (*lane)(void *user, int lane);
     void *user;
 } lmc_mix_observer;
 void lmc_mix_observe(const lmc_mix_observer *observer);
 size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size);
-/* Bytes coded so far. */
+/* Lanes (codec 5): the block as `count` contiguous parts starting at
+ * starts[0] = 0 < starts[1] < ... < size, each a token sequence of its own,
+ * coded interleaved under one adaptive model (lmc_cm_set_lanes). Set once,
+ * before the first token; lmc_mix_select_lane picks the lane the next token
+ * belongs to. A block opens as one lane. */
+lmc_status lmc_mix_block_set_lanes(lmc_mix_block *block, const size_t *starts, int count);
+void lmc_mix_select_lane(lmc_mix_block *block, int lane);
+/* Bytes coded so far, in all lanes. */
 size_t lmc_mix_block_position(const lmc_mix_block *block);
 /* id must be canonical (lmc_piece_index.canonical) and its bytes the block's next bytes. */
 void lmc_mix_encode_token(lmc_mix_block *block, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id);

@@ -22,13 +22,21 @@
 
 #include "lib/lib.h"
 
+/* A lane: a contiguous part of the block, coded as a sequence of its own
+ * (lmc_mix_block_set_lanes). */
+typedef struct {
+    size_t start, pos, end;
+    int32_t previous[2];   /* the lane's last two tokens (canonical ids, newest first), 0 at its start */
+} mix_lane;
+
 struct lmc_mix_block {
     const lmc_piece_index *index;
     lmc_cm *cm;
     uint8_t *out;          /* decoder: where decoded bytes go (NULL when encoding) */
     const uint8_t *data;   /* the block's bytes (encoder) or out (decoder) */
-    size_t size, pos;
-    int32_t previous[2];   /* the last two tokens coded (canonical ids, newest first), 0 at the start */
+    mix_lane lanes[LMC_CM_LANES_MAX];
+    int lane_count;
+    mix_lane *at;          /* the lane being coded */
     uint32_t *sums;        /* [count + 1] prefix sums of the frequencies in sorted order */
 };
 
@@ -52,7 +60,9 @@ lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data,
     b->index = index;
     b->out = out;
     b->data = out ? out : data;
-    b->size = size;
+    b->lanes[0].end = size;
+    b->lane_count = 1;
+    b->at = &b->lanes[0];
     b->sums = malloc(((size_t)index->count + 1) * sizeof *b->sums);
     lmc_status status = b->sums ? lmc_cm_open(size, b->data, version, &b->cm) : LMC_ERR_NOMEM;
     if (status != LMC_OK) {
@@ -77,8 +87,33 @@ size_t lmc_mix_block_bytes(const lmc_piece_index *index, size_t size) {
     return sizeof(lmc_mix_block) + ((size_t)index->count + 1) * sizeof(uint32_t) + lmc_cm_mixed_memory(size);
 }
 
+lmc_status lmc_mix_block_set_lanes(lmc_mix_block *b, const size_t *starts, int count) {
+    lmc_status status = lmc_cm_set_lanes(b->cm, starts, count);
+    if (status != LMC_OK)
+        return status;
+    const size_t size = b->lanes[0].end;
+    for (int lane = 0; lane < count; lane++)
+        b->lanes[lane] = (mix_lane){starts[lane], starts[lane], lane + 1 < count ? starts[lane + 1] : size, {0, 0}};
+    b->lane_count = count;
+    if (observer && count > 1)
+        observer->lanes(observer->user, starts, count);
+    return LMC_OK;
+}
+
+void lmc_mix_select_lane(lmc_mix_block *b, int lane) {
+    if (b->at == &b->lanes[lane])
+        return;
+    b->at = &b->lanes[lane];
+    lmc_cm_select_lane(b->cm, lane);
+    if (observer)
+        observer->lane(observer->user, lane);
+}
+
 size_t lmc_mix_block_position(const lmc_mix_block *b) {
-    return b->pos;
+    size_t coded = 0;
+    for (int lane = 0; lane < b->lane_count; lane++)
+        coded += b->lanes[lane].pos - b->lanes[lane].start;
+    return coded;
 }
 
 /* sums[i] = total frequency of sorted tokens 0 .. i-1; cum NULL means every
@@ -173,29 +208,29 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, i
                 return ix->sorted_ids[lo];
             uint32_t model = ratio16(b->sums[lo + 1] - b->sums[lo], b->sums[hi] - b->sums[lo]);
             uint32_t p_end = lmc_cm_predict_end(b->cm, model, (uint32_t)ix->sorted_ids[lo],
-                                                 (uint32_t)b->previous[0], (uint32_t)b->previous[1], depth);
+                                                 (uint32_t)b->at->previous[0], (uint32_t)b->at->previous[1], depth);
             int end = code_bit(c, p_end, want ? want_length == depth : -1);
             if (observer)
-                observer->end(observer->user, model, (uint32_t)ix->sorted_ids[lo], (uint32_t)b->previous[0],
-                              (uint32_t)b->previous[1], depth, end);
+                observer->end(observer->user, model, (uint32_t)ix->sorted_ids[lo], (uint32_t)b->at->previous[0],
+                              (uint32_t)b->at->previous[1], depth, end);
             lmc_cm_update_end(b->cm, end);
             if (end)
                 return ix->sorted_ids[lo];
             lo++;
         }
-        if (b->pos >= b->size)
+        if (b->at->pos >= b->at->end)
             return -1;
         uint32_t byte = code_byte(b, c, &lo, &hi, depth, want ? want[depth] : -1);
         if (b->out)
-            b->out[b->pos] = (uint8_t)byte;
-        b->pos++;
+            b->out[b->at->pos] = (uint8_t)byte;
+        b->at->pos++;
         lmc_cm_end_byte(b->cm, byte);
     }
 }
 
 static void remember(lmc_mix_block *b, int32_t id) {
-    b->previous[1] = b->previous[0];
-    b->previous[0] = id;
+    b->at->previous[1] = b->at->previous[0];
+    b->at->previous[0] = id;
 }
 
 void lmc_mix_encode_token(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id) {

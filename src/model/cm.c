@@ -188,6 +188,23 @@ static void build_histories(history_tables *h) {
 
 /* ---- The model ---- */
 
+/* Where a lane stands between tokens (a block codes 1 or more lanes,
+ * contiguous parts of it, interleaved token by token: lmc_cm_set_lanes). */
+typedef struct {
+    size_t start;               /* the lane's first position */
+    size_t pos;
+    uint32_t c4, c8, c12, c16;  /* the last 16 bytes, newest lowest */
+    uint32_t word;              /* hash of the current word, 0 between words */
+    uint32_t previous_word;     /* hash of the word before it */
+    size_t line_start, previous_line_start; /* positions of the current and previous lines */
+    uint32_t context_hash[HASHED_MODELS];
+    size_t match_entry;         /* index entry of the MATCH_MIN bytes before the newest */
+    size_t match_ptr;           /* history position of the predicted byte */
+    uint32_t match_length;      /* 0: no match */
+    size_t match2_entry, match2_ptr;
+    uint32_t match2_length;
+} lane_cursor;
+
 struct lmc_cm {
     lmc_cm_tables tables;
     history_tables histories;
@@ -197,7 +214,6 @@ struct lmc_cm {
     uint8_t *table;             /* the lines, inside table_block */
     void *table_block;
     size_t line_mask;           /* lines - 1 */
-    uint32_t context_hash[HASHED_MODELS];
     uint8_t *line[HASHED_MODELS];
     uint8_t *tree[HASHED_MODELS];       /* the current nibble's bit tree */
     uint8_t *slot[CONTEXT_MODELS];      /* the bit history of the current bit */
@@ -207,16 +223,12 @@ struct lmc_cm {
     /* Match model. */
     uint32_t *match_index;
     size_t match_mask;
-    size_t match_entry;         /* index entry of the MATCH_MIN bytes before the newest */
-    size_t match_ptr;           /* history position of the predicted byte */
-    uint32_t match_length;      /* 0: no match */
+    uint32_t match_live, match2_live;   /* the match lengths in use (refresh_live_matches) */
     uint32_t match_context;
     uint32_t match_map[MATCH_CONTEXTS];
 
     /* Mixed v2: a second match model, after MATCH2_MIN bytes. */
     uint32_t *match2_index;
-    size_t match2_entry, match2_ptr;
-    uint32_t match2_length;
     uint32_t match2_context;
     uint32_t match2_map[MATCH_CONTEXTS];
 
@@ -251,13 +263,11 @@ struct lmc_cm {
 
     /* Coding position. */
     const uint8_t *history;     /* the bytes coded so far */
-    size_t pos;
+    lane_cursor at;             /* the lane being coded */
     uint32_t c0;                /* 1 followed by the bits of the current byte */
     int bit_count;
-    uint32_t c4, c8, c12, c16;  /* the last 16 bytes, newest lowest */
-    uint32_t word;              /* hash of the current word, 0 between words */
-    uint32_t previous_word;     /* hash of the word before it */
-    size_t line_start, previous_line_start; /* positions of the current and previous lines */
+    lane_cursor *lanes;         /* lanes > 1: every lane's cursor (the current one's is stale) */
+    int lane_count, lane;
 };
 typedef struct lmc_cm cm_model;
 
@@ -323,12 +333,12 @@ static uint8_t *way_find(const cm_model *m, uint8_t *line, uint32_t nibble) {
 FOR_VERSION void select_lines_n(cm_model *m, int hashed) {
     UNROLLED
     for (int i = 0; i < hashed; i++) {
-        __builtin_prefetch(line_at(m, m->context_hash[i]));
-        __builtin_prefetch(line_at(m, m->context_hash[i] ^ 1u));
+        __builtin_prefetch(line_at(m, m->at.context_hash[i]));
+        __builtin_prefetch(line_at(m, m->at.context_hash[i] ^ 1u));
     }
     UNROLLED
     for (int i = 0; i < hashed; i++) {
-        m->line[i] = line_find(m, m->context_hash[i]);
+        m->line[i] = line_find(m, m->at.context_hash[i]);
         m->tree[i] = m->line[i];
     }
 }
@@ -363,7 +373,7 @@ FOR_VERSION void point_slots(cm_model *m, int hashed) {
         uint32_t seen = 1u << (m->bit_count - 4);
         node = (m->c0 & (seen - 1)) | seen;
     }
-    m->slot[0] = &m->order1[(m->c4 & 255u) << 8 | m->c0];
+    m->slot[0] = &m->order1[(m->at.c4 & 255u) << 8 | m->c0];
     UNROLLED
     for (int i = 0; i < hashed; i++)
         m->slot[i + 1] = m->tree[i] + node;
@@ -430,7 +440,7 @@ static int layer2_mix(cm_model *m, int x1, int x2) {
 static uint32_t apm1_context(const cm_model *m) {
     if (!m->v2)
         return m->c0;
-    return (hash2(m->c4 & 0xFFFFFFu, 3) >> (32 - APM1_HASH_BITS)) << 8 | m->c0;
+    return (hash2(m->at.c4 & 0xFFFFFFu, 3) >> (32 - APM1_HASH_BITS)) << 8 | m->c0;
 }
 
 /* P(next bit = 1) * 65536, in [1, 65535]; model_p16 is the neural model's
@@ -444,10 +454,10 @@ FOR_VERSION uint32_t cm_predict_n(cm_model *m, uint32_t model_p16, int hashed) {
         m->inputs[context_input(i)] = stretch(t, state_map_p16(*m->entry[i]));
     }
 
-    m->match_context = match_bit_context(m, m->match_length, m->match_ptr);
+    m->match_context = match_bit_context(m, m->match_live, m->at.match_ptr);
     m->inputs[MATCH_INPUT] = stretch(t, state_map_p16(m->match_map[m->match_context]));
     if (m->v2) {
-        m->match2_context = match_bit_context(m, m->match2_length, m->match2_ptr);
+        m->match2_context = match_bit_context(m, m->match2_live, m->at.match2_ptr);
         m->inputs[MATCH2_INPUT] = stretch(t, state_map_p16(m->match2_map[m->match2_context]));
     }
     /* The clamped extremes are the bits the vocabulary decides (mixcodec.c). */
@@ -455,8 +465,8 @@ FOR_VERSION uint32_t cm_predict_n(cm_model *m, uint32_t model_p16, int hashed) {
     m->inputs[MODEL_INPUT] = m->with_model ? stretch(t, model_p16) : 0;
     m->inputs[BIAS_INPUT] = 256;
 
-    uint32_t c1 = m->c4 & 255u;
-    m->active1 = m->weights1[match_length_class(m->match_length) << 8 | m->c0];
+    uint32_t c1 = m->at.c4 & 255u;
+    m->active1 = m->weights1[match_length_class(m->match_live) << 8 | m->c0];
     m->active2 = m->weights2[c1 << 3 | (uint32_t)m->bit_count];
     int x1, x2;
     mixer_dots(m->active1, m->active2, m->inputs, hashed == HASHED_V1 ? MIXER_INPUTS_V1 : MIXER_INPUTS, &x1, &x2);
@@ -508,19 +518,19 @@ FOR_VERSION void cm_update_n(cm_model *m, int bit, int hashed) {
         *m->slot[i] = m->histories.next[*m->slot[i]][bit];
     }
     state_map_update(&m->match_map[m->match_context], bit, m->tables.reciprocal);
-    if (m->match_length > 0 && (int)(m->match_context & 1u) != bit)
-        m->match_length = 0;
+    if (m->match_live > 0 && (int)(m->match_context & 1u) != bit)
+        m->at.match_length = m->match_live = 0;
     if (m->v2) {
         state_map_update(&m->match2_map[m->match2_context], bit, m->tables.reciprocal);
-        if (m->match2_length > 0 && (int)(m->match2_context & 1u) != bit)
-            m->match2_length = 0;
+        if (m->match2_live > 0 && (int)(m->match2_context & 1u) != bit)
+            m->at.match2_length = m->match2_live = 0;
     }
 
     m->c0 = m->c0 << 1 | (uint32_t)bit;
     m->bit_count++;
     /* The next bit's order-1 APM row is far from this one's: request it now
      * (after the last bit, the row of the next byte's first bit). */
-    uint32_t next_context = m->bit_count < 8 ? (m->c4 & 255u) << 8 | m->c0 : (m->c0 & 255u) << 8 | 1u;
+    uint32_t next_context = m->bit_count < 8 ? (m->at.c4 & 255u) << 8 | m->c0 : (m->c0 & 255u) << 8 | 1u;
     const uint16_t *row = m->apm2.cells + next_context * APM_CELLS;
     __builtin_prefetch(row);
     __builtin_prefetch(row + 32);
@@ -544,12 +554,36 @@ static int is_word_byte(uint32_t byte) {
 static void update_word(cm_model *m, uint32_t byte) {
     if (is_word_byte(byte)) {
         uint32_t lower = (byte >= 'A' && byte <= 'Z') ? byte + 32 : byte;
-        m->word = (m->word + lower + 1) * 0x2E4C3B2Bu;
+        m->at.word = (m->at.word + lower + 1) * 0x2E4C3B2Bu;
     } else {
-        if (m->word)
-            m->previous_word = m->word;
-        m->word = 0;
+        if (m->at.word)
+            m->at.previous_word = m->at.word;
+        m->at.word = 0;
     }
+}
+
+/* ---- Lanes ---- */
+
+/* The lane holding position p (lanes > 1). */
+static int lane_of(const cm_model *m, size_t p) {
+    int lane = 0;
+    while (lane + 1 < m->lane_count && m->lanes[lane + 1].start <= p)
+        lane++;
+    return lane;
+}
+
+/* Whether the byte at p has been coded: with lanes, history is only filled
+ * up to each lane's position, and encoder and decoder must read the same. */
+static int is_coded(const cm_model *m, size_t p) {
+    if (m->lane_count <= 1)
+        return p < m->at.pos;
+    int lane = lane_of(m, p);
+    return p < (lane == m->lane ? m->at.pos : m->lanes[lane].pos);
+}
+
+/* The first position of the lane holding p. */
+static size_t lane_start_of(const cm_model *m, size_t p) {
+    return m->lane_count > 1 ? m->lanes[lane_of(m, p)].start : 0;
 }
 
 /* A match model's step at each byte (both models share it; each has its
@@ -559,21 +593,22 @@ static void update_word(cm_model *m, uint32_t byte) {
  * written one byte late (the entry of the bytes before the newest one), so
  * its cache line is requested a whole byte before it is needed. A
  * candidate is followed only if the bytes before it really agree (the
- * index is a hash and may point anywhere earlier). */
+ * index is a hash and may point anywhere earlier). With lanes, the
+ * comparison stays inside each side's lane. */
 static inline void match_step(const cm_model *m, uint32_t *index, size_t entry, uint32_t min, uint32_t verify_limit,
                        uint32_t *length, size_t *ptr) {
     if (*length > 0) {
         *length += *length < MATCH_MAX_LENGTH;
         (*ptr)++;
     }
-    size_t newest = m->pos - 1;
-    if (newest < min)
+    size_t newest = m->at.pos - 1;
+    if (newest - m->at.start < min)
         return;
     if (*length == 0) {
-        size_t candidate = index[entry]; /* < newest */
+        size_t candidate = index[entry]; /* coded (< newest with one lane) */
+        size_t reach = LMC_MIN(candidate - lane_start_of(m, candidate), newest - m->at.start);
         uint32_t agree = 0;
-        while (agree < verify_limit && agree <= candidate &&
-               m->history[candidate - agree] == m->history[newest - agree])
+        while (agree < verify_limit && agree <= reach && m->history[candidate - agree] == m->history[newest - agree])
             agree++;
         if (agree > min) {
             *length = agree;
@@ -583,61 +618,73 @@ static inline void match_step(const cm_model *m, uint32_t *index, size_t entry, 
     index[entry] = (uint32_t)newest;
 }
 
+/* The match lengths the predictions use: 0 while a match's next byte is
+ * in a lane that has not coded it yet (it may be by the lane's next turn). */
+static uint32_t live_length(const cm_model *m, uint32_t length, size_t ptr) {
+    return length > 0 && m->lane_count > 1 && !is_coded(m, ptr) ? 0 : length;
+}
+
+static void refresh_live_matches(cm_model *m) {
+    m->match_live = live_length(m, m->at.match_length, m->at.match_ptr);
+    m->match2_live = live_length(m, m->at.match2_length, m->at.match2_ptr);
+}
+
 static void update_match(cm_model *m) {
-    match_step(m, m->match_index, m->match_entry, MATCH_MIN, MATCH_VERIFY_LIMIT, &m->match_length, &m->match_ptr);
-    m->match_entry = hash2(m->c4 ^ 0x5BD1E995u, m->c8 & 0xFFFFu) & m->match_mask;
-    __builtin_prefetch(&m->match_index[m->match_entry]);
+    match_step(m, m->match_index, m->at.match_entry, MATCH_MIN, MATCH_VERIFY_LIMIT, &m->at.match_length, &m->at.match_ptr);
+    m->at.match_entry = hash2(m->at.c4 ^ 0x5BD1E995u, m->at.c8 & 0xFFFFu) & m->match_mask;
+    __builtin_prefetch(&m->match_index[m->at.match_entry]);
 }
 
 /* Mixed v2: the second match model, on MATCH2_MIN bytes of context. Longer
  * contexts find the latest repeat of a longer string, often another place
  * than the first model's. */
 static void update_match2(cm_model *m) {
-    match_step(m, m->match2_index, m->match2_entry, MATCH2_MIN, MATCH2_VERIFY_LIMIT, &m->match2_length,
-               &m->match2_ptr);
-    m->match2_entry = hash2(hash2(m->c4, m->c8), hash2(m->c12, m->c16)) & m->match_mask;
-    __builtin_prefetch(&m->match2_index[m->match2_entry]);
+    match_step(m, m->match2_index, m->at.match2_entry, MATCH2_MIN, MATCH2_VERIFY_LIMIT, &m->at.match2_length,
+               &m->at.match2_ptr);
+    m->at.match2_entry = hash2(hash2(m->at.c4, m->at.c8), hash2(m->at.c12, m->at.c16)) & m->match_mask;
+    __builtin_prefetch(&m->match2_index[m->at.match2_entry]);
 }
 
 /* The byte above the next one in the previous line (256 past its end), and
  * the next byte's column. */
 static uint32_t byte_above(const cm_model *m, uint32_t *column) {
-    size_t col = m->pos - m->line_start;
+    size_t col = m->at.pos - m->at.line_start;
     *column = (uint32_t)LMC_MIN(col, (size_t)UINT32_MAX);
-    return col < m->line_start - m->previous_line_start ? m->history[m->previous_line_start + col] : 256u;
+    return col < m->at.line_start - m->at.previous_line_start ? m->history[m->at.previous_line_start + col] : 256u;
 }
 
 static void update_context_hashes(cm_model *m) {
-    uint32_t c4 = m->c4;
-    m->context_hash[0] = hash2(c4 & 0xFFFFu, 2);
-    m->context_hash[1] = hash2(c4 & 0xFFFFFFu, 3);
-    m->context_hash[2] = hash2(c4, 4);
-    m->context_hash[3] = hash2(hash2(c4, m->c8 & 0xFFFFu), 6);
+    uint32_t c4 = m->at.c4;
+    m->at.context_hash[0] = hash2(c4 & 0xFFFFu, 2);
+    m->at.context_hash[1] = hash2(c4 & 0xFFFFFFu, 3);
+    m->at.context_hash[2] = hash2(c4, 4);
+    m->at.context_hash[3] = hash2(hash2(c4, m->at.c8 & 0xFFFFu), 6);
     /* Between words this is an order-0 context. */
-    m->context_hash[4] = hash2(m->word, 0x776F7264u);
+    m->at.context_hash[4] = hash2(m->at.word, 0x776F7264u);
     if (m->v2) {
-        m->context_hash[5] = hash2(hash2(m->word, m->previous_word), 0x77327264u);
+        m->at.context_hash[5] = hash2(hash2(m->at.word, m->at.previous_word), 0x77327264u);
         uint32_t column;
         uint32_t above = byte_above(m, &column);
-        m->context_hash[6] = hash2(above << 16 | LMC_MIN(column, 255u), 0x636F6C31u);
+        m->at.context_hash[6] = hash2(above << 16 | LMC_MIN(column, 255u), 0x636F6C31u);
     }
 }
 
 /* Called once the byte at pos is in history[pos]. */
 static void cm_end_byte(cm_model *m, uint32_t byte) {
-    m->pos++;
-    m->c16 = m->c16 << 8 | m->c12 >> 24;
-    m->c12 = m->c12 << 8 | m->c8 >> 24;
-    m->c8 = m->c8 << 8 | m->c4 >> 24;
-    m->c4 = m->c4 << 8 | byte;
+    m->at.pos++;
+    m->at.c16 = m->at.c16 << 8 | m->at.c12 >> 24;
+    m->at.c12 = m->at.c12 << 8 | m->at.c8 >> 24;
+    m->at.c8 = m->at.c8 << 8 | m->at.c4 >> 24;
+    m->at.c4 = m->at.c4 << 8 | byte;
     if (byte == '\n') {
-        m->previous_line_start = m->line_start;
-        m->line_start = m->pos;
+        m->at.previous_line_start = m->at.line_start;
+        m->at.line_start = m->at.pos;
     }
     update_word(m, byte);
     update_match(m);
     if (m->v2)
         update_match2(m);
+    refresh_live_matches(m);
     update_context_hashes(m);
     m->c0 = 1;
     m->bit_count = 0;
@@ -694,6 +741,7 @@ static void cm_free(cm_model *m) {
     free(m->end_table);
     free(m->match2_index);
     free(m->token_marks);
+    free(m->lanes);
     free(m);
 }
 
@@ -877,20 +925,53 @@ void lmc_cm_close(lmc_cm *cm) {
     cm_free(cm);
 }
 
+lmc_status lmc_cm_set_lanes(lmc_cm *m, const size_t *starts, int count) {
+    if (count < 1 || count > LMC_CM_LANES_MAX || starts[0] != 0 || m->at.pos != 0 || m->lanes)
+        return LMC_ERR_PARAM;
+    for (int lane = 1; lane < count; lane++)
+        if (starts[lane] <= starts[lane - 1])
+            return LMC_ERR_PARAM;
+    if (count == 1)
+        return LMC_OK;
+    m->lanes = malloc((size_t)count * sizeof *m->lanes);
+    if (!m->lanes)
+        return LMC_ERR_NOMEM;
+    /* Every lane starts as the block does: no bytes behind it. */
+    for (int lane = 0; lane < count; lane++) {
+        m->lanes[lane] = m->at;
+        m->lanes[lane].start = m->lanes[lane].pos = starts[lane];
+        m->lanes[lane].line_start = m->lanes[lane].previous_line_start = starts[lane];
+    }
+    m->lane_count = count;
+    m->lane = 0;
+    return LMC_OK;
+}
+
+void lmc_cm_select_lane(lmc_cm *m, int lane) {
+    if (lane == m->lane || lane < 0 || lane >= m->lane_count)
+        return;
+    m->lanes[m->lane] = m->at;
+    m->at = m->lanes[lane];
+    m->lane = lane;
+    refresh_live_matches(m);
+    /* Other lanes may have taken this lane's lines since it left them. */
+    select_lines(m);
+}
+
 /* Mixed v2: where the matched text's tokens began. A token started at the
  * position `depth` bytes back; the longer match's next position tells
  * whether a token started at the same place before (0 unknown, 1 yes, 2
  * no). Returns that state, 0 without a match, and sets the state map's
  * context. */
 static uint32_t end_match_state(cm_model *m, uint32_t depth) {
-    uint8_t *start = &m->token_marks[m->pos - depth];
+    uint8_t *start = &m->token_marks[m->at.pos - depth];
     if (*start == 0)
         *start = 1;
-    uint32_t length = m->match_length;
-    size_t ptr = m->match_ptr;
-    if (m->match2_length > length) {
-        length = m->match2_length;
-        ptr = m->match2_ptr;
+    uint32_t length = m->match_live;
+    size_t ptr = m->at.match_ptr;
+    if (m->match2_live > length) {
+        length = m->match2_live;
+        ptr = m->at.match2_ptr;
     }
     if (length == 0) {
         m->end_match_context = 0;
@@ -906,9 +987,9 @@ static uint32_t end_match_state(cm_model *m, uint32_t depth) {
 static void end_byte_contexts(cm_model *m, uint32_t candidate, uint32_t depth, uint32_t mask) {
     uint32_t column;
     uint32_t above = byte_above(m, &column);
-    m->end_entry[3] = &m->end_table[(3u << m->end_bits) + (hash2(m->c4, depth + 0x454E4432u) & mask)];
+    m->end_entry[3] = &m->end_table[(3u << m->end_bits) + (hash2(m->at.c4, depth + 0x454E4432u) & mask)];
     m->end_entry[4] = &m->end_table[(4u << m->end_bits) +
-                                    (hash2(hash2(m->c4, m->c8 & 0xFFFFu), depth + 0x454E4433u) & mask)];
+                                    (hash2(hash2(m->at.c4, m->at.c8 & 0xFFFFu), depth + 0x454E4433u) & mask)];
     m->end_entry[5] = &m->end_table[(5u << m->end_bits) +
                                     (hash2(hash2(candidate, above), LMC_MIN(column, 64u) + 0x454E4436u) & mask)];
 }
@@ -950,6 +1031,6 @@ void lmc_cm_update_end(lmc_cm *m, int bit) {
         state_map_update_limited(m->end_entry[i], bit, m->tables.reciprocal, END_MAP_LIMIT);
     if (m->v2) {
         state_map_update_limited(&m->end_match_map[m->end_match_context], bit, m->tables.reciprocal, END_MAP_LIMIT);
-        m->token_marks[m->pos] = bit ? 1 : 2;
+        m->token_marks[m->at.pos] = bit ? 1 : 2;
     }
 }

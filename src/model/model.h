@@ -244,6 +244,15 @@ void lmc_cm_end_byte(lmc_cm *cm, uint32_t byte);
 uint32_t lmc_cm_predict_end(lmc_cm *cm, uint32_t model_p16, uint32_t candidate, uint32_t previous,
                             uint32_t previous2, uint32_t depth);
 void lmc_cm_update_end(lmc_cm *cm, int bit);
+/* Lanes: the block is coded as `count` contiguous parts starting at
+ * starts[0] = 0 < starts[1] < ..., interleaved between tokens; the tables
+ * are shared, each lane keeps its own contexts and match state, and a match
+ * only predicts bytes already coded. Called once, before the first bit;
+ * one lane is the plain model. lmc_cm_select_lane switches lanes between
+ * tokens (at a byte boundary). */
+#define LMC_CM_LANES_MAX 16
+lmc_status lmc_cm_set_lanes(lmc_cm *cm, const size_t *starts, int count);
+void lmc_cm_select_lane(lmc_cm *cm, int lane);
 void lmc_cm_close(lmc_cm *cm);
 
 /* ======================= Media sample models ======================= */

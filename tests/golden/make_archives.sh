@@ -9,7 +9,8 @@
 # layout 5, lmc at 6bca124; audio.wav: audio model version 2,
 # audio-pcm-v2, lmc at b616ecc; default model only); v3 (2026-12-07,
 # sample.txt and bytes.bin: the mixed codec's second model, codec 4, lmc at
-# 5e5051c).
+# 5e5051c); v4 (2026-12-07, lanes.txt: the mixed codec in lanes, codec 5, two
+# lanes; lanes.txt is the first 32,000 bytes of docs/FORMAT.md at 7e83123).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: make_archives.sh BUILD_DIR [VERSION ORIGINAL...]}
