@@ -93,6 +93,9 @@ typedef struct {
      * (at a push or at finish); palette images and audio with padding bits
      * are coded losslessly, with a notice (lmc_encoder_notice). */
     uint32_t max_error;
+    /* Text and bytes: lanes per block at most, 1 to 4 (0: 4). More lanes
+     * decode faster (they decode in lockstep) and cost a little ratio. */
+    int lanes;
 } lmc_options;
 
 /* Fills defaults (all zero/NULL). */

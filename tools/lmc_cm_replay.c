@@ -11,7 +11,7 @@
  * decisions, in seconds instead of minutes. An archive is this plus about
  * 100 bytes (header, records, range coder).
  *
- * Usage: lmc_cm_replay record FILE TRACE
+ * Usage: lmc_cm_replay record [-l LANES] FILE TRACE
  *        lmc_cm_replay replay [-v VERSION] TRACE...
  *   VERSION: 1 (codec 2's model) or 2 (codec 4's, the default)
  *
@@ -92,7 +92,7 @@ static uint8_t *read_all(const char *path, size_t *size) {
     return buf.data;
 }
 
-static int record(const char *input, const char *trace_path) {
+static int record(const char *input, const char *trace_path, int lanes) {
     size_t size;
     uint8_t *data = read_all(input, &size);
     FILE *trace = fopen(trace_path, "wb");
@@ -105,6 +105,7 @@ static int record(const char *input, const char *trace_path) {
     lmc_options options;
     lmc_options_init(&options);
     options.threads = 1;
+    options.lanes = lanes;
     lmc_status status;
     lmc_encoder *e = lmc_encoder_create(&options, &status);
     if (e)
@@ -264,10 +265,12 @@ static int replay(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "record"))
-        return record(argv[2], argv[3]);
+        return record(argv[2], argv[3], 0);
+    if (argc == 6 && !strcmp(argv[1], "record") && !strcmp(argv[2], "-l"))
+        return record(argv[4], argv[5], atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "replay"))
         return replay(argc - 2, argv + 2);
-    fprintf(stderr, "usage: lmc_cm_replay record FILE TRACE\n"
+    fprintf(stderr, "usage: lmc_cm_replay record [-l LANES] FILE TRACE\n"
                     "       lmc_cm_replay replay [-v VERSION] TRACE...\n");
     return 2;
 }

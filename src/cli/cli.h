@@ -48,6 +48,7 @@ typedef struct {
     uint32_t block_size;
     uint32_t context_window; /* --window; 0: the model's default */
     uint32_t window_stride;  /* --stride; 0: the model's default */
+    int lanes;               /* --lanes; 0: the library's default */
     const char *inspect;     /* models --inspect MODEL */
     const char *csv_path;    /* bench --csv */
     const char *svg_path;    /* bench --svg */

@@ -53,6 +53,8 @@ static const char compress_help[] =
     "      --block-size SIZE  bytes per block (default 4M; --no-mix: the model's)\n"
     "      --window N      model tokens of context per block (0: the model's)\n"
     "      --stride N      tokens the full window slides by (0: the model's)\n"
+    "      --lanes N       text and bytes: parts of a block that decode in lockstep,\n"
+    "                      1 to 4 (default 4): 1 codes smallest, 4 decodes fastest\n"
     "      --mpi           code the blocks on every rank of an MPI job (run under\n"
     "                      mpirun or srun; MPI builds only); the archive is the same\n"
     "      --max-error D   images, audio, video: lossy, every decoded sample within\n"

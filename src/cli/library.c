@@ -16,6 +16,7 @@ void cli_library_options(const cli_config *config, cli_progress *progress, lmc_o
     options->block_size = config->block_size;
     options->context_window = config->context_window;
     options->window_stride = config->window_stride;
+    options->lanes = config->lanes;
     options->progress = cli_progress_callback;
     options->progress_user = progress;
 }

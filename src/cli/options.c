@@ -19,6 +19,7 @@ enum {
     OPT_BLOCK_SIZE,
     OPT_WINDOW,
     OPT_STRIDE,
+    OPT_LANES,
     OPT_INSPECT,
     OPT_CSV,
     OPT_SVG,
@@ -54,6 +55,7 @@ static const option_spec option_specs[] = {
     {"block-size", 1, OPT_BLOCK_SIZE, ENCODING},
     {"window", 1, OPT_WINDOW, ENCODING},
     {"stride", 1, OPT_STRIDE, ENCODING},
+    {"lanes", 1, OPT_LANES, ENCODING},
     {"inspect", 1, OPT_INSPECT, FOR(CLI_CMD_MODELS)},
     {"csv", 1, OPT_CSV, FOR(CLI_CMD_BENCH)},
     {"svg", 1, OPT_SVG, FOR(CLI_CMD_BENCH)},
@@ -223,6 +225,16 @@ static int parse_tokens(const char *text, const char *option, uint32_t *value) {
     return 0;
 }
 
+static int parse_lanes(const char *text, cli_config *config) {
+    long lanes;
+    if (cli_parse_count(text, 4, &lanes) != 0 || lanes < 1) {
+        cli_usage_error("invalid lane count '%s' (expected 1 to 4)", text);
+        return -1;
+    }
+    config->lanes = (int)lanes;
+    return 0;
+}
+
 static int parse_max_error(const char *text, cli_config *config) {
     long bound;
     if (cli_parse_count(text, 65535, &bound) != 0) {
@@ -256,6 +268,7 @@ static int apply_option(int id, const char *argument, cli_config *config, parse_
     case OPT_BLOCK_SIZE: return parse_block_size(argument, config);
     case OPT_WINDOW: return parse_tokens(argument, "window", &config->context_window);
     case OPT_STRIDE: return parse_tokens(argument, "stride", &config->window_stride);
+    case OPT_LANES: return parse_lanes(argument, config);
     case OPT_INSPECT: config->inspect = argument; return 0;
     case OPT_CSV: config->csv_path = argument; return 0;
     case OPT_SVG: config->svg_path = argument; return 0;

@@ -36,6 +36,7 @@ struct lmc_neural_coder {
     lmc_llama_state *state;
     int max_blocks;
     int max_lanes;      /* lanes per block at most (1 but for codec 5) */
+    int lane_table;     /* codec 5: each payload starts with its lanes */
     int max_rows;
     int vocab;          /* model vocabulary */
     int symbols;        /* vocab, plus one escape symbol if the tokenizer needs it */
@@ -113,6 +114,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->pool = pool;
     c->max_blocks = max_blocks;
     c->max_lanes = lanes_of(config);
+    c->lane_table = config->lanes > 0;
     c->max_rows = rows_needed(sequences_of(config), window);
     c->vocab = model->llama.vocab;
     c->symbols = c->vocab + (lmc_tokenizer_covers_all_bytes(model->tokenizer) ? 0 : 1);
@@ -401,16 +403,16 @@ static void encode_steps(lmc_neural_coder *c, encode_state *blocks, int count, s
  * payload's lane table (codec 5) and the mixed model's lane starts. */
 static lmc_status split_lanes(lmc_neural_coder *c, const int32_t *ids, size_t n, lmc_buf *payload,
                               encode_state *s, size_t *starts) {
-    const int lanes = c->max_lanes > 1 ? lanes_for(c, n) : 1;
-    lmc_status status = c->max_lanes > 1 ? lmc_varint_put(payload, (uint64_t)lanes) : LMC_OK;
+    const int lanes = lanes_for(c, n);
+    lmc_status status = c->lane_table ? lmc_varint_put(payload, (uint64_t)lanes) : LMC_OK;
     size_t byte = 0;
     for (int l = 0; l < lanes && status == LMC_OK; l++) {
         size_t first = lane_first_token(n, lanes, l), count = lane_first_token(n, lanes, l + 1) - first;
-        size_t bytes = c->max_lanes > 1 ? piece_bytes(&c->pieces, ids + first, count) : 0;
+        size_t bytes = c->lane_table ? piece_bytes(&c->pieces, ids + first, count) : 0;
         starts[l] = byte;
         byte += bytes;
         status = lmc_varint_put(payload, count);
-        if (status == LMC_OK && c->max_lanes > 1)
+        if (status == LMC_OK && c->lane_table)
             status = lmc_varint_put(payload, bytes);
         if (status == LMC_OK)
             status = model_sequence(c, ids + first, count, &s->lanes[l].seq.x);
@@ -596,14 +598,14 @@ static void decode_blocks_range(void *ctx_, int begin, int end) {
 static lmc_status read_lanes(const lmc_neural_coder *c, const lmc_block_job *job, size_t *pos, block_state *b,
                              size_t *starts) {
     uint64_t lanes = 1, tokens_total = 0, bytes_total = 0;
-    if (c->max_lanes > 1 && (lmc_varint_get(job->payload, job->payload_size, pos, &lanes) != LMC_OK ||
-                             lanes < 1 || lanes > (uint64_t)c->max_lanes))
+    if (c->lane_table && (lmc_varint_get(job->payload, job->payload_size, pos, &lanes) != LMC_OK ||
+                          lanes < 1 || lanes > (uint64_t)c->max_lanes))
         return LMC_ERR_CORRUPT;
     b->lane_count = (int)lanes;
     for (int l = 0; l < b->lane_count; l++) {
         uint64_t tokens, bytes = job->raw_size;
         if (lmc_varint_get(job->payload, job->payload_size, pos, &tokens) != LMC_OK ||
-            (c->max_lanes > 1 && lmc_varint_get(job->payload, job->payload_size, pos, &bytes) != LMC_OK))
+            (c->lane_table && lmc_varint_get(job->payload, job->payload_size, pos, &bytes) != LMC_OK))
             return LMC_ERR_CORRUPT;
         /* A token has at least a byte; only a lone lane may be empty. */
         if (tokens > bytes || (lanes > 1 && tokens == 0) || bytes > job->raw_size - bytes_total)

@@ -79,7 +79,8 @@ lmc_encoder *lmc_encoder_create(const lmc_options *options, lmc_status *status) 
             XXH3_64bits_reset(e->total_hash);
             result = LMC_OK;
         }
-        if (result == LMC_OK && e->options.block_size > LMC_MAX_BLOCK_SIZE)
+        if (result == LMC_OK && (e->options.block_size > LMC_MAX_BLOCK_SIZE || e->options.lanes < 0 ||
+                                 e->options.lanes > LMC_LANES_MAX))
             result = LMC_ERR_PARAM;
         if (result == LMC_OK && (e->options.max_error > LMC_LOSSY_MAX_ERROR ||
                                  (e->options.max_error && e->options.fast)))
@@ -149,7 +150,9 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     /* Several blocks share each model call (bigger matmuls, one thread per
      * block for the coding): fewer if that is what fits the memory limit. */
     int batch = lmc_neural_batch_fit(lmc_neural_encode_batch(lmc_pool_threads(e->pool)), e->header.block_size, mixed);
-    lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed, lmc_codec_lanes(e->header.codec)};
+    const int codec_lanes = lmc_codec_lanes(e->header.codec);
+    const int lanes = codec_lanes && e->options.lanes ? e->options.lanes : codec_lanes;
+    lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed, lanes};
     e->batch_blocks = config.max_blocks;
     while (config.max_blocks > 1 && check_memory(e, lmc_neural_coder_bytes(m, &config)) != LMC_OK)
         e->batch_blocks = config.max_blocks /= 2;

@@ -25,7 +25,7 @@ typedef struct {
     uint32_t window, stride;
     uint32_t block_size;
     int mixed;             /* tokens coded as bytes, mixed with lmc_cm (mixcodec.c): lmc_codec_mixing */
-    int lanes;             /* lanes per block at most: lmc_codec_lanes (0 counts as 1) */
+    int lanes;             /* codec 5: lanes per block at most (lmc_codec_lanes); 0: no lane table, one lane */
 } lmc_neural_config;
 
 /* lmc_neural_config.mixed for an archive's codec: 0 the model alone, 1 the
@@ -48,7 +48,7 @@ static inline int lmc_codec_mixing(lmc_codec codec) {
 #define LMC_LANES_MAX 4
 #define LMC_LANE_MIN_TOKENS 4096
 static inline int lmc_codec_lanes(lmc_codec codec) {
-    return codec == LMC_CODEC_MIXED_LANES ? LMC_LANES_MAX : 1;
+    return codec == LMC_CODEC_MIXED_LANES ? LMC_LANES_MAX : 0;
 }
 
 lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
