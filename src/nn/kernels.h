@@ -102,6 +102,24 @@ float lmc_softmax_avx2(float *x, int n);
 void lmc_swiglu_scalar(const float *gate, const float *up, int n, float *out);
 void lmc_swiglu_avx2(const float *gate, const float *up, int n, float *out);
 
+/* ---- CDFs from logits (coder/cdf.c, numerics v1) ----
+ * values: v[i] = logits[i] with NaN -> -inf; returns their maximum (-inf
+ *   if there is none).
+ * freqs: freq[i] = 1 + (uint32_t)(weight[i] * scale), one float product
+ *   truncated, for products in [0, 2^29); returns the exact sum of the
+ *   freq[i] and sets *argmax to the lowest index of the largest.
+ * prefix_sums: cum[0] = 0, then cum[i+1] += cum[i] for i < n (uint32). */
+typedef float (*lmc_cdf_values_fn)(const float *logits, int n, float *v);
+typedef uint64_t (*lmc_cdf_freqs_fn)(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+typedef void (*lmc_prefix_sums_fn)(uint32_t *cum, int n);
+
+float lmc_cdf_values_scalar(const float *logits, int n, float *v);
+float lmc_cdf_values_avx2(const float *logits, int n, float *v);
+uint64_t lmc_cdf_freqs_scalar(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+uint64_t lmc_cdf_freqs_avx2(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+void lmc_prefix_sums_scalar(uint32_t *cum, int n);
+void lmc_prefix_sums_avx2(uint32_t *cum, int n);
+
 /* The rules of qmat.c per SIMD level: lmc_quantize_row (weights, int8) and
  * lmc_quantize_activation (int16 as two int8 planes); each public function
  * picks one. */
