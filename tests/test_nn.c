@@ -413,6 +413,15 @@ static void test_attention_kernels_match_scalar(void **unused) {
             /* Each query of a group gets the same bits as that query alone. */
             float alone[MAX_HD];
             for (int queries = 1; queries <= MAX_QUERIES; queries++) {
+                float group_q[MAX_QUERIES * MAX_HD], rows[MAX_QUERIES * MAX_KEYS];
+                for (int i = 0; i < queries * hd; i++)
+                    group_q[i] = rng_float() * 3.0f;
+                lmc_attn_scores_group_avx2(group_q, queries, blocks, hd, n, 0.125f, rows, MAX_KEYS);
+                for (int i = 0; i < queries; i++) {
+                    lmc_attn_scores_scalar(group_q + i * hd, blocks, hd, n, 0.125f, want);
+                    assert_memory_equal(rows + i * MAX_KEYS, want, (size_t)n * sizeof(float));
+                }
+
                 lmc_attn_mix_scalar(weights, MAX_KEYS, sums, queries, keys, hd, n, want);
                 lmc_attn_mix_avx2(weights, MAX_KEYS, sums, queries, keys, hd, n, got);
                 assert_memory_equal(got, want, (size_t)queries * (size_t)hd * sizeof(float));

@@ -83,6 +83,18 @@ void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n
                           float *scores);
 void lmc_attn_scores_avx512(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                             float *scores);
+/* The scores of n_queries queries (q + i*head_dim: the query heads of one
+ * kv head) with the same keys, row i at scores + i*scores_stride: each row
+ * exactly as lmc_attn_scores_fn gives it. The AVX2 version reads the keys
+ * once for two queries; the others call their lmc_attn_scores_fn per query. */
+typedef void (*lmc_attn_scores_group_fn)(const float *q, int n_queries, const float *keys, int head_dim,
+                                         int n_keys, float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_scalar(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_avx2(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_avx512(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride);
 void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
                          const float *values, int head_dim, int n_values, float *out);
 void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
