@@ -10,6 +10,7 @@
  *     register follow the scalar order exactly.
  */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "nn/kernels.h"
 
@@ -172,12 +173,31 @@ static void mix_8(const float *weights, const float *values, int head_dim, int n
     _mm256_maskstore_ps(out + d0, mask, _mm256_div_ps(a, sum));
 }
 
+/* The mix reads each value row in 128-byte parts, one per pass over the
+ * rows, a stride the hardware prefetcher follows late (the caches of a
+ * window are larger than L2): the part PREFETCH_ROWS rows ahead is asked
+ * for explicitly. Measured on Zen 3, attention of 48 kv heads over 320
+ * positions: about 43 -> 39 ms (4 rows ahead: 40; prefetching the keys of
+ * the scores as well made it slower). */
+#define PREFETCH_ROWS 8
+
+/* The 128 bytes `ahead` bytes after p. The address is computed as an
+ * integer: near the end it lies past the cache, and a prefetch never
+ * faults, but a pointer there would not be valid C. */
+static void prefetch_128_bytes(const float *p, size_t ahead) {
+    uintptr_t at = (uintptr_t)p + ahead;
+    _mm_prefetch((const char *)at, _MM_HINT_T0);
+    _mm_prefetch((const char *)(at + 64), _MM_HINT_T0);
+}
+
 /* out0/out1[d0 .. d0+32) for two queries over the same values. */
 static void mix_32_pair(const float *w0, const float *w1, const float *values, int head_dim, int n_values,
                         __m256 sum0, __m256 sum1, float *out0, float *out1, int d0) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     const float *v = values + d0;
+    const size_t ahead = (size_t)PREFETCH_ROWS * (size_t)head_dim * sizeof(float);
     for (int t = 0; t < n_values; t++, v += head_dim) {
+        prefetch_128_bytes(v, ahead);
         __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
         __m256 x2 = _mm256_loadu_ps(v + 16), x3 = _mm256_loadu_ps(v + 24);
         __m256 u = _mm256_set1_ps(w0[t]), w = _mm256_set1_ps(w1[t]);
