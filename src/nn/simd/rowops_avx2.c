@@ -74,22 +74,6 @@ static float combine_lanes(__m256 lanes) {
     return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(quads), _mm256_extractf128_ps(quads, 1)));
 }
 
-/* lmc_sum8 with the lanes in one register; a partial last group adds -0 in
- * its unused lanes, which changes no value. */
-static float sum8(const float *x, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
-    if (i < n) {
-        __m256i mask = lanes_below(n - i);
-        __m256 tail = _mm256_blendv_ps(_mm256_set1_ps(-0.0f), _mm256_maskload_ps(x + i, mask),
-                                       _mm256_castsi256_ps(mask));
-        acc = _mm256_add_ps(acc, tail);
-    }
-    return combine_lanes(acc);
-}
-
 /* The largest of 8 lanes (none NaN). */
 static float max_lanes(__m256 m) {
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
@@ -130,14 +114,23 @@ static float softmax_max(const float *x, int n) {
 float lmc_softmax_avx2(float *x, int n) {
     const float max = softmax_max(x, n);
     const __m256 max_v = _mm256_set1_ps(max);
+    /* lmc_sum8 with its lanes in one register, each group added as it is
+     * computed; a partial last group adds -0 in its unused lanes, which
+     * changes no value. */
+    __m256 sum = _mm256_setzero_ps();
     int t = 0;
-    for (; t + 8 <= n; t += 8)
-        _mm256_storeu_ps(x + t, expf_lanes(_mm256_sub_ps(_mm256_loadu_ps(x + t), max_v)));
+    for (; t + 8 <= n; t += 8) {
+        __m256 e = expf_lanes(_mm256_sub_ps(_mm256_loadu_ps(x + t), max_v));
+        _mm256_storeu_ps(x + t, e);
+        sum = _mm256_add_ps(sum, e);
+    }
     if (t < n) {
         __m256i mask = lanes_below(n - t);
-        _mm256_maskstore_ps(x + t, mask, expf_lanes(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), max_v)));
+        __m256 e = expf_lanes(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), max_v));
+        _mm256_maskstore_ps(x + t, mask, e);
+        sum = _mm256_add_ps(sum, _mm256_blendv_ps(_mm256_set1_ps(-0.0f), e, _mm256_castsi256_ps(mask)));
     }
-    return sum8(x, n);
+    return combine_lanes(sum);
 }
 
 /* silu(g) * u = (g / (1 + lmc_expf(-g))) * u, as lmc_silu then one product. */
