@@ -413,6 +413,15 @@ static void test_attention_kernels_match_scalar(void **unused) {
             /* Each query of a group gets the same bits as that query alone. */
             float alone[MAX_HD];
             for (int queries = 1; queries <= MAX_QUERIES; queries++) {
+                float group_q[MAX_QUERIES * MAX_HD], rows[MAX_QUERIES * MAX_KEYS];
+                for (int i = 0; i < queries * hd; i++)
+                    group_q[i] = rng_float() * 3.0f;
+                lmc_attn_scores_group_avx2(group_q, queries, blocks, hd, n, 0.125f, rows, MAX_KEYS);
+                for (int i = 0; i < queries; i++) {
+                    lmc_attn_scores_scalar(group_q + i * hd, blocks, hd, n, 0.125f, want);
+                    assert_memory_equal(rows + i * MAX_KEYS, want, (size_t)n * sizeof(float));
+                }
+
                 lmc_attn_mix_scalar(weights, MAX_KEYS, sums, queries, keys, hd, n, want);
                 lmc_attn_mix_avx2(weights, MAX_KEYS, sums, queries, keys, hd, n, got);
                 assert_memory_equal(got, want, (size_t)queries * (size_t)hd * sizeof(float));
@@ -465,7 +474,8 @@ static void test_rowops_match_scalar(void **unused) {
     for (int round = 0; round < 400; round++) {
         int n = 1 + rng_int(round < 200 ? 40 : N);
         for (int i = 0; i < n; i++) {
-            x[i] = wide_random();
+            /* Narrow values keep whole vectors in lmc_expf's usual range. */
+            x[i] = round % 4 == 1 ? rng_float() * 40.0f : wide_random();
             up[i] = rng_float() * 4.0f;
         }
         /* Softmax with max 0: outputs are lmc_expf of the inputs themselves. */
@@ -499,6 +509,44 @@ static void test_rowops_match_scalar(void **unused) {
         scale_b = lmc_quantize_activation_avx2(x, n, qb);
         assert_memory_equal(&scale_a, &scale_b, sizeof scale_a);
         assert_memory_equal(qa, qb, 2 * (size_t)n);
+    }
+}
+
+/* The kernels of lmc_cdf_from_logits: NaN mapping and maximum, frequencies
+ * with their total and first largest (ties are common: weights drawn from a
+ * few values), and running sums; every length, so every tail is hit. */
+static void test_cdf_kernels_match_scalar(void **unused) {
+    (void)unused;
+    rng_state = 5;
+    if (best_level() < LMC_SIMD_AVX2)
+        skip();
+    enum { N = 300 };
+    float x[N], va[N], vb[N];
+    uint32_t fa[N + 1], fb[N + 1];
+    for (int round = 0; round < 600; round++) {
+        int n = 1 + rng_int(round < 300 ? 40 : N);
+        for (int i = 0; i < n; i++)
+            x[i] = round % 4 == 0 ? -INFINITY : wide_random();
+        float ma = lmc_cdf_values_scalar(x, n, va), mb = lmc_cdf_values_avx2(x, n, vb);
+        assert_same_floats(&ma, &mb, 1);
+        assert_memory_equal(va, vb, (size_t)n * sizeof *va);
+
+        const int levels = 1 + rng_int(5);
+        for (int i = 0; i < n; i++)
+            x[i] = round % 3 == 0 ? (float)rng_int(levels) / (float)levels : 0.5f + 0.5f * rng_float();
+        float scale = (float)(1u << 28) / (float)(1 + rng_int(1 << 20));
+        int argmax_a = -1, argmax_b = -2;
+        uint64_t total_a = lmc_cdf_freqs_scalar(x, n, scale, fa, &argmax_a);
+        uint64_t total_b = lmc_cdf_freqs_avx2(x, n, scale, fb, &argmax_b);
+        assert_true(total_a == total_b);
+        assert_int_equal(argmax_a, argmax_b);
+        assert_memory_equal(fa, fb, (size_t)n * sizeof *fa);
+
+        for (int i = 0; i <= n; i++)
+            fa[i] = fb[i] = (uint32_t)rng_next();
+        lmc_prefix_sums_scalar(fa, n);
+        lmc_prefix_sums_avx2(fb, n);
+        assert_memory_equal(fa, fb, ((size_t)n + 1) * sizeof *fa);
     }
 }
 
@@ -778,6 +826,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_unprepared_matrix),
         cmocka_unit_test(test_attention_kernels_match_scalar),
         cmocka_unit_test(test_rowops_match_scalar),
+        cmocka_unit_test(test_cdf_kernels_match_scalar),
         cmocka_unit_test(test_llama_rope_pairs),
         cmocka_unit_test(test_qwen2_biases_neox),
         cmocka_unit_test(test_odd_head_dim),

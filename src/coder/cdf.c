@@ -50,6 +50,29 @@
 
 #define CDF_TOTAL (1u << LMC_CDF_BITS)
 
+/* The kernels of steps 1 to 8 (kernels.h), scalar or AVX2: the same results. */
+typedef struct {
+    lmc_cdf_values_fn values;
+    lmc_softmax_fn softmax;
+    lmc_cdf_freqs_fn freqs;
+    lmc_prefix_sums_fn prefix_sums;
+} cdf_kernels;
+
+static cdf_kernels kernels_for_level(void) {
+    if (lmc_simd_selected() >= LMC_SIMD_AVX2)
+        return (cdf_kernels){lmc_cdf_values_avx2, lmc_softmax_avx2, lmc_cdf_freqs_avx2, lmc_prefix_sums_avx2};
+    return (cdf_kernels){lmc_cdf_values_scalar, lmc_softmax_scalar, lmc_cdf_freqs_scalar, lmc_prefix_sums_scalar};
+}
+
+float lmc_cdf_values_scalar(const float *logits, int n, float *v) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        v[i] = logits[i] == logits[i] ? logits[i] : -INFINITY;
+        m = v[i] > m ? v[i] : m;
+    }
+    return m;
+}
+
 /*
  * Steps 1 to 3. The logits are first mapped to values v that give the same
  * weights under the plain rule e = lmc_expf(v - max v):
@@ -57,23 +80,39 @@
  *                     if m = +inf:  v = 0 for +inf, else -inf (e = 1 or 0);
  *                     otherwise:    v = l  (l = m gives lmc_expf(0) = 1,
  *                                           -inf gives lmc_expf(-inf) = 0).
- * That rule and the 8-lane sum are exactly the nn stage's softmax kernel,
- * which has a bit-identical AVX2 version. Returns S; weight[] gets e.
+ * That rule and the 8-lane sum are exactly the nn stage's softmax kernel.
+ * Returns S; weight[] gets e.
  */
-static float logit_weights(const float *logits, int n, float *weight) {
-    float m = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        float v = logits[i] == logits[i] ? logits[i] : -INFINITY;
-        weight[i] = v;
-        m = v > m ? v : m;
-    }
+static float logit_weights(const cdf_kernels *k, const float *logits, int n, float *weight) {
+    float m = k->values(logits, n, weight);
     if (m == -INFINITY) {
         for (int i = 0; i < n; i++) weight[i] = 0.0f;
     } else if (m == INFINITY) {
         for (int i = 0; i < n; i++) weight[i] = weight[i] == INFINITY ? 0.0f : -INFINITY;
     }
-    lmc_softmax_fn softmax = lmc_simd_selected() >= LMC_SIMD_AVX2 ? lmc_softmax_avx2 : lmc_softmax_scalar;
-    return softmax(weight, n);
+    return k->softmax(weight, n);
+}
+
+/* Step 5, with step 6's total and most probable symbol. */
+uint64_t lmc_cdf_freqs_scalar(const float *weight, int n, float scale, uint32_t *freq, int *argmax) {
+    uint64_t total = 0;
+    uint32_t largest = 0;
+    *argmax = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t f = 1 + (uint32_t)(weight[i] * scale);
+        freq[i] = f;
+        total += f;
+        if (f > largest) {
+            largest = f;
+            *argmax = i;
+        }
+    }
+    return total;
+}
+
+void lmc_prefix_sums_scalar(uint32_t *cum, int n) {
+    cum[0] = 0;
+    for (int i = 0; i < n; i++) cum[i + 1] += cum[i];
 }
 
 /* Step 7 when the floored frequencies overshoot T: takes `excess` counts
@@ -91,30 +130,19 @@ static void remove_excess(uint32_t *freq, int n, int argmax, uint64_t excess) {
 }
 
 void lmc_cdf_from_logits(const float *logits, int n, float *scratch, uint32_t *cum) {
+    const cdf_kernels k = kernels_for_level();
     float *weight = scratch;
-    float scale = (float)(CDF_TOTAL - (uint32_t)n) / logit_weights(logits, n, weight);
+    float scale = (float)(CDF_TOTAL - (uint32_t)n) / logit_weights(&k, logits, n, weight);
 
     /* Frequencies are built in cum[1..n] and turned into sums at the end. */
     uint32_t *freq = cum + 1;
-    uint64_t total = 0;
-    uint32_t largest = 0;
-    int argmax = 0;
-    for (int i = 0; i < n; i++) {
-        uint32_t f = 1 + (uint32_t)(weight[i] * scale);
-        freq[i] = f;
-        total += f;
-        if (f > largest) {
-            largest = f;
-            argmax = i;
-        }
-    }
+    int argmax;
+    uint64_t total = k.freqs(weight, n, scale, freq, &argmax);
     if (total < CDF_TOTAL)
         freq[argmax] += (uint32_t)(CDF_TOTAL - total);
     else if (total > CDF_TOTAL)
         remove_excess(freq, n, argmax, total - CDF_TOTAL);
-
-    cum[0] = 0;
-    for (int i = 0; i < n; i++) cum[i + 1] += cum[i];
+    k.prefix_sums(cum, n);
 }
 
 /* Branch-free binary search: the answer stays in [base, base + len) with

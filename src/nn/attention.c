@@ -26,6 +26,13 @@ void lmc_attn_scores_scalar(const float *q, const float *keys, int head_dim, int
     }
 }
 
+void lmc_attn_scores_group_scalar(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride) {
+    for (int i = 0; i < n_queries; i++)
+        lmc_attn_scores_scalar(q + (size_t)i * (size_t)head_dim, keys, head_dim, n_keys, scale,
+                               scores + (size_t)i * scores_stride);
+}
+
 void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
                          const float *values, int head_dim, int n_values, float *out) {
     for (int i = 0; i < n_queries; i++, weights += weights_stride, out += head_dim) {

@@ -83,6 +83,18 @@ void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n
                           float *scores);
 void lmc_attn_scores_avx512(const float *q, const float *keys, int head_dim, int n_keys, float scale,
                             float *scores);
+/* The scores of n_queries queries (q + i*head_dim: the query heads of one
+ * kv head) with the same keys, row i at scores + i*scores_stride: each row
+ * exactly as lmc_attn_scores_fn gives it. The AVX2 version reads the keys
+ * once for two queries; the others call their lmc_attn_scores_fn per query. */
+typedef void (*lmc_attn_scores_group_fn)(const float *q, int n_queries, const float *keys, int head_dim,
+                                         int n_keys, float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_scalar(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_avx2(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                float scale, float *scores, size_t scores_stride);
+void lmc_attn_scores_group_avx512(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride);
 void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
                          const float *values, int head_dim, int n_values, float *out);
 void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
@@ -101,6 +113,24 @@ float lmc_softmax_scalar(float *x, int n);
 float lmc_softmax_avx2(float *x, int n);
 void lmc_swiglu_scalar(const float *gate, const float *up, int n, float *out);
 void lmc_swiglu_avx2(const float *gate, const float *up, int n, float *out);
+
+/* ---- CDFs from logits (coder/cdf.c, numerics v1) ----
+ * values: v[i] = logits[i] with NaN -> -inf; returns their maximum (-inf
+ *   if there is none).
+ * freqs: freq[i] = 1 + (uint32_t)(weight[i] * scale), one float product
+ *   truncated, for products in [0, 2^29); returns the exact sum of the
+ *   freq[i] and sets *argmax to the lowest index of the largest.
+ * prefix_sums: cum[0] = 0, then cum[i+1] += cum[i] for i < n (uint32). */
+typedef float (*lmc_cdf_values_fn)(const float *logits, int n, float *v);
+typedef uint64_t (*lmc_cdf_freqs_fn)(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+typedef void (*lmc_prefix_sums_fn)(uint32_t *cum, int n);
+
+float lmc_cdf_values_scalar(const float *logits, int n, float *v);
+float lmc_cdf_values_avx2(const float *logits, int n, float *v);
+uint64_t lmc_cdf_freqs_scalar(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+uint64_t lmc_cdf_freqs_avx2(const float *weight, int n, float scale, uint32_t *freq, int *argmax);
+void lmc_prefix_sums_scalar(uint32_t *cum, int n);
+void lmc_prefix_sums_avx2(uint32_t *cum, int n);
 
 /* The rules of qmat.c per SIMD level: lmc_quantize_row (weights, int8) and
  * lmc_quantize_activation (int16 as two int8 planes); each public function

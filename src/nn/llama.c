@@ -312,7 +312,7 @@ struct forward_ctx {
     row_fn fn;
     const float *norm_weight;   /* RMSNorm weight of the current step */
     const float *residual;      /* added to x before the norm, or NULL */
-    lmc_attn_scores_fn scores_fn;
+    lmc_attn_scores_group_fn scores_fn;
     lmc_attn_mix_fn mix_fn;
     lmc_softmax_fn softmax_fn;
     lmc_swiglu_fn swiglu_fn;
@@ -446,11 +446,9 @@ static void attend(const forward_ctx *c, int row, int kv_head, float *slot) {
     const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)kv_head * (size_t)group * (size_t)hd;
     const float *keys = s->k_cache + key_offset(s, seq, c->layer, kv_head);
     float *sums = slot + (size_t)group * (size_t)s->max_pos;
-    for (int i = 0; i < group; i++) {
-        float *scores = slot + (size_t)i * (size_t)s->max_pos;
-        c->scores_fn(c->r.q + q_at + (size_t)i * (size_t)hd, keys, hd, n_keys, s->attn_scale, scores);
-        sums[i] = c->softmax_fn(scores, n_keys);
-    }
+    c->scores_fn(c->r.q + q_at, group, keys, hd, n_keys, s->attn_scale, slot, (size_t)s->max_pos);
+    for (int i = 0; i < group; i++)
+        sums[i] = c->softmax_fn(slot + (size_t)i * (size_t)s->max_pos, n_keys);
     c->mix_fn(slot, (size_t)s->max_pos, sums, group, s->v_cache + value_offset(s, seq, c->layer, kv_head, 0), hd,
               n_keys, c->r.att + q_at);
 }
@@ -599,9 +597,9 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
             .n = LMC_MIN(state->max_rows, n - first),
             .logits = logits ? logits + (size_t)first * (size_t)state->model->vocab : NULL,
             .r = scratch_at(state, 0, 0),
-            .scores_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_scores_avx512
-                         : simd                    ? lmc_attn_scores_avx2
-                                                   : lmc_attn_scores_scalar,
+            .scores_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_scores_group_avx512
+                         : simd                    ? lmc_attn_scores_group_avx2
+                                                   : lmc_attn_scores_group_scalar,
             .mix_fn = level >= LMC_SIMD_AVX512 ? lmc_attn_mix_avx512
                       : simd                    ? lmc_attn_mix_avx2
                                                 : lmc_attn_mix_scalar,

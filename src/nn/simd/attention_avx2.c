@@ -10,8 +10,11 @@
  *     register follow the scalar order exactly.
  */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "nn/kernels.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Lanes below n are all ones (a maskload/maskstore mask). */
 static __m256i lanes_below(int n) {
@@ -66,6 +69,97 @@ void lmc_attn_scores_avx2(const float *q, const float *keys, int head_dim, int n
     }
 }
 
+/* ---- Two queries over one pass of the keys ----
+ * The query heads of a kv head read the same keys. Each lane sum Lj is a
+ * chain of adds of its own (d = j, j+8, ...), so the chains can run in any
+ * order: here lanes j and j+1 of both queries for the 16 keys of a block
+ * run together (8 chains: each key vector loaded, each query element
+ * broadcast, serves two of them), and are combined as soon as they are
+ * complete, in the tree's own order: (L0+L1) then (L2+L3) give the low
+ * half, (L4+L5) and (L6+L7) the high half. */
+
+/* L_j + L_j+1 (j even) over the block at k: sums[2h + i] for query i and
+ * the keys 8h .. 8h+8 of the block. */
+ALWAYS_INLINE void lane_pair_2q(const float *q0, const float *q1, const float *k, int head_dim, int j,
+                                __m256 sums[4]) {
+    __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, c0 = a0, e0 = a0, c1 = a0, e1 = a0;
+    int d = j;
+    for (; d + 1 < head_dim; d += 8) {
+        const float *ra = k + (size_t)d * LMC_ATTN_KEY_BLOCK, *rb = ra + LMC_ATTN_KEY_BLOCK;
+        __m256 u0 = _mm256_set1_ps(q0[d]), v0 = _mm256_set1_ps(q0[d + 1]);
+        __m256 u1 = _mm256_set1_ps(q1[d]), v1 = _mm256_set1_ps(q1[d + 1]);
+        __m256 ka = _mm256_loadu_ps(ra), kb = _mm256_loadu_ps(rb);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(u0, ka));
+        b0 = _mm256_add_ps(b0, _mm256_mul_ps(v0, kb));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(u1, ka));
+        b1 = _mm256_add_ps(b1, _mm256_mul_ps(v1, kb));
+        __m256 kc = _mm256_loadu_ps(ra + 8), ke = _mm256_loadu_ps(rb + 8);
+        c0 = _mm256_add_ps(c0, _mm256_mul_ps(u0, kc));
+        e0 = _mm256_add_ps(e0, _mm256_mul_ps(v0, ke));
+        c1 = _mm256_add_ps(c1, _mm256_mul_ps(u1, kc));
+        e1 = _mm256_add_ps(e1, _mm256_mul_ps(v1, ke));
+    }
+    if (d < head_dim) { /* lane j has one term more than lane j+1 */
+        const float *ra = k + (size_t)d * LMC_ATTN_KEY_BLOCK;
+        __m256 u0 = _mm256_set1_ps(q0[d]), u1 = _mm256_set1_ps(q1[d]);
+        __m256 ka = _mm256_loadu_ps(ra), kc = _mm256_loadu_ps(ra + 8);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(u0, ka));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(u1, ka));
+        c0 = _mm256_add_ps(c0, _mm256_mul_ps(u0, kc));
+        c1 = _mm256_add_ps(c1, _mm256_mul_ps(u1, kc));
+    }
+    sums[0] = _mm256_add_ps(a0, b0);
+    sums[1] = _mm256_add_ps(a1, b1);
+    sums[2] = _mm256_add_ps(c0, e0);
+    sums[3] = _mm256_add_ps(c1, e1);
+}
+
+/* dots_8 of q0 and q1 with the 16 keys of the block at k, in lane_pair_2q's
+ * order of results. */
+static void dots_16_2q(const float *q0, const float *q1, const float *k, int head_dim, __m256 dots[4]) {
+    __m256 p[4], r[4], low[4];
+    lane_pair_2q(q0, q1, k, head_dim, 0, p);
+    lane_pair_2q(q0, q1, k, head_dim, 2, r);
+    for (int i = 0; i < 4; i++)
+        low[i] = _mm256_add_ps(p[i], r[i]);
+    lane_pair_2q(q0, q1, k, head_dim, 4, p);
+    lane_pair_2q(q0, q1, k, head_dim, 6, r);
+    for (int i = 0; i < 4; i++)
+        dots[i] = _mm256_add_ps(low[i], _mm256_add_ps(p[i], r[i]));
+}
+
+/* Stores the scores of keys t .. t+8 (those below n_keys). */
+static void store_scores(float *scores, int t, int n_keys, __m256 s) {
+    if (n_keys - t >= 8)
+        _mm256_storeu_ps(scores + t, s);
+    else
+        _mm256_maskstore_ps(scores + t, lanes_below(n_keys - t), s);
+}
+
+void lmc_attn_scores_group_avx2(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                float scale, float *scores, size_t scores_stride) {
+    const __m256 scale_v = _mm256_set1_ps(scale);
+    int i = 0;
+    for (; i + 2 <= n_queries; i += 2) {
+        const float *q0 = q + (size_t)i * (size_t)head_dim, *q1 = q0 + head_dim;
+        float *s0 = scores + (size_t)i * scores_stride, *s1 = s0 + scores_stride;
+        /* Whole blocks: the keys past n_keys are read, their scores not stored. */
+        for (int t = 0; t < n_keys; t += LMC_ATTN_KEY_BLOCK) {
+            __m256 dots[4];
+            dots_16_2q(q0, q1, keys + (size_t)t * (size_t)head_dim, head_dim, dots);
+            store_scores(s0, t, n_keys, _mm256_mul_ps(dots[0], scale_v));
+            store_scores(s1, t, n_keys, _mm256_mul_ps(dots[1], scale_v));
+            if (t + 8 < n_keys) {
+                store_scores(s0, t + 8, n_keys, _mm256_mul_ps(dots[2], scale_v));
+                store_scores(s1, t + 8, n_keys, _mm256_mul_ps(dots[3], scale_v));
+            }
+        }
+    }
+    for (; i < n_queries; i++)
+        lmc_attn_scores_avx2(q + (size_t)i * (size_t)head_dim, keys, head_dim, n_keys, scale,
+                             scores + (size_t)i * scores_stride);
+}
+
 /* out[d0 .. d0+32): four named accumulators. */
 static void mix_32(const float *weights, const float *values, int head_dim, int n_values, __m256 sum,
                    float *out, int d0) {
@@ -94,12 +188,31 @@ static void mix_8(const float *weights, const float *values, int head_dim, int n
     _mm256_maskstore_ps(out + d0, mask, _mm256_div_ps(a, sum));
 }
 
+/* The mix reads each value row in 128-byte parts, one per pass over the
+ * rows, a stride the hardware prefetcher follows late (the caches of a
+ * window are larger than L2): the part PREFETCH_ROWS rows ahead is asked
+ * for explicitly. Measured on Zen 3, attention of 48 kv heads over 320
+ * positions: about 43 -> 39 ms (4 rows ahead: 40; prefetching the keys of
+ * the scores as well made it slower). */
+#define PREFETCH_ROWS 8
+
+/* The 128 bytes `ahead` bytes after p. The address is computed as an
+ * integer: near the end it lies past the cache, and a prefetch never
+ * faults, but a pointer there would not be valid C. */
+static void prefetch_128_bytes(const float *p, size_t ahead) {
+    uintptr_t at = (uintptr_t)p + ahead;
+    _mm_prefetch((const char *)at, _MM_HINT_T0);
+    _mm_prefetch((const char *)(at + 64), _MM_HINT_T0);
+}
+
 /* out0/out1[d0 .. d0+32) for two queries over the same values. */
 static void mix_32_pair(const float *w0, const float *w1, const float *values, int head_dim, int n_values,
                         __m256 sum0, __m256 sum1, float *out0, float *out1, int d0) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     const float *v = values + d0;
+    const size_t ahead = (size_t)PREFETCH_ROWS * (size_t)head_dim * sizeof(float);
     for (int t = 0; t < n_values; t++, v += head_dim) {
+        prefetch_128_bytes(v, ahead);
         __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
         __m256 x2 = _mm256_loadu_ps(v + 16), x3 = _mm256_loadu_ps(v + 24);
         __m256 u = _mm256_set1_ps(w0[t]), w = _mm256_set1_ps(w1[t]);

@@ -55,6 +55,13 @@ void lmc_attn_scores_avx512(const float *q, const float *keys, int head_dim, int
     }
 }
 
+void lmc_attn_scores_group_avx512(const float *q, int n_queries, const float *keys, int head_dim, int n_keys,
+                                  float scale, float *scores, size_t scores_stride) {
+    for (int i = 0; i < n_queries; i++)
+        lmc_attn_scores_avx512(q + (size_t)i * (size_t)head_dim, keys, head_dim, n_keys, scale,
+                               scores + (size_t)i * scores_stride);
+}
+
 /* ---- Attention mix: lmc_attn_mix_avx2's order (per output element, the
  * products w[t] * v[t][d] added in t order with separate mul and add),
  * 16 elements per register. ---- */

@@ -48,6 +48,13 @@ static inline __attribute__((always_inline)) __m256 expf_lanes(__m256 x) {
     p = _mm256_add_ps(r, _mm256_mul_ps(_mm256_mul_ps(r, r), p));
     __m256 y = _mm256_add_ps(_mm256_set1_ps(1.0f), p);
 
+    /* The usual case, every lane in [-87, 88] (no NaN): -126 <= k <= 127, so
+     * k1 = k, the product by 2^k2 = 1 is exact, and no limit applies. */
+    __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
+                                    _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_LE_OQ));
+    if (_mm256_movemask_ps(in_range) == 0xff)
+        return _mm256_mul_ps(y, pow2_lanes(k));
+
     __m256i low = _mm256_cmpgt_epi32(_mm256_set1_epi32(-126), k);
     __m256i k1 = _mm256_min_epi32(k, _mm256_set1_epi32(127));
     __m256i k2 = _mm256_sub_epi32(k, k1);
@@ -67,36 +74,63 @@ static float combine_lanes(__m256 lanes) {
     return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(quads), _mm256_extractf128_ps(quads, 1)));
 }
 
-/* lmc_sum8 with the lanes in one register; a partial last group adds -0 in
- * its unused lanes, which changes no value. */
-static float sum8(const float *x, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
-    if (i < n) {
-        __m256i mask = lanes_below(n - i);
-        __m256 tail = _mm256_blendv_ps(_mm256_set1_ps(-0.0f), _mm256_maskload_ps(x + i, mask),
-                                       _mm256_castsi256_ps(mask));
-        acc = _mm256_add_ps(acc, tail);
+/* The largest of 8 lanes (none NaN). */
+static float max_lanes(__m256 m) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+/* softmax's maximum: x[0], then every x[t] > max in turn (NaNs after x[0]
+ * never win; a NaN x[0] stays). max_ps(v, m) returns m when v is NaN, so
+ * the lanes skip NaNs as the scan does; lanes and scan agree on the value
+ * of the maximum and can differ only in which of +0 and -0 wins a tie, so
+ * a zero maximum is found again by the scan itself. */
+static float softmax_max(const float *x, int n) {
+    if (x[0] != x[0])
+        return x[0];
+    const __m256 first = _mm256_set1_ps(x[0]);
+    __m256 m0 = first, m1 = first;
+    int t = 1;
+    for (; t + 16 <= n; t += 16) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + t), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + t + 8), m1);
     }
-    return combine_lanes(acc);
+    for (; t < n; t += 8) { /* unused lanes repeat x[0] */
+        __m256i mask = lanes_below(n - t);
+        __m256 v = _mm256_blendv_ps(first, _mm256_maskload_ps(x + t, mask), _mm256_castsi256_ps(mask));
+        m0 = _mm256_max_ps(v, m0);
+    }
+    float max = max_lanes(_mm256_max_ps(m0, m1));
+    if (max == 0.0f) {
+        max = x[0];
+        for (t = 1; t < n; t++)
+            if (x[t] > max)
+                max = x[t];
+    }
+    return max;
 }
 
 float lmc_softmax_avx2(float *x, int n) {
-    float max = x[0];
-    for (int t = 1; t < n; t++)
-        if (x[t] > max)
-            max = x[t];
+    const float max = softmax_max(x, n);
     const __m256 max_v = _mm256_set1_ps(max);
+    /* lmc_sum8 with its lanes in one register, each group added as it is
+     * computed; a partial last group adds -0 in its unused lanes, which
+     * changes no value. */
+    __m256 sum = _mm256_setzero_ps();
     int t = 0;
-    for (; t + 8 <= n; t += 8)
-        _mm256_storeu_ps(x + t, expf_lanes(_mm256_sub_ps(_mm256_loadu_ps(x + t), max_v)));
+    for (; t + 8 <= n; t += 8) {
+        __m256 e = expf_lanes(_mm256_sub_ps(_mm256_loadu_ps(x + t), max_v));
+        _mm256_storeu_ps(x + t, e);
+        sum = _mm256_add_ps(sum, e);
+    }
     if (t < n) {
         __m256i mask = lanes_below(n - t);
-        _mm256_maskstore_ps(x + t, mask, expf_lanes(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), max_v)));
+        __m256 e = expf_lanes(_mm256_sub_ps(_mm256_maskload_ps(x + t, mask), max_v));
+        _mm256_maskstore_ps(x + t, mask, e);
+        sum = _mm256_add_ps(sum, _mm256_blendv_ps(_mm256_set1_ps(-0.0f), e, _mm256_castsi256_ps(mask)));
     }
-    return sum8(x, n);
+    return combine_lanes(sum);
 }
 
 /* silu(g) * u = (g / (1 + lmc_expf(-g))) * u, as lmc_silu then one product. */
@@ -127,10 +161,7 @@ static float max_abs(const float *x, int n) {
         m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m);
     if (i < n)
         m = _mm256_max_ps(_mm256_and_ps(_mm256_maskload_ps(x + i, lanes_below(n - i)), abs_mask), m);
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-    return _mm_cvtss_f32(h);
+    return max_lanes(m);
 }
 
 /* round_half_away(clamp(x / scale, -qmax, qmax)) as int32 lanes; NaN gives 0.
@@ -217,4 +248,93 @@ float lmc_quantize_activation_avx2(const float *x, int n, int8_t *planes) {
         }
     }
     return scale;
+}
+
+/* ---- CDFs from logits (coder/cdf.c) ---- */
+
+float lmc_cdf_values_avx2(const float *logits, int n, float *v) {
+    const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+    __m256 m = minus_inf;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(logits + i);
+        x = _mm256_blendv_ps(x, minus_inf, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        _mm256_storeu_ps(v + i, x);
+        m = _mm256_max_ps(x, m);
+    }
+    float max = max_lanes(m);
+    for (; i < n; i++) {
+        v[i] = logits[i] == logits[i] ? logits[i] : -INFINITY;
+        max = v[i] > max ? v[i] : max;
+    }
+    return max;
+}
+
+/* The total is kept in 64-bit lanes; each lane's best frequency and its
+ * index are replaced only by a strictly larger one, so each lane keeps the
+ * lowest index of its largest, and the lowest of the lanes holding the
+ * overall largest is the scalar answer. The last n % 8 symbols come after
+ * every vector one, and take over only when strictly larger, as there. */
+uint64_t lmc_cdf_freqs_avx2(const float *weight, int n, float scale, uint32_t *freq, int *argmax) {
+    const __m256 scale_v = _mm256_set1_ps(scale);
+    const __m256i one = _mm256_set1_epi32(1), step = _mm256_set1_epi32(8);
+    __m256i total_v = _mm256_setzero_si256(), best = total_v, best_at = total_v;
+    __m256i at = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int i = 0;
+    for (; i + 8 <= n; i += 8, at = _mm256_add_epi32(at, step)) {
+        __m256i f = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_loadu_ps(weight + i), scale_v)), one);
+        _mm256_storeu_si256((__m256i *)(freq + i), f);
+        total_v = _mm256_add_epi64(total_v, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(f)));
+        total_v = _mm256_add_epi64(total_v, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(f, 1)));
+        __m256i larger = _mm256_cmpgt_epi32(f, best); /* frequencies are below 2^31 */
+        best = _mm256_blendv_epi8(best, f, larger);
+        best_at = _mm256_blendv_epi8(best_at, at, larger);
+    }
+    uint64_t lanes[4];
+    uint32_t best_lanes[8];
+    int32_t at_lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, total_v);
+    _mm256_storeu_si256((__m256i *)best_lanes, best);
+    _mm256_storeu_si256((__m256i *)at_lanes, best_at);
+    uint64_t total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    uint32_t largest = 0;
+    int largest_at = 0;
+    for (int j = 0; j < 8; j++)
+        if (best_lanes[j] > largest || (best_lanes[j] == largest && at_lanes[j] < largest_at)) {
+            largest = best_lanes[j];
+            largest_at = at_lanes[j];
+        }
+    for (; i < n; i++) {
+        uint32_t f = 1 + (uint32_t)(weight[i] * scale);
+        freq[i] = f;
+        total += f;
+        if (f > largest) {
+            largest = f;
+            largest_at = i;
+        }
+    }
+    *argmax = largest_at;
+    return total;
+}
+
+/* 8 running sums per step: within each 128-bit half by two shifted adds,
+ * then the low half's total into the high half, then the sum so far (the
+ * carry: one add per step depends on the step before). */
+void lmc_prefix_sums_avx2(uint32_t *cum, int n) {
+    __m256i carry = _mm256_setzero_si256();
+    const __m256i last = _mm256_set1_epi32(7);
+    uint32_t *x = cum + 1;
+    cum[0] = 0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        v = _mm256_add_epi32(v, _mm256_slli_si256(v, 4));
+        v = _mm256_add_epi32(v, _mm256_slli_si256(v, 8));
+        __m256i low_total = _mm256_shuffle_epi32(v, _MM_SHUFFLE(3, 3, 3, 3));
+        v = _mm256_add_epi32(v, _mm256_permute2x128_si256(low_total, low_total, 0x08));
+        _mm256_storeu_si256((__m256i *)(x + i), _mm256_add_epi32(v, carry));
+        carry = _mm256_add_epi32(carry, _mm256_permutevar8x32_epi32(v, last));
+    }
+    for (i += 1; i <= n; i++)
+        cum[i] += cum[i - 1];
 }
