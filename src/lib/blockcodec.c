@@ -129,6 +129,10 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
         free(c);
         return lmc_fail(message, LMC_ERR_CORRUPT, "the mixed codec needs a tokenizer that covers every byte");
     }
+    if (c->lane_table && !c->mixed) { /* lanes are measured in the mixed codec's pieces */
+        free(c);
+        return lmc_fail(message, LMC_ERR_INTERNAL, "lanes without the mixed codec");
+    }
     size_t rows = (size_t)c->max_rows;
     c->logits = malloc(rows * (size_t)c->symbols * sizeof *c->logits);
     c->scratch = malloc(rows * (size_t)c->symbols * sizeof *c->scratch);
@@ -511,7 +515,7 @@ lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, si
 lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const uint8_t *data, size_t size,
                                  size_t *coded, lmc_message *message) {
     const uint32_t window = model->context_window;
-    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 1};
+    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 0};
     lmc_neural_coder *coder = NULL;
     lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
     lmc_buf payload;
