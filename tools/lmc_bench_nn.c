@@ -5,11 +5,16 @@
  *   lockstep  --seqs sequences, one position of each per call (decompression)
  *   matmul    lmc_matmul_q8 alone: a [hidden][dim] matrix times --rows rows
  *   pool      one lmc_pool_for of 8 x 1 us of work, against the same work serially
+ *   attention the attention of one decoding step alone (scores, softmax and
+ *             weighted values of each kv head's query heads, as llama.c's
+ *             attend), for every position < --ctx of --seqs sequences over
+ *             --layers x --kv-heads caches each: microseconds per token
+ *   cdf       lmc_cdf_from_logits over --vocab logits: microseconds per CDF
  * Each run fills the whole context (--ctx positions per sequence), so the
  * attention cost is the average over a window. --repeat N runs it N times
  * and reports the fastest run (the machine may be shared) and the median.
  *
- * usage: lmc_bench_nn [--mode batched|lockstep|matmul|pool] [--rows N] [--seqs B] [--ctx N]
+ * usage: lmc_bench_nn [--mode batched|lockstep|matmul|pool|attention|cdf] [--rows N] [--seqs B] [--ctx N]
  *                     [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K]
  *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512] [--repeat N]
  */
@@ -19,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "coder/coder.h"
+#include "nn/kernels.h"
 #include "nn/nn.h"
 
 typedef struct {
@@ -146,8 +153,8 @@ static options parse_options(int argc, char **argv) {
         }
     }
     if (strcmp(o.mode, "batched") && strcmp(o.mode, "lockstep") && strcmp(o.mode, "matmul") &&
-        strcmp(o.mode, "pool")) {
-        fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep, matmul or pool\n");
+        strcmp(o.mode, "pool") && strcmp(o.mode, "attention") && strcmp(o.mode, "cdf")) {
+        fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep, matmul, pool, attention or cdf\n");
         exit(2);
     }
     return o;
@@ -253,9 +260,114 @@ static void bench_pool(const options *o, lmc_pool *pool) {
            serial * 1e6);
 }
 
+/* The fastest of --repeat runs of fn, in seconds. */
+static double best_of(const options *o, void (*fn)(void *), void *ctx) {
+    double best = 0.0;
+    for (int r = 0; r < o->repeat; r++) {
+        double start = now_seconds();
+        fn(ctx);
+        double seconds = now_seconds() - start;
+        if (r == 0 || seconds < best)
+            best = seconds;
+    }
+    return best;
+}
+
+typedef struct {
+    const options *o;
+    int head_dim, group, heads, key_pos;
+    float *keys, *values, *q, *slot, *out;
+    lmc_attn_scores_group_fn scores;
+    lmc_softmax_fn softmax;
+    lmc_attn_mix_fn mix;
+} attention_bench;
+
+/* Every position of every sequence, layer and kv head, as a decoding step
+ * does it: the caches of all heads together are as large as a decoder's. */
+static void attention_pass(void *ctx) {
+    attention_bench *a = ctx;
+    const int hd = a->head_dim, group = a->group, ctx_len = a->o->ctx;
+    for (int pos = 0; pos < ctx_len; pos++)
+        for (int h = 0; h < a->heads; h++) {
+            const float *keys = a->keys + (size_t)h * (size_t)a->key_pos * (size_t)hd;
+            const float *values = a->values + (size_t)h * (size_t)ctx_len * (size_t)hd;
+            float *sums = a->slot + (size_t)group * (size_t)ctx_len;
+            a->scores(a->q, group, keys, hd, pos + 1, 0.125f, a->slot, (size_t)ctx_len);
+            for (int i = 0; i < group; i++)
+                sums[i] = a->softmax(a->slot + (size_t)i * (size_t)ctx_len, pos + 1);
+            a->mix(a->slot, (size_t)ctx_len, sums, group, values, hd, pos + 1, a->out);
+        }
+}
+
+/* Random floats in [-1, 1) at a cache-line boundary, as the engine's caches. */
+static float *aligned_random_floats(size_t n) {
+    float *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "lmc_bench_nn: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = rng_float();
+    return p;
+}
+
+static void bench_attention(const options *o) {
+    const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2, avx512 = lmc_simd_selected() >= LMC_SIMD_AVX512;
+    attention_bench a = {.o = o, .head_dim = o->dim / o->heads, .group = o->heads / o->kv_heads};
+    a.heads = o->seqs * o->layers * o->kv_heads;
+    a.key_pos = (o->ctx + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
+    a.keys = aligned_random_floats((size_t)a.heads * (size_t)a.key_pos * (size_t)a.head_dim);
+    a.values = aligned_random_floats((size_t)a.heads * (size_t)o->ctx * (size_t)a.head_dim);
+    a.q = random_floats((size_t)o->heads * (size_t)a.head_dim, 0.0f, 1.0f);
+    a.slot = bench_alloc(((size_t)a.group * (size_t)o->ctx + (size_t)a.group) * sizeof(float));
+    a.out = bench_alloc((size_t)a.group * (size_t)a.head_dim * sizeof(float));
+    a.scores = avx512 ? lmc_attn_scores_group_avx512 : simd ? lmc_attn_scores_group_avx2 : lmc_attn_scores_group_scalar;
+    a.softmax = simd ? lmc_softmax_avx2 : lmc_softmax_scalar;
+    a.mix = avx512 ? lmc_attn_mix_avx512 : simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar;
+    double seconds = best_of(o, attention_pass, &a);
+    printf("mode=attention simd=%s head_dim=%d heads=%d/%d layers=%d seqs=%d ctx=%d: %.2f us per token "
+           "(best of %d, %.1f ms per pass)\n",
+           lmc_simd_name(lmc_simd_selected()), a.head_dim, o->heads, o->kv_heads, o->layers, o->seqs, o->ctx,
+           seconds / ((double)o->ctx * o->seqs) * 1e6, o->repeat, seconds * 1e3);
+}
+
+typedef struct {
+    int n;
+    float *logits, *scratch;
+    uint32_t *cum;
+} cdf_bench;
+
+enum { CDF_CALLS = 1000 };
+
+static void cdf_calls(void *ctx) {
+    cdf_bench *c = ctx;
+    for (int i = 0; i < CDF_CALLS; i++)
+        lmc_cdf_from_logits(c->logits, c->n, c->scratch, c->cum);
+}
+
+/* Logits spread like a language model's (about 20 nats between the most
+ * and the least likely symbol). */
+static void bench_cdf(const options *o) {
+    cdf_bench c = {.n = o->vocab};
+    c.logits = random_floats((size_t)c.n, -5.0f, 10.0f);
+    c.scratch = bench_alloc((size_t)c.n * sizeof(float));
+    c.cum = bench_alloc(((size_t)c.n + 1) * sizeof(uint32_t));
+    double seconds = best_of(o, cdf_calls, &c);
+    printf("mode=cdf simd=%s vocab=%d: %.2f us per CDF (best of %d x %d calls)\n", lmc_simd_name(lmc_simd_selected()),
+           c.n, seconds / CDF_CALLS * 1e6, o->repeat, CDF_CALLS);
+}
+
 int main(int argc, char **argv) {
     options o = parse_options(argc, argv);
     force_simd(o.simd);
+    if (!strcmp(o.mode, "attention")) {
+        bench_attention(&o);
+        return 0;
+    }
+    if (!strcmp(o.mode, "cdf")) {
+        bench_cdf(&o);
+        return 0;
+    }
     if (!strcmp(o.mode, "matmul") || !strcmp(o.mode, "pool")) {
         lmc_pool *pool = lmc_pool_create(o.threads);
         if (!pool)

@@ -9,9 +9,13 @@
 /* Output rows are handed to threads in blocks of this many (the AVX-512
  * kernel's tile height), so no tile straddles two threads. */
 #define MATMUL_ROW_BLOCK 4
-/* Below this many (int16 x int8) multiply-adds, about 10 us of AVX-512
- * work, handing rows to another thread costs more than it saves. */
-#define MATMUL_PARALLEL_MIN_MACS (1 << 18)
+/* Below this many (int16 x int8) multiply-adds, about 3 us of AVX2 work,
+ * handing rows to another thread costs more than it saves. At 2^17 one
+ * token's q/k/v and w_down products of text-en (131072 and 196608) go
+ * parallel: one sequence decoded on 2 threads of a quiet Zen 3, 6025-6087
+ * -> 6415-6601 tokens/s (2^16, w_o too: 6071-6531; under load all three
+ * within noise of each other). */
+#define MATMUL_PARALLEL_MIN_MACS (1 << 17)
 
 /* Lanes of the scalar kernel's partial sums: the fixed-width inner loop is
  * a shape compilers vectorise (the sums are exact integers, so the lanes
