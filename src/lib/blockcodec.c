@@ -50,6 +50,7 @@ struct lmc_neural_coder {
     float *logits;      /* [max_rows][symbols] */
     float *scratch;     /* [max_rows][symbols] */
     uint32_t *cum;      /* [max_rows][symbols + 1] */
+    uint32_t *sorted;   /* mixed codec: [max_rows][symbols + 1], cum's sums in the pieces' order */
     /* Per-call row descriptions. */
     int *seqs, *positions;
     int32_t *tokens;
@@ -71,7 +72,7 @@ static int rows_needed(int sequences, uint32_t window) {
 uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config) {
     int rows = rows_needed(sequences_of(config), config->window);
     uint64_t symbols = (uint64_t)model->llama.vocab + 1;
-    uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t)) + 3 * sizeof(int);
+    uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t) * (config->mixed ? 2 : 1)) + 3 * sizeof(int);
     uint64_t bytes = lmc_llama_state_bytes(&model->llama, sequences_of(config), (int)config->window, rows) +
                      (uint64_t)rows * per_row;
     if (config->mixed) {
@@ -94,6 +95,7 @@ void lmc_neural_coder_free(lmc_neural_coder *coder) {
     free(coder->logits);
     free(coder->scratch);
     free(coder->cum);
+    free(coder->sorted);
     free(coder->seqs);
     free(coder->positions);
     free(coder->tokens);
@@ -141,7 +143,9 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->positions = malloc(rows * sizeof *c->positions);
     c->tokens = malloc(rows * sizeof *c->tokens);
     lmc_status status = LMC_OK;
-    if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens)
+    if (c->mixed)
+        c->sorted = malloc(rows * ((size_t)c->symbols + 1) * sizeof *c->sorted);
+    if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens || (c->mixed && !c->sorted))
         status = LMC_ERR_NOMEM;
     else
         status = lmc_llama_state_create(&model->llama, sequences_of(config), (int)window, c->max_rows, &c->state);
@@ -179,9 +183,23 @@ static void row_cdf(lmc_neural_coder *c, int row) {
                         c->cum + (size_t)row * (c->symbols + 1));
 }
 
+static const uint32_t *row_cum(const lmc_neural_coder *c, int row) {
+    return c->cum + (size_t)row * (c->symbols + 1);
+}
+
+static const uint32_t *row_sorted(const lmc_neural_coder *c, int row) {
+    return c->sorted + (size_t)row * (c->symbols + 1);
+}
+
+/* The rows' CDFs; for the mixed codec also their sums in the pieces' order,
+ * here on every thread rather than where the tokens are coded one by one. */
 static void rows_cdf_range(void *ctx, int begin, int end) {
-    for (int row = begin; row < end; row++)
-        row_cdf(ctx, row);
+    lmc_neural_coder *c = ctx;
+    for (int row = begin; row < end; row++) {
+        row_cdf(c, row);
+        if (c->mixed)
+            lmc_mix_sorted_sums(&c->pieces, row_cum(c, row), c->sorted + (size_t)row * (c->symbols + 1));
+    }
 }
 
 /* The uniform CDF codes a block's first token when there is no BOS. */
@@ -208,14 +226,18 @@ static int32_t model_input(int32_t id) {
     return LMC_TOKEN_IS_ESCAPE(id) ? 0 : id;
 }
 
-/* mix is the block's mixed-codec state, NULL for the plain codec; cum NULL
- * means the uniform distribution. */
-static void encode_token(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, const uint32_t *cum,
-                         int32_t id) {
+/* mix is the block's mixed-codec state, NULL for the plain codec; the
+ * token is coded under the distribution of the current call's `row`, or
+ * the uniform one when row < 0. */
+static void encode_token(lmc_neural_coder *c, lmc_mix_block *mix, lmc_rc_encoder *rc, int row, int32_t id) {
     if (mix) {
-        lmc_mix_encode_token(mix, rc, cum, id);
+        if (row < 0)
+            lmc_mix_encode_token(mix, rc, NULL, id);
+        else
+            lmc_mix_encode_sorted(mix, rc, row_sorted(c, row), id);
         return;
     }
+    const uint32_t *cum = row < 0 ? NULL : row_cum(c, row);
     if (!cum) {
         uniform_cdf(c, c->cum);
         cum = c->cum;
@@ -354,8 +376,7 @@ static void encode_call_range(void *ctx_, int begin, int end) {
                     continue;
                 if (s->mix)
                     lmc_mix_select_lane(s->mix, l);
-                encode_token(c, s->mix, &s->rc, c->cum + (size_t)(lane->first_row + r) * (c->symbols + 1),
-                             lane->seq.x[call->p + (uint64_t)r + 1]);
+                encode_token(c, s->mix, &s->rc, lane->first_row + r, lane->seq.x[call->p + (uint64_t)r + 1]);
             }
     }
 }
@@ -456,7 +477,7 @@ static lmc_status start_encoding(lmc_neural_coder *c, const uint8_t *data, size_
             continue;
         if (s->mix)
             lmc_mix_select_lane(s->mix, l);
-        encode_token(c, s->mix, &s->rc, NULL, s->lanes[l].seq.x[0]);
+        encode_token(c, s->mix, &s->rc, -1, s->lanes[l].seq.x[0]);
     }
     return LMC_OK;
 }
@@ -559,18 +580,20 @@ static int32_t decode_token(lmc_rc_decoder *rc, const uint32_t *cum, int symbols
     return LMC_TOKEN_ESCAPE(byte);
 }
 
-/* The next token of lane l of block b under cum (NULL: uniform, only from
- * one thread). A damaged mixed block stops decoding and reads token 0 from
- * then on. */
-static int32_t decode_next(lmc_neural_coder *c, block_state *b, int l, const uint32_t *cum) {
+/* The next token of lane l of block b under the step's `row` (< 0: the
+ * uniform distribution, only from one thread). A damaged mixed block stops
+ * decoding and reads token 0 from then on. */
+static int32_t decode_next(lmc_neural_coder *c, block_state *b, int l, int row) {
     if (b->mix) {
         if (b->damaged)
             return 0;
         lmc_mix_select_lane(b->mix, l);
-        int32_t id = lmc_mix_decode_token(b->mix, &b->rc, cum);
+        int32_t id = row < 0 ? lmc_mix_decode_token(b->mix, &b->rc, NULL)
+                             : lmc_mix_decode_sorted(b->mix, &b->rc, row_sorted(c, row));
         b->damaged |= id < 0;
         return id < 0 ? 0 : id;
     }
+    const uint32_t *cum = row < 0 ? NULL : row_cum(c, row);
     if (!cum) {
         uniform_cdf(c, c->cum);
         cum = c->cum;
@@ -578,9 +601,9 @@ static int32_t decode_next(lmc_neural_coder *c, block_state *b, int l, const uin
     return decode_token(&b->rc, cum, c->symbols, c->vocab);
 }
 
-static void append_next(lmc_neural_coder *c, block_state *b, int l, const uint32_t *cum) {
+static void append_next(lmc_neural_coder *c, block_state *b, int l, int row) {
     decode_lane *lane = &b->lanes[l];
-    lane->seq.x[lane->length] = decode_next(c, b, l, cum);
+    lane->seq.x[lane->length] = decode_next(c, b, l, row);
     lane->length++;
 }
 
@@ -593,7 +616,7 @@ static void decode_blocks_range(void *ctx_, int begin, int end) {
         block_state *b = &ctx->blocks[i];
         for (int l = 0; l < b->lane_count; l++)
             if (b->lanes[l].row >= 0)
-                append_next(c, b, l, c->cum + (size_t)b->lanes[l].row * (c->symbols + 1));
+                append_next(c, b, l, b->lanes[l].row);
     }
 }
 
@@ -647,7 +670,7 @@ static lmc_status start_block(lmc_neural_coder *c, lmc_block_job *job, block_sta
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < b->lane_count && !c->has_bos; l++)
         if (b->lanes[l].tokens > 0)
-            append_next(c, b, l, NULL);
+            append_next(c, b, l, -1);
     return LMC_OK;
 }
 

@@ -145,6 +145,13 @@ size_t lmc_mix_block_position(const lmc_mix_block *block);
 void lmc_mix_encode_token(lmc_mix_block *block, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id);
 /* The decoded token's canonical id, or -1 if the data is damaged. */
 int32_t lmc_mix_decode_token(lmc_mix_block *block, lmc_rc_decoder *rc, const uint32_t *cum);
+/* The same two from the prefix sums of cum's frequencies in the pieces'
+ * sorted order ([index->count + 1], cum NULL: uniform), which
+ * lmc_mix_sorted_sums makes: the block codec makes them on every thread
+ * before the tokens are coded, one after the other. */
+void lmc_mix_sorted_sums(const lmc_piece_index *index, const uint32_t *cum, uint32_t *sums);
+void lmc_mix_encode_sorted(lmc_mix_block *block, lmc_rc_encoder *rc, const uint32_t *sums, int32_t id);
+int32_t lmc_mix_decode_sorted(lmc_mix_block *block, lmc_rc_decoder *rc, const uint32_t *sums);
 
 /* ---- Media blocks (mediacodec.c) ----
  * A whole parsed media file as one block of an LMC_CODEC_MEDIA archive. */

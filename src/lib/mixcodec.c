@@ -37,7 +37,8 @@ struct lmc_mix_block {
     mix_lane lanes[LMC_CM_LANES_MAX];
     int lane_count;
     mix_lane *at;          /* the lane being coded */
-    uint32_t *sums;        /* [count + 1] prefix sums of the frequencies in sorted order */
+    uint32_t *own_sums;    /* [count + 1]: sums made here (lmc_mix_encode_token, lmc_mix_decode_token) */
+    const uint32_t *sums;  /* the current token's prefix sums of the frequencies in sorted order */
 };
 
 static const lmc_mix_observer *observer;
@@ -63,8 +64,8 @@ lmc_status lmc_mix_block_open(const lmc_piece_index *index, const uint8_t *data,
     b->lanes[0].end = size;
     b->lane_count = 1;
     b->at = &b->lanes[0];
-    b->sums = malloc(((size_t)index->count + 1) * sizeof *b->sums);
-    lmc_status status = b->sums ? lmc_cm_open(size, b->data, version, &b->cm) : LMC_ERR_NOMEM;
+    b->own_sums = malloc(((size_t)index->count + 1) * sizeof *b->own_sums);
+    lmc_status status = b->own_sums ? lmc_cm_open(size, b->data, version, &b->cm) : LMC_ERR_NOMEM;
     if (status != LMC_OK) {
         lmc_mix_block_close(b);
         return status;
@@ -79,7 +80,7 @@ void lmc_mix_block_close(lmc_mix_block *b) {
     if (!b)
         return;
     lmc_cm_close(b->cm);
-    free(b->sums);
+    free(b->own_sums);
     free(b);
 }
 
@@ -116,16 +117,13 @@ size_t lmc_mix_block_position(const lmc_mix_block *b) {
     return coded;
 }
 
-/* sums[i] = total frequency of sorted tokens 0 .. i-1; cum NULL means every
- * token has frequency 1 (a block's first token, without BOS). */
-static void prefix_sums(lmc_mix_block *b, const uint32_t *cum) {
-    const lmc_piece_index *ix = b->index;
+void lmc_mix_sorted_sums(const lmc_piece_index *ix, const uint32_t *cum, uint32_t *sums) {
     uint32_t total = 0;
-    b->sums[0] = 0;
+    sums[0] = 0;
     for (int i = 0; i < ix->count; i++) {
         int32_t id = ix->sorted_ids[i];
         total += cum ? cum[id + 1] - cum[id] : 1u;
-        b->sums[i + 1] = total;
+        sums[i + 1] = total;
     }
 }
 
@@ -191,7 +189,7 @@ static uint32_t code_byte(lmc_mix_block *b, bit_coder *c, int *lo, int *hi, uint
 /* Codes one token; `target` is the encoder's token (its canonical id), or -1
  * when decoding. Returns the token's canonical id, or -1 if the data runs
  * past the block (damage). */
-static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, int32_t target) {
+static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *sums, int32_t target) {
     const lmc_piece_index *ix = b->index;
     const uint8_t *want = NULL;
     uint32_t want_length = 0;
@@ -200,7 +198,7 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *cum, i
         want = ix->bytes + ix->offset[r];
         want_length = piece_length(ix, r);
     }
-    prefix_sums(b, cum);
+    b->sums = sums;
     int lo = 0, hi = ix->count;
     for (uint32_t depth = 0;; depth++) {
         if (depth > 0 && piece_length(ix, lo) == depth) { /* the bytes so far are a token */
@@ -233,15 +231,25 @@ static void remember(lmc_mix_block *b, int32_t id) {
     b->at->previous[0] = id;
 }
 
-void lmc_mix_encode_token(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id) {
+void lmc_mix_encode_sorted(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *sums, int32_t id) {
     bit_coder c = {rc, NULL};
-    remember(b, code_token(b, &c, cum, id));
+    remember(b, code_token(b, &c, sums, id));
 }
 
-int32_t lmc_mix_decode_token(lmc_mix_block *b, lmc_rc_decoder *rc, const uint32_t *cum) {
+int32_t lmc_mix_decode_sorted(lmc_mix_block *b, lmc_rc_decoder *rc, const uint32_t *sums) {
     bit_coder c = {NULL, rc};
-    int32_t id = code_token(b, &c, cum, -1);
+    int32_t id = code_token(b, &c, sums, -1);
     if (id >= 0)
         remember(b, id);
     return id;
+}
+
+void lmc_mix_encode_token(lmc_mix_block *b, lmc_rc_encoder *rc, const uint32_t *cum, int32_t id) {
+    lmc_mix_sorted_sums(b->index, cum, b->own_sums);
+    lmc_mix_encode_sorted(b, rc, b->own_sums, id);
+}
+
+int32_t lmc_mix_decode_token(lmc_mix_block *b, lmc_rc_decoder *rc, const uint32_t *cum) {
+    lmc_mix_sorted_sums(b->index, cum, b->own_sums);
+    return lmc_mix_decode_sorted(b, rc, b->own_sums);
 }
