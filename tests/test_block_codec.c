@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "lib/lib.h"
@@ -162,6 +163,68 @@ static void test_mixed_versions(void **state) {
     free(data);
 }
 
+/* Decodes one codec 5 block record of `raw_size` bytes whose payload is
+ * `payload` (its checksum right, so the lane table itself is what is read);
+ * the error message goes to `message`. */
+static lmc_status decode_lane_payload(const lmc_header *header, const lmc_options *options, const uint8_t *payload,
+                                      size_t payload_size, uint64_t raw_size, lmc_message *message) {
+    lmc_block_record record = {LMC_BLOCK_CODED, raw_size, payload_size, 0, lmc_checksum64(payload, payload_size)};
+    lmc_buf records, decoded;
+    lmc_buf_init(&records);
+    lmc_buf_init(&decoded);
+    assert_int_equal(lmc_block_record_write(&records, &record), LMC_OK);
+    assert_int_equal(lmc_buf_append(&records, payload, payload_size), LMC_OK);
+    lmc_block_codec *codec;
+    assert_int_equal(lmc_block_codec_create(header, options, 1, &codec, message), LMC_OK);
+    lmc_status status = lmc_block_codec_decode(codec, 0, records.data, records.size, &decoded, message);
+    lmc_block_codec_free(codec);
+    lmc_buf_free(&records);
+    lmc_buf_free(&decoded);
+    return status;
+}
+
+/* A damaged lane table (with a matching payload checksum) is a clean
+ * LMC_ERR_CORRUPT: no lanes, too many, a lane without tokens, more tokens
+ * than bytes, bytes that do not add up to the block, a table cut short;
+ * and so is a valid table followed by garbage. */
+static void test_damaged_lane_tables(void **state) {
+    (void)state;
+    uint8_t text[600];
+    test_fill_text(text, sizeof text, 11);
+    lmc_options options;
+    lmc_options_init(&options);
+    options.threads = 2;
+    lmc_buf archive;
+    lmc_buf_init(&archive);
+    lmc_header header;
+    plan(&options, text, sizeof text, &header, &archive);
+    lmc_buf_free(&archive);
+    assert_int_equal(header.codec, LMC_CODEC_MIXED_LANES);
+    /* varints below 128 are one byte: lanes, then (tokens, bytes) per lane */
+    static const struct {
+        uint8_t table[8];
+        size_t size;
+    } bad[] = {
+        {{0}, 1},                          /* no lanes */
+        {{5, 1, 20, 1, 20, 1, 20, 1}, 8},  /* more than LMC_LANES_MAX */
+        {{2, 0, 50, 10, 50}, 5},           /* a lane without tokens */
+        {{1, 101, 100}, 3},                /* more tokens than bytes */
+        {{2, 10, 50, 10, 49}, 5},          /* 99 bytes for a block of 100 */
+        {{2, 10, 50, 10}, 4},              /* cut short */
+    };
+    lmc_message message;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(decode_lane_payload(&header, &options, bad[i].table, bad[i].size, 100, &message),
+                         LMC_ERR_CORRUPT);
+        assert_non_null(strstr(message.text, "bad token count"));
+    }
+    uint8_t garbage[64] = {2, 10, 50, 10, 50};
+    for (size_t i = 5; i < sizeof garbage; i++)
+        garbage[i] = (uint8_t)(i * 151 + 7);
+    assert_int_equal(decode_lane_payload(&header, &options, garbage, sizeof garbage, 100, &message), LMC_ERR_CORRUPT);
+    assert_null(strstr(message.text, "bad token count"));
+}
+
 /* A PPM is one media block: the plan leaves it to the stream, and a media
  * header has no block codec. */
 static void test_media_left_to_stream(void **state) {
@@ -191,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_fast_blocks),
         cmocka_unit_test(test_model_blocks),
         cmocka_unit_test(test_mixed_versions),
+        cmocka_unit_test(test_damaged_lane_tables),
         cmocka_unit_test(test_media_left_to_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
