@@ -174,21 +174,26 @@ static int is_window_start(const lmc_neural_coder *c, uint64_t p) {
 
 /* ---- Per-row CDFs ---- */
 
+/* Where row's values start in cum and sorted. */
+static size_t row_start(const lmc_neural_coder *c, int row) {
+    return (size_t)row * (size_t)(c->symbols + 1);
+}
+
+static const uint32_t *row_cum(const lmc_neural_coder *c, int row) {
+    return c->cum + row_start(c, row);
+}
+
+static const uint32_t *row_sorted(const lmc_neural_coder *c, int row) {
+    return c->sorted + row_start(c, row);
+}
+
 /* Escape columns get a logit of -inf: they keep the floor frequency. */
 static void row_cdf(lmc_neural_coder *c, int row) {
     float *logits = c->logits + (size_t)row * c->symbols;
     if (c->symbols > c->vocab)
         logits[c->vocab] = -__builtin_inff();
     lmc_cdf_from_logits(logits, c->symbols, c->scratch + (size_t)row * c->symbols,
-                        c->cum + (size_t)row * (c->symbols + 1));
-}
-
-static const uint32_t *row_cum(const lmc_neural_coder *c, int row) {
-    return c->cum + (size_t)row * (c->symbols + 1);
-}
-
-static const uint32_t *row_sorted(const lmc_neural_coder *c, int row) {
-    return c->sorted + (size_t)row * (c->symbols + 1);
+                        c->cum + row_start(c, row));
 }
 
 /* The rows' CDFs; for the mixed codec also their sums in the pieces' order,
@@ -198,7 +203,7 @@ static void rows_cdf_range(void *ctx, int begin, int end) {
     for (int row = begin; row < end; row++) {
         row_cdf(c, row);
         if (c->mixed)
-            lmc_mix_sorted_sums(&c->pieces, row_cum(c, row), c->sorted + (size_t)row * (c->symbols + 1));
+            lmc_mix_sorted_sums(&c->pieces, row_cum(c, row), c->sorted + row_start(c, row));
     }
 }
 
@@ -275,7 +280,7 @@ static lmc_status canonical_ids(const lmc_neural_coder *c, int32_t *ids, size_t 
         if (id < 0)
             return LMC_ERR_INTERNAL;
         int r = ix->rank[id];
-        uint32_t length = ix->offset[r + 1] - ix->offset[r];
+        uint32_t length = lmc_piece_length(ix, r);
         if (length > size - pos || memcmp(ix->bytes + ix->offset[r], data + pos, length))
             return LMC_ERR_INTERNAL;
         pos += length;
@@ -330,10 +335,8 @@ static size_t lane_first_token(size_t n, int lanes, int l) {
 /* Bytes of the canonical tokens ids[0 .. n). */
 static size_t piece_bytes(const lmc_piece_index *ix, const int32_t *ids, size_t n) {
     size_t bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        int r = ix->rank[ids[i]];
-        bytes += ix->offset[r + 1] - ix->offset[r];
-    }
+    for (size_t i = 0; i < n; i++)
+        bytes += lmc_piece_length(ix, ix->rank[ids[i]]);
     return bytes;
 }
 

@@ -127,10 +127,6 @@ void lmc_mix_sorted_sums(const lmc_piece_index *ix, const uint32_t *cum, uint32_
     }
 }
 
-static uint32_t piece_length(const lmc_piece_index *ix, int i) {
-    return ix->offset[i + 1] - ix->offset[i];
-}
-
 /* First i in [lo, hi) whose byte at depth is >= value (all have length > depth). */
 static int first_at_least(const lmc_piece_index *ix, int lo, int hi, uint32_t depth, uint32_t value) {
     while (lo < hi) {
@@ -196,12 +192,12 @@ static int32_t code_token(lmc_mix_block *b, bit_coder *c, const uint32_t *sums, 
     if (target >= 0) {
         int r = ix->rank[target];
         want = ix->bytes + ix->offset[r];
-        want_length = piece_length(ix, r);
+        want_length = lmc_piece_length(ix, r);
     }
     b->sums = sums;
     int lo = 0, hi = ix->count;
     for (uint32_t depth = 0;; depth++) {
-        if (depth > 0 && piece_length(ix, lo) == depth) { /* the bytes so far are a token */
+        if (depth > 0 && lmc_piece_length(ix, lo) == depth) { /* the bytes so far are a token */
             if (hi - lo == 1)
                 return ix->sorted_ids[lo];
             uint32_t model = ratio16(b->sums[lo + 1] - b->sums[lo], b->sums[hi] - b->sums[lo]);

@@ -572,11 +572,9 @@ static int lane_of(const cm_model *m, size_t p) {
     return lane;
 }
 
-/* Whether the byte at p has been coded: with lanes, history is only filled
+/* Whether the byte at p has been coded (lanes > 1): history is only filled
  * up to each lane's position, and encoder and decoder must read the same. */
 static int is_coded(const cm_model *m, size_t p) {
-    if (m->lane_count <= 1)
-        return p < m->at.pos;
     int lane = lane_of(m, p);
     return p < (lane == m->lane ? m->at.pos : m->lanes[lane].pos);
 }

@@ -159,6 +159,11 @@ typedef struct {
     int32_t *rank;         /* [vocab] position of that id in sorted_ids, -1 if none */
 } lmc_piece_index;
 
+/* Bytes of sorted piece i. */
+static inline uint32_t lmc_piece_length(const lmc_piece_index *index, int i) {
+    return index->offset[i + 1] - index->offset[i];
+}
+
 /* Indexes the first `vocab` ids (at most the tokenizer's vocabulary). */
 lmc_status lmc_piece_index_build(const lmc_tokenizer *tok, int vocab, lmc_piece_index *out);
 void lmc_piece_index_free(lmc_piece_index *index);
