@@ -255,6 +255,7 @@ typedef struct {
     int n;
     int seqs[MAX_CALL_ROWS], positions[MAX_CALL_ROWS];
     int32_t tokens[MAX_CALL_ROWS];
+    int slide_stride; /* > 0: lmc_llama_slide of seqs[0..n) instead of a forward */
 } call;
 
 typedef struct {
@@ -270,6 +271,7 @@ static call *next_call(schedule *sc) {
     assert_true(sc->n_calls < MAX_CALLS);
     call *c = &sc->calls[sc->n_calls++];
     c->n = 0;
+    c->slide_stride = 0;
     return c;
 }
 
@@ -283,9 +285,44 @@ static void add_row(schedule *sc, call *c, int vocab, int seq, int pos, int toke
 
 /* Kinds of schedule: every position of one sequence in one call (the state
  * splitting it in chunks of max_rows), lockstep of three sequences at
- * different offsets with a prefill, and a window restart (positions start
- * again at 0 in a call of 20 rows). */
-typedef enum { SCHEDULE_BATCHED, SCHEDULE_CHUNKED, SCHEDULE_LOCKSTEP, SCHEDULE_RESTART, SCHEDULE_KINDS } schedule_kind;
+ * different offsets with a prefill, a window restart (positions start
+ * again at 0 in a call of 20 rows), and sliding windows (numerics v2: two
+ * sequences in lockstep, each slid when its window is full). */
+typedef enum {
+    SCHEDULE_BATCHED,
+    SCHEDULE_CHUNKED,
+    SCHEDULE_LOCKSTEP,
+    SCHEDULE_RESTART,
+    SCHEDULE_SLIDING,
+    SCHEDULE_KINDS
+} schedule_kind;
+
+enum { SLIDE_WINDOW = 40, SLIDE_STRIDE = 15 };
+
+/* Two sequences, the second 5 positions ahead, one row each per call;
+ * 120 outputs each, so every sequence slides several times. */
+static void make_sliding(schedule *sc, int vocab) {
+    sc->n_seqs = 2;
+    sc->max_rows = 8;
+    int pos[2] = {0, 5}, done[2] = {0, 5};
+    call *c = next_call(sc);
+    for (int p = 0; p < 5; p++)
+        add_row(sc, c, vocab, 1, p, 0);
+    for (int step = 0; step < 120; step++) {
+        for (int seq = 0; seq < 2; seq++)
+            if (pos[seq] == SLIDE_WINDOW) {
+                c = next_call(sc);
+                c->seqs[c->n++] = seq;
+                c->slide_stride = SLIDE_STRIDE;
+                pos[seq] = SLIDE_WINDOW - SLIDE_STRIDE;
+            }
+        c = next_call(sc);
+        for (int seq = 0; seq < 2; seq++) {
+            add_row(sc, c, vocab, seq, pos[seq], done[seq] - pos[seq]);
+            pos[seq]++, done[seq]++;
+        }
+    }
+}
 
 static schedule make_schedule(schedule_kind kind, int vocab) {
     schedule sc = {.n_seqs = 1, .max_rows = N_POS, .calls = checked_malloc(MAX_CALLS * sizeof(call))};
@@ -307,6 +344,8 @@ static schedule make_schedule(schedule_kind kind, int vocab) {
             add_row(&sc, c, vocab, 0, step, 0);
             add_row(&sc, c, vocab, 1, step + 9, 0);
         }
+    } else if (kind == SCHEDULE_SLIDING) {
+        make_sliding(&sc, vocab);
     } else {
         sc.max_rows = 32;
         for (int first = 0; first < N_POS; first += 16) {
@@ -332,8 +371,14 @@ static void run_schedule(const lmc_llama *m, const schedule *sc, int fail_at, fl
     size_t at = 0;
     for (int i = 0; i < sc->n_calls; i++) {
         const call *c = &sc->calls[i];
-        if (i == fail_at)
+        if (c->slide_stride) {
+            lmc_llama_slide(s, pool, c->seqs, c->n, c->slide_stride, SLIDE_WINDOW);
+            continue;
+        }
+        if (i >= fail_at && fail_at >= 0) {
             lmc_cuda_fail_next_forward();
+            fail_at = -1;
+        }
         lmc_llama_forward(s, pool, c->seqs, c->tokens, c->positions, c->n, logits + at);
         at += (size_t)c->n * (size_t)m->vocab;
     }
@@ -354,7 +399,10 @@ static void check_model_on_gpu(const lmc_llama *m, const char *name) {
         const uint64_t before = lmc_cuda_llama_calls();
         memset(got, 0xff, n * sizeof(float));
         run_schedule(m, &sc, -1, got);
-        assert_true(lmc_cuda_llama_calls() >= before + (uint64_t)sc.n_calls);
+        uint64_t forwards = 0;
+        for (int i = 0; i < sc.n_calls; i++)
+            forwards += sc.calls[i].slide_stride == 0;
+        assert_true(lmc_cuda_llama_calls() >= before + forwards);
         snprintf(what, sizeof what, "%s, schedule %d, on the GPU", name, kind);
         assert_same_bits(want, got, n, what);
         memset(got, 0xff, n * sizeof(float));

@@ -792,6 +792,166 @@ static void test_odd_head_dim(void **unused) {
     check_model(&cfg, 300);
 }
 
+/* ---- Sliding windows (lmc_llama_slide) ---- */
+
+enum { SLIDE_WINDOW = 32, SLIDE_STRIDE = 12 };
+
+/* Sequence 0 (tokens[0]) through sliding windows of SLIDE_WINDOW
+ * positions: every output's logits, rows in calls of at most `per_call`;
+ * with `lockstep`, the other two sequences run beside it in other slots,
+ * one position each per call, on a schedule of their own. */
+static void run_sliding(const lmc_llama *m, lmc_pool *pool, int per_call, int lockstep,
+                        int32_t tokens[N_SEQS][N_POS], float *logits) {
+    lmc_llama_state *s;
+    const int slot[N_SEQS] = {lockstep ? 1 : 0, 2, 0};
+    const int n_seqs = lockstep ? N_SEQS : 1, vocab = m->vocab;
+    assert_int_equal(lmc_llama_state_create(m, n_seqs, SLIDE_WINDOW, per_call + 2, &s), LMC_OK);
+    float *scratch = checked_malloc((size_t)(per_call + 2) * (size_t)vocab * sizeof(float));
+    int seqs[SLIDE_WINDOW + 2], positions[SLIDE_WINDOW + 2], other_pos[N_SEQS] = {0, 0, 5};
+    int32_t toks[SLIDE_WINDOW + 2];
+    int pos = 0;
+    for (int i = 0; i < N_POS;) {
+        if (pos == SLIDE_WINDOW) {
+            lmc_llama_slide(s, pool, &slot[0], 1, SLIDE_STRIDE, SLIDE_WINDOW);
+            pos = SLIDE_WINDOW - SLIDE_STRIDE;
+        }
+        int n = 0, own = i;
+        for (; n < per_call && pos < SLIDE_WINDOW && i < N_POS; n++, i++, pos++)
+            seqs[n] = slot[0], positions[n] = pos, toks[n] = tokens[0][i];
+        const int own_rows = n;
+        for (int o = 1; o < n_seqs; o++) { /* the others: one row each, sliding at their own times */
+            if (other_pos[o] == SLIDE_WINDOW) {
+                lmc_llama_slide(s, pool, &slot[o], 1, SLIDE_STRIDE, SLIDE_WINDOW);
+                other_pos[o] = SLIDE_WINDOW - SLIDE_STRIDE;
+            }
+            seqs[n] = slot[o], positions[n] = other_pos[o], toks[n++] = tokens[o][(own + o) % N_POS];
+            other_pos[o]++;
+        }
+        if (lockstep && other_pos[2] == 6) /* sequence 2 restarted at 5: fill 0..4 first */
+            for (int p = 0; p < 5; p++) {
+                int sq = slot[2], pp = p;
+                lmc_llama_forward(s, pool, &sq, &tokens[2][p], &pp, 1, NULL);
+            }
+        lmc_llama_forward(s, pool, seqs, toks, positions, n, scratch);
+        memcpy(logits + (size_t)own * (size_t)vocab, scratch, (size_t)own_rows * (size_t)vocab * sizeof(float));
+    }
+    free(scratch);
+    lmc_llama_state_free(s);
+}
+
+/* A slide gives the same bits on every SIMD level, thread count, split of
+ * rows into calls and slot, with other sequences sliding beside it. */
+static void test_slide_deterministic(void **unused) {
+    (void)unused;
+    const model_config cfg = {.dim = 64, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 256};
+    test_model tm;
+    test_model_init(&tm, &cfg, 500);
+    rng_state = 500;
+    int32_t tokens[N_SEQS][N_POS];
+    for (int q = 0; q < N_SEQS; q++)
+        for (int i = 0; i < N_POS; i++)
+            tokens[q][i] = rng_int(cfg.vocab);
+    const size_t size = (size_t)N_POS * (size_t)cfg.vocab * sizeof(float);
+    float *expected = checked_malloc(size), *got = checked_malloc(size), *fresh = checked_malloc(size);
+    lmc_pool *pools[2] = {lmc_pool_create(1), lmc_pool_create(3)};
+    assert_non_null(pools[0]);
+    assert_non_null(pools[1]);
+    lmc_simd_force(-1);
+    run_sliding(&tm.llama, pools[0], SLIDE_WINDOW, 0, tokens, expected);
+    for (int level = 0; level <= (int)best_level(); level++) {
+        lmc_simd_force(level);
+        for (int p = 0; p < 2; p++) {
+            memset(got, 0, size);
+            run_sliding(&tm.llama, pools[p], 1 + 6 * p, 0, tokens, got);
+            assert_memory_equal(got, expected, size);
+            memset(got, 0, size);
+            run_sliding(&tm.llama, pools[p], 1, 1, tokens, got);
+            assert_memory_equal(got, expected, size);
+        }
+    }
+    lmc_simd_force(-1);
+    /* The slid caches differ from re-reading the kept tokens (2 layers: the
+     * kept keys and values were made with more context). */
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    int seqs[SLIDE_WINDOW], positions[SLIDE_WINDOW];
+    int32_t toks[SLIDE_WINDOW];
+    toks[0] = tokens[0][0];
+    for (int p = 1; p < SLIDE_WINDOW; p++)
+        toks[p] = tokens[0][p + SLIDE_STRIDE];
+    for (int p = 0; p < SLIDE_WINDOW; p++)
+        seqs[p] = 0, positions[p] = p;
+    lmc_llama_forward(s, pools[0], seqs, toks, positions, SLIDE_WINDOW - SLIDE_STRIDE, NULL);
+    lmc_llama_forward(s, pools[0], seqs, toks + SLIDE_WINDOW - SLIDE_STRIDE, positions + SLIDE_WINDOW - SLIDE_STRIDE,
+                      1, fresh);
+    assert_memory_not_equal(fresh, expected + (size_t)SLIDE_WINDOW * (size_t)cfg.vocab,
+                            (size_t)cfg.vocab * sizeof(float));
+    lmc_llama_state_free(s);
+    for (int p = 0; p < 2; p++)
+        lmc_pool_free(pools[p]);
+    free(expected), free(got), free(fresh);
+    test_model_free(&tm);
+}
+
+/* With one layer a cached key or value depends on its token and position
+ * only, so after a slide the next outputs equal (up to the rounding of the
+ * keys' second rotation) those of a fresh window holding the sink and the
+ * kept tokens at their new positions. */
+static void check_slide_moves(const model_config *cfg, uint64_t seed) {
+    test_model tm;
+    test_model_init(&tm, cfg, seed);
+    rng_state = seed;
+    const int vocab = cfg->vocab, kept = SLIDE_WINDOW - SLIDE_STRIDE, after = 6;
+    int32_t tokens[SLIDE_WINDOW + 6];
+    for (int i = 0; i < SLIDE_WINDOW + after; i++)
+        tokens[i] = rng_int(vocab);
+    int seqs[SLIDE_WINDOW], positions[SLIDE_WINDOW];
+    for (int p = 0; p < SLIDE_WINDOW; p++)
+        seqs[p] = 0, positions[p] = p;
+    const size_t size = (size_t)after * (size_t)vocab * sizeof(float);
+    float *slid = checked_malloc(size), *fresh = checked_malloc(size);
+    lmc_pool *pool = lmc_pool_create(2);
+    assert_non_null(pool);
+
+    lmc_llama_state *s;
+    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    lmc_llama_forward(s, pool, seqs, tokens, positions, SLIDE_WINDOW, NULL);
+    lmc_llama_slide(s, pool, seqs, 1, SLIDE_STRIDE, SLIDE_WINDOW);
+    lmc_llama_forward(s, pool, seqs, tokens + SLIDE_WINDOW, positions + kept, after, slid);
+    lmc_llama_state_free(s);
+
+    int32_t window[SLIDE_WINDOW];
+    window[0] = tokens[0];
+    for (int p = 1; p < kept; p++)
+        window[p] = tokens[p + SLIDE_STRIDE];
+    memcpy(window + kept, tokens + SLIDE_WINDOW, (size_t)after * sizeof *window);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    lmc_llama_forward(s, pool, seqs, window, positions, kept, NULL);
+    lmc_llama_forward(s, pool, seqs, window + kept, positions + kept, after, fresh);
+    lmc_llama_state_free(s);
+
+    double max_diff = 0, max_fresh = 0;
+    for (size_t i = 0; i < (size_t)after * (size_t)vocab; i++) {
+        max_diff = fmax(max_diff, fabs((double)slid[i] - (double)fresh[i]));
+        max_fresh = fmax(max_fresh, fabs((double)fresh[i]));
+    }
+    print_message("slide (neox %d): max |slid - fresh| / max |fresh| = %.3g\n", cfg->neox, max_diff / max_fresh);
+    assert_true(max_fresh > 0.1);
+    assert_true(max_diff / max_fresh < 1e-4);
+    lmc_pool_free(pool);
+    free(slid), free(fresh);
+    test_model_free(&tm);
+}
+
+static void test_slide_moves_keys_and_values(void **unused) {
+    (void)unused;
+    const model_config pairs = {.dim = 64, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 256};
+    const model_config neox = {.dim = 96, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 300,
+                               .neox = 1, .biases = 1};
+    check_slide_moves(&pairs, 600);
+    check_slide_moves(&neox, 700);
+}
+
 static void test_state_rejects_bad_shapes(void **unused) {
     (void)unused;
     const model_config cfg = {.dim = 64, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 50};
@@ -830,6 +990,8 @@ int main(void) {
         cmocka_unit_test(test_llama_rope_pairs),
         cmocka_unit_test(test_qwen2_biases_neox),
         cmocka_unit_test(test_odd_head_dim),
+        cmocka_unit_test(test_slide_deterministic),
+        cmocka_unit_test(test_slide_moves_keys_and_values),
         cmocka_unit_test(test_state_rejects_bad_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,7 @@ struct lmc_neural_coder {
     int has_bos;
     int32_t bos;
     uint32_t window, stride;
+    int slide;          /* numerics v2: full windows slide their caches */
     uint32_t block_size;
     int mixed;
     int mix_version;        /* mixed codec only: LMC_CM_MIXED_V1 (codec 2) or _V2 (codec 4) */
@@ -124,6 +125,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->has_bos = c->bos >= 0 && c->bos < c->vocab;
     c->window = window;
     c->stride = stride;
+    c->slide = config->slide;
     c->block_size = config->block_size;
     c->mixed = config->mixed;
     c->mix_version = config->mixed == LMC_MIXED_CODEC2 ? LMC_CM_MIXED_V1 : LMC_CM_MIXED_V2;
@@ -320,6 +322,27 @@ static void prime_window(lmc_neural_coder *c, sequence *const *seqs, int count, 
         forward(c, n, 0);
 }
 
+/* Numerics v2: the full windows of the sequences still running keep their
+ * caches, slid by the stride (a stride of a whole window keeps nothing: the
+ * next window starts at position 0). */
+static void slide_windows(lmc_neural_coder *c, sequence *const *seqs, int count, uint64_t p) {
+    if (c->stride >= c->window)
+        return;
+    int n = 0;
+    for (int b = 0; b < count; b++)
+        if (p < seqs[b]->outputs)
+            c->seqs[n++] = b;
+    lmc_llama_slide(c->state, c->pool, c->seqs, n, (int)c->stride, (int)c->window);
+}
+
+/* Readies the window whose first output is p > 0. */
+static void next_window(lmc_neural_coder *c, sequence *const *seqs, int count, uint64_t p) {
+    if (c->slide)
+        slide_windows(c, seqs, count, p);
+    else
+        prime_window(c, seqs, count, p);
+}
+
 /* ---- Lanes ---- */
 
 /* The lanes of a block of n tokens (codec 5), none without a token. */
@@ -420,7 +443,7 @@ static void encode_steps(lmc_neural_coder *c, encode_state *blocks, int count, s
         uint64_t start = window_start(c, first);
         uint64_t last = LMC_MIN(longest, first < c->window ? (uint64_t)c->window : first + c->stride);
         if (first > start)
-            prime_window(c, seqs, n_seqs, first);
+            next_window(c, seqs, n_seqs, first);
         for (uint64_t p = first; p < last; p += (uint64_t)per_lane)
             encode_chunk(c, blocks, count, start, p, last, per_lane);
         first = last;
@@ -539,7 +562,8 @@ lmc_status lmc_neural_encode_blocks(lmc_neural_coder *c, const uint8_t *data, si
 lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const uint8_t *data, size_t size,
                                  size_t *coded, lmc_message *message) {
     const uint32_t window = model->context_window;
-    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 0};
+    lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 0,
+                                lmc_numerics_slides(LMC_NUMERICS_VERSION)};
     lmc_neural_coder *coder = NULL;
     lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
     lmc_buf payload;
@@ -731,7 +755,7 @@ static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count, se
     step_context ctx = {c, blocks};
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(c, p))
-            prime_window(c, seqs, n_seqs, p);
+            next_window(c, seqs, n_seqs, p);
         int n = step_rows(c, blocks, count, p);
         forward(c, n, 1);
         lmc_pool_for(c->pool, n, rows_cdf_range, c);

@@ -13,8 +13,10 @@
 
 /* ---- Neural block codec (blockcodec.c) ----
  * Codes one block's tokens under a Llama-family model with a sliding window:
- * the window of W tokens advances by S tokens once full, and the model is
- * re-run from relative position 0 over the W-S tokens kept as context.
+ * the window of W tokens advances by S tokens once full. Numerics v1 re-runs
+ * the model from relative position 0 over the W-S tokens kept as context;
+ * numerics v2 keeps their cached keys and values instead, with the block's
+ * first token as an attention sink (lmc_llama_slide).
  * Compression evaluates many rows of several blocks' windows together;
  * decompression decodes many blocks in lockstep, one row of each per call,
  * so every weight read serves all of them. */
@@ -26,7 +28,13 @@ typedef struct {
     uint32_t block_size;
     int mixed;             /* tokens coded as bytes, mixed with lmc_cm (mixcodec.c): lmc_codec_mixing */
     int lanes;             /* codec 5: lanes per block at most (lmc_codec_lanes); 0: no lane table, one lane */
+    int slide;             /* windows slide their caches (lmc_numerics_slides) rather than re-read */
 } lmc_neural_config;
+
+/* Numerics v2 on: a full window keeps its caches (lmc_llama_slide). */
+static inline int lmc_numerics_slides(uint32_t numerics_version) {
+    return numerics_version >= 2;
+}
 
 /* lmc_neural_config.mixed for an archive's codec: 0 the model alone, 1 the
  * mixed codec (codec 4, LMC_CM_MIXED_V2: what `codec == LMC_CODEC_MIXED`

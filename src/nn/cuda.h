@@ -77,6 +77,8 @@ void lmc_cuda_llama_free(lmc_cuda_llama *state);
  * (the caller recomputes them on the CPU). */
 lmc_status lmc_cuda_llama_forward(lmc_cuda_llama *state, const int *seqs, const int32_t *tokens,
                                   const int *positions, int n, float *logits);
+/* lmc_llama_slide's contract; on an error the caches may be damaged. */
+lmc_status lmc_cuda_llama_slide(lmc_cuda_llama *state, const int *seqs, int n, int stride, int length);
 /* Forward calls the GPU has served (tests check the GPU really ran). */
 uint64_t lmc_cuda_llama_calls(void);
 /* Tests: the next lmc_cuda_llama_forward fails (without marking the device
@@ -114,6 +116,11 @@ static inline void lmc_cuda_llama_free(lmc_cuda_llama *state) { (void)state; }
 static inline lmc_status lmc_cuda_llama_forward(lmc_cuda_llama *state, const int *seqs, const int32_t *tokens,
                                                 const int *positions, int n, float *logits) {
     (void)state, (void)seqs, (void)tokens, (void)positions, (void)n, (void)logits;
+    return LMC_ERR_UNSUPPORTED;
+}
+static inline lmc_status lmc_cuda_llama_slide(lmc_cuda_llama *state, const int *seqs, int n, int stride,
+                                              int length) {
+    (void)state, (void)seqs, (void)n, (void)stride, (void)length;
     return LMC_ERR_UNSUPPORTED;
 }
 static inline uint64_t lmc_cuda_llama_calls(void) { return 0; }

@@ -24,13 +24,17 @@
  *   residual    x[i] = x[i] + proj[i]
  *   FFN         h[i] = lmc_silu(gate[i]) * up[i]
  *   logits      output matmul of the final RMSNorm
+ *   slide       lmc_llama_slide moves cached keys back by `stride` positions:
+ *               with c, s the tables' entries at position stride,
+ *               a' = a*c + b*s;  b' = b*c - a*s  (products rounded, then +/-)
  *
  * Tokens outside [0, vocab) embed as zeros.
  *
  * GPU: when the CUDA backend is enabled (nn/cuda.h), a state runs every
  * call on the device (nn/cuda/llama_cuda.cu, the same steps bit for bit)
- * and remembers the tokens of each sequence's current window, so that if
- * the device fails it can rebuild the caches here and go on on the CPU.
+ * and remembers what each sequence's caches were made from (its rows and
+ * slides since it last started at position 0), so that if the device fails
+ * it can rebuild the caches here and go on on the CPU.
  *
  * Threads: a call whose rows all belong to different sequences (lockstep
  * decoding) gives each thread a part of the rows to run through the whole
@@ -63,6 +67,18 @@
  * (compressing alice29.txt: 2% more user time). */
 #define CPU_ROWS_PER_SEQUENCE 64
 
+/* With the GPU, what a sequence's caches were made from since its last row
+ * at position 0, in order: a token (>= 0) is a row at the position after
+ * the previous one; HISTORY_SLIDE, stride, length is an lmc_llama_slide;
+ * HISTORY_SEEK, position makes the next row's position `position`. */
+#define HISTORY_SLIDE (-1)
+#define HISTORY_SEEK (-2)
+typedef struct {
+    int32_t *entries;
+    size_t count, capacity;
+    int next_pos; /* the position a row must have to need no HISTORY_SEEK */
+} cache_history;
+
 struct lmc_llama_state {
     const lmc_llama *model;
     int n_seqs, max_pos, max_rows;
@@ -86,9 +102,10 @@ struct lmc_llama_state {
     uint32_t *seq_mark;         /* [n_seqs] the last call (mark) that had a row of the sequence */
     uint32_t mark;
     lmc_cuda_llama *gpu;        /* the device runs the calls, or NULL */
-    int32_t *window_tokens;     /* with gpu: [n_seqs][max_pos] the tokens in each sequence's cache */
-    int *window_length;         /* with gpu: [n_seqs] positions cached */
+    cache_history *history;     /* with gpu: [n_seqs] how each sequence's caches were made */
 };
+
+static void free_history(lmc_llama_state *s);
 
 /* ---- Memory layout: one aligned allocation ---- */
 
@@ -203,15 +220,12 @@ static void fill_rope_tables(lmc_llama_state *s) {
 static void attach_gpu(lmc_llama_state *s) {
     if (!lmc_cuda_enabled())
         return;
-    s->window_tokens = malloc((size_t)s->n_seqs * (size_t)s->max_pos * sizeof *s->window_tokens);
-    s->window_length = calloc((size_t)s->n_seqs, sizeof *s->window_length);
-    if (!s->window_tokens || !s->window_length ||
+    s->history = calloc((size_t)s->n_seqs, sizeof *s->history);
+    if (!s->history ||
         lmc_cuda_llama_create(s->model, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin, &s->gpu) !=
             LMC_OK) {
-        free(s->window_tokens);
-        free(s->window_length);
-        s->window_tokens = NULL;
-        s->window_length = NULL;
+        free(s->history);
+        s->history = NULL;
     }
 }
 
@@ -276,8 +290,7 @@ void lmc_llama_state_free(lmc_llama_state *state) {
     if (!state)
         return;
     lmc_cuda_llama_free(state->gpu);
-    free(state->window_tokens);
-    free(state->window_length);
+    free_history(state);
     free(state->memory);
     free(state);
 }
@@ -611,50 +624,168 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
     }
 }
 
-/* What the device's caches hold after a call: a row at position p leaves
- * positions 0..p of its sequence cached (positions restart at 0 with a new
- * window; rows of a sequence come in increasing order). */
+/* ---- The GPU's history, for rebuilding its caches on the CPU ---- */
+
+static void free_history(lmc_llama_state *s) {
+    if (!s->history)
+        return;
+    for (int seq = 0; seq < s->n_seqs; seq++)
+        free(s->history[seq].entries);
+    free(s->history);
+    s->history = NULL;
+}
+
+/* Room for `more` entries in sequence seq's history. */
+static int history_reserve(cache_history *h, size_t more) {
+    if (h->count + more <= h->capacity)
+        return 1;
+    size_t capacity = LMC_MAX(h->capacity * 2, h->count + more + 256);
+    int32_t *entries = realloc(h->entries, capacity * sizeof *entries);
+    if (!entries)
+        return 0;
+    h->entries = entries;
+    h->capacity = capacity;
+    return 1;
+}
+
+/* Room to record a call's n rows (each may need a HISTORY_SEEK), or one
+ * slide (n = 1) of every sequence; 0 if memory ran out. */
+static int history_reserve_all(lmc_llama_state *s, const int *seqs, int n) {
+    for (int i = 0; i < n; i++)
+        if (!history_reserve(&s->history[seqs[i]], 3 * (size_t)n))
+            return 0;
+    return 1;
+}
+
+static void history_put(cache_history *h, int32_t value) {
+    h->entries[h->count++] = value;
+}
+
+/* Records rows the device has run (room reserved). Tokens the model does
+ * not know embed as zeros whatever their value, so they are kept as vocab
+ * (negative entries are markers). */
 static void remember_rows(lmc_llama_state *s, const int *seqs, const int32_t *tokens, const int *positions, int n) {
     for (int i = 0; i < n; i++) {
-        s->window_tokens[(size_t)seqs[i] * (size_t)s->max_pos + (size_t)positions[i]] = tokens[i];
-        s->window_length[seqs[i]] = positions[i] + 1;
+        cache_history *h = &s->history[seqs[i]];
+        if (positions[i] == 0)
+            h->count = 0;
+        else if (positions[i] != h->next_pos) {
+            history_put(h, HISTORY_SEEK);
+            history_put(h, positions[i]);
+        }
+        history_put(h, tokens[i] >= 0 && tokens[i] < s->model->vocab ? tokens[i] : s->model->vocab);
+        h->next_pos = positions[i] + 1;
     }
 }
 
-/* The device failed: drop it, and rebuild every sequence's cache on the
- * CPU from the remembered tokens, REPLAY_ROWS rows per call. */
+static void remember_slides(lmc_llama_state *s, const int *seqs, int n, int stride, int length) {
+    for (int i = 0; i < n; i++) {
+        cache_history *h = &s->history[seqs[i]];
+        history_put(h, HISTORY_SLIDE);
+        history_put(h, stride);
+        history_put(h, length);
+        h->next_pos = length - stride;
+    }
+}
+
+static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length);
+
+/* Rebuilds one sequence's caches on the CPU from its history, REPLAY_ROWS
+ * rows per call. */
 #define REPLAY_ROWS 64
+static void replay_history(lmc_llama_state *s, lmc_pool *pool, int seq) {
+    const cache_history *h = &s->history[seq];
+    int seqs[REPLAY_ROWS], positions[REPLAY_ROWS], n = 0, pos = 0;
+    int32_t tokens[REPLAY_ROWS];
+    for (size_t i = 0; i < h->count; i++) {
+        int32_t entry = h->entries[i];
+        if (entry == HISTORY_SEEK) {
+            pos = h->entries[++i];
+            continue;
+        }
+        if (entry == HISTORY_SLIDE || n == REPLAY_ROWS) {
+            if (n > 0)
+                forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
+            n = 0;
+        }
+        if (entry == HISTORY_SLIDE) {
+            int stride = h->entries[i + 1], length = h->entries[i + 2];
+            slide_on_cpu(s, &seq, 1, stride, length);
+            pos = length - stride;
+            i += 2;
+            continue;
+        }
+        seqs[n] = seq;
+        tokens[n] = entry;
+        positions[n++] = pos++;
+    }
+    if (n > 0)
+        forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
+}
+
+/* The device failed (or its history could not grow): drop it, and rebuild
+ * every sequence's caches on the CPU. */
 static void fall_back_to_cpu(lmc_llama_state *s, lmc_pool *pool) {
     lmc_cuda_llama_free(s->gpu);
     s->gpu = NULL;
-    int seqs[REPLAY_ROWS], positions[REPLAY_ROWS], n = 0;
-    int32_t tokens[REPLAY_ROWS];
     for (int seq = 0; seq < s->n_seqs; seq++)
-        for (int pos = 0; pos < s->window_length[seq]; pos++) {
-            seqs[n] = seq;
-            tokens[n] = s->window_tokens[(size_t)seq * (size_t)s->max_pos + (size_t)pos];
-            positions[n++] = pos;
-            if (n == REPLAY_ROWS) {
-                forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
-                n = 0;
-            }
-        }
-    if (n > 0)
-        forward_on_cpu(s, pool, seqs, tokens, positions, n, NULL);
-    free(s->window_tokens);
-    free(s->window_length);
-    s->window_tokens = NULL;
-    s->window_length = NULL;
+        replay_history(s, pool, seq);
+    free_history(s);
 }
 
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits) {
     if (state->gpu) {
-        if (lmc_cuda_llama_forward(state->gpu, seqs, tokens, positions, n, logits) == LMC_OK) {
+        if (history_reserve_all(state, seqs, n) &&
+            lmc_cuda_llama_forward(state->gpu, seqs, tokens, positions, n, logits) == LMC_OK) {
             remember_rows(state, seqs, tokens, positions, n);
             return;
         }
         fall_back_to_cpu(state, pool);
     }
     forward_on_cpu(state, pool, seqs, tokens, positions, n, logits);
+}
+
+/* ---- Sliding a window ---- */
+
+/* One kv head's keys [stride + 1, length) to [1, length - stride), rotated
+ * back by stride positions (in increasing order: a key is read before its
+ * place is written). */
+static void slide_keys(const lmc_llama_state *s, float *keys, int stride, int length) {
+    const int hd = s->model->head_dim, half = hd / 2, neox = s->model->rope_neox;
+    const float *cos_row = s->rope_cos + (size_t)stride * (size_t)half;
+    const float *sin_row = s->rope_sin + (size_t)stride * (size_t)half;
+    for (int pos = stride + 1; pos < length; pos++)
+        for (int i = 0; i < half; i++) {
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = keys[lmc_attn_key_index(hd, pos, a)], x1 = keys[lmc_attn_key_index(hd, pos, b)];
+            float c = cos_row[i], sn = sin_row[i];
+            keys[lmc_attn_key_index(hd, pos - stride, a)] = x0 * c + x1 * sn;
+            keys[lmc_attn_key_index(hd, pos - stride, b)] = x1 * c - x0 * sn;
+        }
+}
+
+static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length) {
+    const lmc_llama *m = s->model;
+    const size_t kept = (size_t)(length - stride - 1) * (size_t)m->head_dim;
+    for (int i = 0; i < n; i++)
+        for (int layer = 0; layer < m->n_layers; layer++)
+            for (int h = 0; h < m->n_kv_heads; h++) {
+                slide_keys(s, s->k_cache + key_offset(s, seqs[i], layer, h), stride, length);
+                memmove(s->v_cache + value_offset(s, seqs[i], layer, h, 1),
+                        s->v_cache + value_offset(s, seqs[i], layer, h, stride + 1), kept * sizeof(float));
+            }
+}
+
+void lmc_llama_slide(lmc_llama_state *state, lmc_pool *pool, const int *seqs, int n, int stride, int length) {
+    assert(stride > 0 && stride < length && length <= state->max_pos);
+    if (state->gpu) {
+        if (history_reserve_all(state, seqs, 1) &&
+            lmc_cuda_llama_slide(state->gpu, seqs, n, stride, length) == LMC_OK) {
+            remember_slides(state, seqs, n, stride, length);
+            return;
+        }
+        fall_back_to_cpu(state, pool);
+    }
+    slide_on_cpu(state, seqs, n, stride, length);
 }

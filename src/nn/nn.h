@@ -108,6 +108,16 @@ uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, 
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits);
 
+/* Slides the windows of sequences seqs[0..n), each holding positions
+ * 0..length-1, forward by `stride` positions (numerics v2, docs/FORMAT.md
+ * "sliding windows"): position 0, the sequence's first input, stays (the
+ * model leans on it as an attention sink); positions stride+1 .. length-1
+ * move to 1 .. length-stride-1, their keys rotated back by `stride`
+ * positions, values unchanged; the rest is forgotten. The next row of each
+ * sequence then has position length - stride. Needs 0 < stride < length
+ * <= max_pos. */
+void lmc_llama_slide(lmc_llama_state *state, lmc_pool *pool, const int *seqs, int n, int stride, int length);
+
 /* The most rows of one sequence a call should carry for speed when more are
  * ready (the encoder knows a whole window's tokens at once): a few dozen on
  * the CPU, where a call's activations should stay in cache, and all the

@@ -224,6 +224,33 @@ static __global__ void rope_cache_kernel(float *q_all, const float *k_all, const
         v_cache[cache_at(c, seq, layer, i / hd) + (size_t)pos * (size_t)hd + (size_t)(i % hd)] = v[i];
 }
 
+/* lmc_llama_slide of sequence `seq`: block (layer, kv head) blockIdx.x,
+ * thread i < head_dim/2 moves rotation pair i of the keys, thread d <
+ * head_dim value element d, position by position in increasing order (each
+ * is read before its place is written). The keys are rotated back as
+ * llama.c's slide_keys does: a' = a*c + b*s, b' = b*c - a*s. */
+static __global__ void slide_kernel(cache_shape c, int seq, int stride, int length, int neox,
+                                    const float *rope_cos, const float *rope_sin, float *k_cache,
+                                    float *v_cache) {
+    const int layer = blockIdx.x / c.n_kv_heads, h = blockIdx.x % c.n_kv_heads;
+    const int hd = c.head_dim, half = hd / 2, t = threadIdx.x;
+    float *keys = k_cache + cache_at(c, seq, layer, h), *values = v_cache + cache_at(c, seq, layer, h);
+    if (t < half) {
+        const int2 p = pair_of(t, hd, neox);
+        const float cs = rope_cos[(size_t)stride * (size_t)half + (size_t)t];
+        const float sn = rope_sin[(size_t)stride * (size_t)half + (size_t)t];
+        float *ka = keys + (size_t)p.x * (size_t)c.max_pos, *kb = keys + (size_t)p.y * (size_t)c.max_pos;
+        for (int pos = stride + 1; pos < length; pos++) {
+            const float a = ka[pos], b = kb[pos];
+            ka[pos - stride] = __fadd_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
+            kb[pos - stride] = __fsub_rn(__fmul_rn(b, cs), __fmul_rn(a, sn));
+        }
+    }
+    if (t < hd)
+        for (int pos = stride + 1; pos < length; pos++)
+            values[(size_t)(pos - stride) * (size_t)hd + (size_t)t] = values[(size_t)pos * (size_t)hd + (size_t)t];
+}
+
 /* Query head blockIdx.y of row blockIdx.x over its cache positions
  * 0..pos: scores (lmc_dot8 order, times the scale), softmax (the CPU's
  * maximum, lmc_expf, lmc_sum8), and the weighted values summed position by
@@ -695,4 +722,19 @@ lmc_status lmc_cuda_llama_forward(lmc_cuda_llama *g, const int *seqs, const int3
             return lmc_cuda_check(error);
     }
     return LMC_OK;
+}
+
+lmc_status lmc_cuda_llama_slide(lmc_cuda_llama *g, const int *seqs, int n, int stride, int length) {
+    cudaError_t error = lmc_cuda_bind();
+    const lmc_llama *m = g->m;
+    const cache_shape shape = {m->n_layers, m->n_kv_heads, g->max_pos, m->head_dim};
+    const unsigned threads = (unsigned)(m->head_dim + 31) / 32 * 32;
+    for (int i = 0; i < n && error == cudaSuccess; i++) {
+        slide_kernel<<<(unsigned)(m->n_layers * m->n_kv_heads), threads, 0, g->stream>>>(
+            shape, seqs[i], stride, length, m->rope_neox, g->rope_cos, g->rope_sin, g->k_cache, g->v_cache);
+        error = cudaGetLastError();
+    }
+    if (error == cudaSuccess)
+        error = cudaStreamSynchronize(g->stream);
+    return error == cudaSuccess ? LMC_OK : lmc_cuda_check(error);
 }
