@@ -94,12 +94,14 @@ static void matrix_free(test_matrix *t) {
 typedef struct {
     int8_t *xq;    /* [n_rows][2][cols] */
     float *xscale; /* [n_rows] */
+    lmc_act_rule rule;
 } test_input;
 
-/* Rows quantised by the engine's rule; row 1 all zeros, row 2 so small
- * that xscale * scale[o] is subnormal (a GPU flushing subnormals would give
- * 0); extreme inputs quantise to +-32512 everywhere. */
-static void input_init(test_input *in, int n_rows, int cols, values_kind kind) {
+/* Rows quantised by an activation rule of the engine; row 1 all zeros, row
+ * 2 so small that xscale * scale[o] is subnormal (a GPU flushing subnormals
+ * would give 0); extreme inputs quantise to +-QMAX everywhere. */
+static void input_init(test_input *in, int n_rows, int cols, values_kind kind, lmc_act_rule rule) {
+    in->rule = rule;
     float *x = checked_malloc((size_t)cols * sizeof(float));
     in->xq = checked_malloc(2 * (size_t)n_rows * (size_t)cols);
     in->xscale = checked_malloc((size_t)n_rows * sizeof(float));
@@ -107,7 +109,9 @@ static void input_init(test_input *in, int n_rows, int cols, values_kind kind) {
         const float magnitude = t == 1 ? 0.0f : t == 2 ? 1e-33f : 3.0f;
         for (int k = 0; k < cols; k++)
             x[k] = kind == VALUES_EXTREME ? (k % 3 == 0 ? -magnitude : magnitude) : magnitude * rng_float();
-        in->xscale[t] = lmc_quantize_activation(x, cols, in->xq + 2 * (size_t)t * (size_t)cols);
+        int8_t *planes = in->xq + 2 * (size_t)t * (size_t)cols;
+        in->xscale[t] = rule == LMC_ACT_INT7 ? lmc_quantize_activation7(x, cols, planes)
+                                             : lmc_quantize_activation(x, cols, planes);
     }
     free(x);
 }
@@ -134,7 +138,7 @@ static void compare_matmul(const lmc_qmat *w, const test_input *in, int n_rows, 
     const size_t n = (size_t)n_rows * (size_t)w->rows;
     float *want = checked_malloc(n * sizeof(float)), *got = checked_malloc(n * sizeof(float));
     lmc_cuda_force(0, 0);
-    lmc_matmul_q8(pool, w, in->xq, in->xscale, n_rows, bias, want);
+    lmc_matmul_q8(pool, w, in->xq, in->xscale, n_rows, bias, want, in->rule);
     memset(got, 0xA5, n * sizeof(float));
     const lmc_matmul_job job = {w, bias, got};
     assert_int_equal(lmc_cuda_matmul_q8_multi(pool, &job, 1, in->xq, in->xscale, n_rows), LMC_OK);
@@ -149,17 +153,18 @@ static void check_shape(int rows, int cols, values_kind kind) {
     test_matrix m;
     matrix_init(&m, rows, cols, kind);
     float *bias = random_bias(rows);
-    for (size_t i = 0; i < sizeof token_counts / sizeof token_counts[0]; i++) {
-        const int n_rows = token_counts[i];
-        test_input in;
-        input_init(&in, n_rows, cols, kind);
-        char what[96];
-        snprintf(what, sizeof what, "%d x %d, %d rows%s", rows, cols, n_rows,
-                 kind == VALUES_EXTREME ? ", extreme" : "");
-        compare_matmul(&m.m, &in, n_rows, NULL, what);
-        compare_matmul(&m.m, &in, n_rows, bias, what);
-        input_free(&in);
-    }
+    for (size_t i = 0; i < sizeof token_counts / sizeof token_counts[0]; i++)
+        for (int rule = LMC_ACT_INT16; rule <= LMC_ACT_INT7; rule++) {
+            const int n_rows = token_counts[i];
+            test_input in;
+            input_init(&in, n_rows, cols, kind, (lmc_act_rule)rule);
+            char what[96];
+            snprintf(what, sizeof what, "%d x %d, %d rows%s, %s activations", rows, cols, n_rows,
+                     kind == VALUES_EXTREME ? ", extreme" : "", rule == LMC_ACT_INT7 ? "7-bit" : "int16");
+            compare_matmul(&m.m, &in, n_rows, NULL, what);
+            compare_matmul(&m.m, &in, n_rows, bias, what);
+            input_free(&in);
+        }
     free(bias);
     matrix_free(&m);
 }
@@ -200,17 +205,17 @@ static void test_multi_dispatch_uses_gpu(void **unused) {
         got[j] = checked_malloc((size_t)N_ROWS * (size_t)rows[j] * sizeof(float));
     }
     test_input in;
-    input_init(&in, N_ROWS, COLS, VALUES_RANDOM);
+    input_init(&in, N_ROWS, COLS, VALUES_RANDOM, LMC_ACT_INT7);
     lmc_matmul_job cpu_jobs[3], gpu_jobs[3];
     for (int j = 0; j < 3; j++) {
         cpu_jobs[j] = (lmc_matmul_job){&m[j].m, bias[j], want[j]};
         gpu_jobs[j] = (lmc_matmul_job){&m[j].m, bias[j], got[j]};
     }
     lmc_cuda_force(0, 0);
-    lmc_matmul_q8_multi(pool, cpu_jobs, 3, in.xq, in.xscale, N_ROWS);
+    lmc_matmul_q8_multi(pool, cpu_jobs, 3, in.xq, in.xscale, N_ROWS, in.rule);
     lmc_cuda_force(1, 0);
     const uint64_t before = lmc_cuda_matmul_count();
-    lmc_matmul_q8_multi(pool, gpu_jobs, 3, in.xq, in.xscale, N_ROWS);
+    lmc_matmul_q8_multi(pool, gpu_jobs, 3, in.xq, in.xscale, N_ROWS, in.rule);
     assert_int_equal(lmc_cuda_matmul_count(), before + 1);
     lmc_cuda_force(-1, 0);
     for (int j = 0; j < 3; j++) {
@@ -232,7 +237,7 @@ static void test_release_drops_device_copy(void **unused) {
     test_matrix m;
     matrix_init(&m, ROWS, COLS, VALUES_RANDOM);
     test_input in;
-    input_init(&in, N_ROWS, COLS, VALUES_RANDOM);
+    input_init(&in, N_ROWS, COLS, VALUES_RANDOM, LMC_ACT_INT7);
     compare_matmul(&m.m, &in, N_ROWS, NULL, "before release");
     lmc_qmat_release(&m.m);
     for (size_t i = 0; i < (size_t)ROWS * COLS; i++)
@@ -362,12 +367,12 @@ static schedule make_schedule(schedule_kind kind, int vocab) {
     return sc;
 }
 
-/* Runs the schedule on a new state; logits gets every row's logits in
- * order. fail_at >= 0 makes the GPU fail at that call (the state must go
- * on on the CPU). */
-static void run_schedule(const lmc_llama *m, const schedule *sc, int fail_at, float *logits) {
+/* Runs the schedule on a new state quantising by `rule`; logits gets every
+ * row's logits in order. fail_at >= 0 makes the GPU fail at the first
+ * forward from that call on (the state must go on on the CPU). */
+static void run_schedule(const lmc_llama *m, lmc_act_rule rule, const schedule *sc, int fail_at, float *logits) {
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(m, sc->n_seqs, N_POS, sc->max_rows, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, rule, sc->n_seqs, N_POS, sc->max_rows, &s), LMC_OK);
     size_t at = 0;
     for (int i = 0; i < sc->n_calls; i++) {
         const call *c = &sc->calls[i];
@@ -385,29 +390,36 @@ static void run_schedule(const lmc_llama *m, const schedule *sc, int fail_at, fl
     lmc_llama_state_free(s);
 }
 
-/* Every schedule on the CPU and on the GPU (and once with a failure in the
- * middle): the same logits, and the GPU really ran. */
+static const char *rule_name(lmc_act_rule rule) {
+    return rule == LMC_ACT_INT7 ? "7-bit activations" : "int16 activations";
+}
+
+/* Every schedule with each activation rule on the CPU and on the GPU (and
+ * once with a failure in the middle): the same logits, and the GPU really
+ * ran. */
 static void check_model_on_gpu(const lmc_llama *m, const char *name) {
-    for (int kind = 0; kind < SCHEDULE_KINDS; kind++) {
-        schedule sc = make_schedule((schedule_kind)kind, m->vocab);
+    for (int kind = 0; kind < 2 * SCHEDULE_KINDS; kind++) {
+        const lmc_act_rule rule = kind < SCHEDULE_KINDS ? LMC_ACT_INT16 : LMC_ACT_INT7;
+        schedule sc = make_schedule((schedule_kind)(kind % SCHEDULE_KINDS), m->vocab);
         const size_t n = (size_t)sc.total_rows * (size_t)m->vocab;
         float *want = checked_malloc(n * sizeof(float)), *got = checked_malloc(n * sizeof(float));
         char what[160];
         lmc_cuda_force(0, 0);
-        run_schedule(m, &sc, -1, want);
+        run_schedule(m, rule, &sc, -1, want);
         lmc_cuda_force(1, 0);
         const uint64_t before = lmc_cuda_llama_calls();
         memset(got, 0xff, n * sizeof(float));
-        run_schedule(m, &sc, -1, got);
+        run_schedule(m, rule, &sc, -1, got);
         uint64_t forwards = 0;
         for (int i = 0; i < sc.n_calls; i++)
             forwards += sc.calls[i].slide_stride == 0;
         assert_true(lmc_cuda_llama_calls() >= before + forwards);
-        snprintf(what, sizeof what, "%s, schedule %d, on the GPU", name, kind);
+        snprintf(what, sizeof what, "%s, schedule %d, %s, on the GPU", name, kind % SCHEDULE_KINDS, rule_name(rule));
         assert_same_bits(want, got, n, what);
         memset(got, 0xff, n * sizeof(float));
-        run_schedule(m, &sc, sc.n_calls / 2, got);
-        snprintf(what, sizeof what, "%s, schedule %d, GPU failing at call %d", name, kind, sc.n_calls / 2);
+        run_schedule(m, rule, &sc, sc.n_calls / 2, got);
+        snprintf(what, sizeof what, "%s, schedule %d, %s, GPU failing at call %d", name, kind % SCHEDULE_KINDS,
+                 rule_name(rule), sc.n_calls / 2);
         assert_same_bits(want, got, n, what);
         lmc_cuda_force(-1, 0);
         free(want);

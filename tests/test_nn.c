@@ -230,6 +230,40 @@ static void test_activation_matches_roundf(void **unused) {
     }
 }
 
+/* The 7-bit rule: hi all zeros, lo = roundf(clamp(x / scale, -63, 63)),
+ * scalar and AVX2 alike (tails, a zero row, NaN, an outlier). */
+static void test_activation7_matches_roundf(void **unused) {
+    (void)unused;
+    rng_state = 13;
+    enum { N = 333 };
+    float x[N];
+    int8_t q[2][2 * N];
+    const lmc_quantize_fn rules[2] = {lmc_quantize_activation7_scalar, lmc_quantize_activation7_avx2};
+    for (int round = 0; round < 24; round++) {
+        const int n = round < 12 ? N : 1 + rng_int(40);
+        for (int i = 0; i < n; i++)
+            x[i] = round == 5 ? 0.0f : rng_float() * (float)(1 + round * round);
+        x[rng_int(n)] = round == 7 ? NAN : round == 9 ? 1e30f : x[0];
+        float max_abs = 0.0f;
+        for (int i = 0; i < n; i++)
+            max_abs = fmaxf(max_abs, fabsf(x[i]));
+        for (int r = 0; r < (best_level() >= LMC_SIMD_AVX2 ? 2 : 1); r++) {
+            memset(q[r], 0x55, sizeof q[r]);
+            float scale = rules[r](x, n, q[r]);
+            assert_true(scale == (round == 5 ? 0.0f : max_abs / 63.0f));
+            for (int i = 0; i < n; i++) {
+                assert_int_equal(q[r][i], 0);
+                int want = 0;
+                if (scale > 0.0f && x[i] == x[i])
+                    want = (int)roundf(fminf(fmaxf(x[i] / scale, -63.0f), 63.0f));
+                assert_int_equal(q[r][n + i], want);
+            }
+        }
+        if (best_level() >= LMC_SIMD_AVX2)
+            assert_memory_equal(q[0], q[1], 2 * (size_t)n);
+    }
+}
+
 /* ---- int16 x int8 matmul ---- */
 
 /* Exact dot product of n int8 values, in int64. */
@@ -263,7 +297,29 @@ static void random_planes(int8_t *xq, int n_rows, int cols) {
         }
 }
 
-static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lmc_pool *pools[3]) {
+/* Random 7-bit activations: hi 0, lo in [-63, 63]. */
+static void random_planes7(int8_t *xq, int n_rows, int cols) {
+    for (int t = 0; t < n_rows; t++)
+        for (int k = 0; k < cols; k++) {
+            xq[(2 * (size_t)t) * (size_t)cols + (size_t)k] = 0;
+            xq[(2 * (size_t)t + 1) * (size_t)cols + (size_t)k] = (int8_t)(rng_int(127) - 63);
+        }
+}
+
+/* Rows 0 and 1 (when more rows follow) at the extremes of the rule's
+ * range against weight rows of +-127, the largest sums the kernels must keep
+ * exact: int16 127 * 256 - 128 and -127 * 256 - 128 (the lo plane's -128
+ * included); 7-bit 63 and -63. */
+static void saturate_planes(int8_t *xq, int n_rows, int cols, lmc_act_rule rule) {
+    static const int8_t int16_planes[2][2] = {{127, -128}, {-127, -128}}, int7_planes[2][2] = {{0, 63}, {0, -63}};
+    for (int t = 0; t < 2 && t + 1 < n_rows; t++) {
+        const int8_t *v = rule == LMC_ACT_INT7 ? int7_planes[t] : int16_planes[t];
+        memset(xq + 2 * (size_t)t * (size_t)cols, v[0], (size_t)cols);
+        memset(xq + (2 * (size_t)t + 1) * (size_t)cols, v[1], (size_t)cols);
+    }
+}
+
+static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lmc_act_rule rule, lmc_pool *pools[3]) {
     test_qmat w;
     test_qmat_init(&w, rows, cols);
     int8_t *xq = checked_malloc(2 * (size_t)n_rows * (size_t)cols);
@@ -271,19 +327,11 @@ static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lm
     float *bias = checked_malloc((size_t)rows * sizeof(float));
     size_t out_size = (size_t)n_rows * (size_t)rows * sizeof(float);
     float *expected = checked_malloc(out_size), *got = checked_malloc(out_size);
-    random_planes(xq, n_rows, cols);
-    /* Saturated rows too: every product at its extreme (the lo plane's
-     * -128 included, and the int16 activation's most negative value
-     * -127 * 256 - 128) against weight rows of +-127, the largest sums
-     * the kernels must keep exact. */
-    if (n_rows > 1) {
-        memset(xq, 127, (size_t)cols);
-        memset(xq + cols, -128, (size_t)cols);
-    }
-    if (n_rows > 2) {
-        memset(xq + 2 * (size_t)cols, -127, (size_t)cols);
-        memset(xq + 3 * (size_t)cols, -128, (size_t)cols);
-    }
+    if (rule == LMC_ACT_INT7)
+        random_planes7(xq, n_rows, cols);
+    else
+        random_planes(xq, n_rows, cols);
+    saturate_planes(xq, n_rows, cols, rule);
     if (rows > 1) {
         memset(w.q, 127, (size_t)cols);
         memset(w.q + cols, -127, (size_t)cols);
@@ -297,15 +345,15 @@ static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lm
     const float *b = with_bias ? bias : NULL;
     reference_matmul(&w.m, xq, xscale, n_rows, b, expected);
 
-    const lmc_q8_kernel kernels[3] = {lmc_q8_kernel_scalar, lmc_q8_kernel_avx2, lmc_q8_kernel_avx512};
     for (int level = 0; level <= (int)best_level(); level++) {
+        const lmc_q8_kernel kernel = lmc_q8_kernel_for((lmc_simd_level)level, rule);
         memset(got, 0xff, out_size);
-        kernels[level](&w.m, xq, xscale, n_rows, b, got, 0, rows);
+        kernel(&w.m, xq, xscale, n_rows, b, got, 0, rows);
         assert_memory_equal(got, expected, out_size);
         /* A sub-range writes exactly its rows. */
         if (rows > 5) {
             memset(got, 0, out_size);
-            kernels[level](&w.m, xq, xscale, n_rows, b, got, 2, rows - 3);
+            kernel(&w.m, xq, xscale, n_rows, b, got, 2, rows - 3);
             for (int t = 0; t < n_rows; t++)
                 for (int o = 0; o < rows; o++) {
                     float want = (o >= 2 && o < rows - 3) ? expected[(size_t)t * (size_t)rows + (size_t)o] : 0.0f;
@@ -315,7 +363,7 @@ static void check_matmul_shape(int rows, int cols, int n_rows, int with_bias, lm
         lmc_simd_force(level);
         for (int p = 0; p < 3; p++) {
             memset(got, 0xff, out_size);
-            lmc_matmul_q8(pools[p], &w.m, xq, xscale, n_rows, b, got);
+            lmc_matmul_q8(pools[p], &w.m, xq, xscale, n_rows, b, got, rule);
             assert_memory_equal(got, expected, out_size);
         }
         lmc_simd_force(-1);
@@ -342,10 +390,13 @@ static void test_matmul_all_levels_exact(void **unused) {
     for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++)
         for (size_t r = 0; r < sizeof rows_list / sizeof rows_list[0]; r++) {
             int n_rows = n_rows_list[(c + r) % (sizeof n_rows_list / sizeof n_rows_list[0])];
-            check_matmul_shape(rows_list[r], cols_list[c], n_rows, (int)((c + r) & 1), pools);
+            for (int rule = LMC_ACT_INT16; rule <= LMC_ACT_INT7; rule++)
+                check_matmul_shape(rows_list[r], cols_list[c], n_rows, (int)((c + r) & 1), (lmc_act_rule)rule,
+                                   pools);
         }
     /* Large enough that the pool really splits the work. */
-    check_matmul_shape(1000, 256, 130, 1, pools);
+    check_matmul_shape(1000, 256, 130, 1, LMC_ACT_INT16, pools);
+    check_matmul_shape(1000, 256, 130, 1, LMC_ACT_INT7, pools);
     for (int p = 0; p < 3; p++)
         lmc_pool_free(pools[p]);
 }
@@ -361,7 +412,11 @@ static void test_matmul_unprepared_matrix(void **unused) {
     reference_matmul(&w.m, xq, xscale, 3, NULL, expected);
     lmc_qmat unprepared = w.m;
     unprepared.row_sum = NULL;
-    lmc_matmul_q8(NULL, &unprepared, xq, xscale, 3, NULL, got);
+    lmc_matmul_q8(NULL, &unprepared, xq, xscale, 3, NULL, got, LMC_ACT_INT16);
+    assert_memory_equal(got, expected, sizeof got);
+    random_planes7(xq, 3, 80);
+    reference_matmul(&w.m, xq, xscale, 3, NULL, expected);
+    lmc_matmul_q8(NULL, &unprepared, xq, xscale, 3, NULL, got, LMC_ACT_INT7);
     assert_memory_equal(got, expected, sizeof got);
     test_qmat_free(&w);
 }
@@ -555,10 +610,10 @@ static void test_cdf_kernels_match_scalar(void **unused) {
 enum { N_POS = 72, N_SEQS = 3, MAX_POS = 80 };
 
 /* Logits of sequence 0 (tokens[0]), all positions in one call. */
-static void run_batched(const lmc_llama *m, lmc_pool *pool, int max_rows, int32_t tokens[N_SEQS][N_POS],
+static void run_batched(const lmc_llama *m, lmc_act_rule rule, lmc_pool *pool, int max_rows, int32_t tokens[N_SEQS][N_POS],
                         float *logits) {
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(m, 1, MAX_POS, max_rows, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, rule, 1, MAX_POS, max_rows, &s), LMC_OK);
     int seqs[N_POS], positions[N_POS];
     for (int i = 0; i < N_POS; i++)
         seqs[i] = 0, positions[i] = i;
@@ -567,9 +622,10 @@ static void run_batched(const lmc_llama *m, lmc_pool *pool, int max_rows, int32_
 }
 
 /* One call per position. */
-static void run_incremental(const lmc_llama *m, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS], float *logits) {
+static void run_incremental(const lmc_llama *m, lmc_act_rule rule, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS],
+                            float *logits) {
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(m, 1, MAX_POS, 1, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, rule, 1, MAX_POS, 1, &s), LMC_OK);
     for (int i = 0; i < N_POS; i++) {
         int seq = 0;
         lmc_llama_forward(s, pool, &seq, &tokens[0][i], &i, 1, logits + (size_t)i * (size_t)m->vocab);
@@ -581,11 +637,12 @@ static void run_incremental(const lmc_llama *m, lmc_pool *pool, int32_t tokens[N
  * (stored in slots 2, 0, 1 so that slot numbers differ too); sequence 1 is
  * first prefilled 9 positions at once together with sequence 2's first
  * position, then goes on in lockstep at a different offset. */
-static void run_lockstep(const lmc_llama *m, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS], float *logits) {
+static void run_lockstep(const lmc_llama *m, lmc_act_rule rule, lmc_pool *pool, int32_t tokens[N_SEQS][N_POS],
+                         float *logits) {
     lmc_llama_state *s;
     const int slot[N_SEQS] = {2, 0, 1};
     const int vocab = m->vocab;
-    assert_int_equal(lmc_llama_state_create(m, N_SEQS, MAX_POS, 16, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, rule, N_SEQS, MAX_POS, 16, &s), LMC_OK);
     float *scratch = checked_malloc(16 * (size_t)vocab * sizeof(float));
     int seqs[16], positions[16];
     int32_t toks[16];
@@ -616,12 +673,13 @@ static double round_half_away(double v) {
     return v < 0 ? -floor(-v + 0.5) : floor(v + 0.5);
 }
 
-/* The engine's recipe in double: int16 activations, dequantised weights. */
-static void ref_matmul(const lmc_qmat *w, const double *x, const float *bias, double *y) {
+/* The engine's recipe in double: activations quantised to +-qmax,
+ * dequantised weights. */
+static void ref_matmul(const lmc_qmat *w, double qmax, const double *x, const float *bias, double *y) {
     double max_abs = 0;
     for (int k = 0; k < w->cols; k++)
         max_abs = fmax(max_abs, fabs(x[k]));
-    double scale = max_abs / 32512.0;
+    double scale = max_abs / qmax;
     for (int o = 0; o < w->rows; o++) {
         double acc = 0;
         for (int k = 0; k < w->cols; k++) {
@@ -652,7 +710,7 @@ static void ref_rope(double *v, int hd, int pos, double base, int neox) {
 }
 
 /* Logits of every position of one sequence. */
-static void reference_forward(const lmc_llama *m, const int32_t *tokens, int n, double *logits) {
+static void reference_forward(const lmc_llama *m, double qmax, const int32_t *tokens, int n, double *logits) {
     const int dim = m->dim, hd = m->head_dim, q_dim = m->n_heads * hd, kv_dim = m->n_kv_heads * hd;
     const int hidden = m->hidden_dim, group = m->n_heads / m->n_kv_heads;
     size_t big = (size_t)LMC_MAX(LMC_MAX(dim, q_dim), hidden);
@@ -669,9 +727,9 @@ static void reference_forward(const lmc_llama *m, const int32_t *tokens, int n, 
             const lmc_llama_layer *l = &m->layers[layer];
             double *k = kc + ((size_t)layer * n + pos) * kv_dim, *v = vc + ((size_t)layer * n + pos) * kv_dim;
             ref_rms_norm(x, l->attn_norm, dim, m->norm_eps, xb);
-            ref_matmul(&l->wq, xb, l->bq, q);
-            ref_matmul(&l->wk, xb, l->bk, k);
-            ref_matmul(&l->wv, xb, l->bv, v);
+            ref_matmul(&l->wq, qmax, xb, l->bq, q);
+            ref_matmul(&l->wk, qmax, xb, l->bk, k);
+            ref_matmul(&l->wv, qmax, xb, l->bv, v);
             for (int h = 0; h < m->n_heads; h++)
                 ref_rope(q + h * hd, hd, pos, m->rope_base, m->rope_neox);
             for (int h = 0; h < m->n_kv_heads; h++)
@@ -696,27 +754,30 @@ static void reference_forward(const lmc_llama *m, const int32_t *tokens, int n, 
                     att[h * hd + d] = acc / sum;
                 }
             }
-            ref_matmul(&l->wo, att, NULL, proj);
+            ref_matmul(&l->wo, qmax, att, NULL, proj);
             for (int i = 0; i < dim; i++)
                 x[i] += proj[i];
             ref_rms_norm(x, l->ffn_norm, dim, m->norm_eps, xb);
-            ref_matmul(&l->w_gate, xb, NULL, gate);
-            ref_matmul(&l->w_up, xb, NULL, up);
+            ref_matmul(&l->w_gate, qmax, xb, NULL, gate);
+            ref_matmul(&l->w_up, qmax, xb, NULL, up);
             for (int i = 0; i < hidden; i++)
                 xb[i] = gate[i] / (1.0 + exp(-gate[i])) * up[i];
-            ref_matmul(&l->w_down, xb, NULL, proj);
+            ref_matmul(&l->w_down, qmax, xb, NULL, proj);
             for (int i = 0; i < dim; i++)
                 x[i] += proj[i];
         }
         ref_rms_norm(x, m->out_norm, dim, m->norm_eps, xb);
-        ref_matmul(&m->output, xb, NULL, logits + (size_t)pos * m->vocab);
+        ref_matmul(&m->output, qmax, xb, NULL, logits + (size_t)pos * m->vocab);
     }
     free(x), free(xb), free(q), free(att), free(gate), free(up), free(proj), free(scores), free(kc), free(vc);
 }
 
 /* ---- Forward-pass tests ---- */
 
-static void check_model(const model_config *cfg, uint64_t seed) {
+/* Every schedule, SIMD level and thread count gives the same logits with
+ * `rule`'s activations, within `tolerance` (relative to the largest logit)
+ * of the float64 reference of the same rule. */
+static void check_model_rule(const model_config *cfg, uint64_t seed, lmc_act_rule rule, double tolerance) {
     test_model tm;
     test_model_init(&tm, cfg, seed);
     rng_state = seed;
@@ -732,37 +793,37 @@ static void check_model(const model_config *cfg, uint64_t seed) {
         assert_non_null(pools[p]);
 
     lmc_simd_force(-1);
-    run_batched(m, pools[0], N_POS, tokens, expected);
+    run_batched(m, rule, pools[0], N_POS, tokens, expected);
     for (int level = 0; level <= (int)best_level(); level++) {
         lmc_simd_force(level);
         for (int p = 0; p < 3; p++) {
             memset(got, 0, size);
-            run_batched(m, pools[p], N_POS, tokens, got);
+            run_batched(m, rule, pools[p], N_POS, tokens, got);
             assert_memory_equal(got, expected, size);
         }
         memset(got, 0, size);
-        run_batched(m, pools[1], 7, tokens, got); /* chunks of max_rows = 7 */
+        run_batched(m, rule, pools[1], 7, tokens, got); /* chunks of max_rows = 7 */
         assert_memory_equal(got, expected, size);
         memset(got, 0, size);
-        run_incremental(m, pools[level % 3], tokens, got);
+        run_incremental(m, rule, pools[level % 3], tokens, got);
         assert_memory_equal(got, expected, size);
         memset(got, 0, size);
-        run_lockstep(m, pools[(level + 1) % 3], tokens, got);
+        run_lockstep(m, rule, pools[(level + 1) % 3], tokens, got);
         assert_memory_equal(got, expected, size);
     }
     lmc_simd_force(-1);
 
     double *ref = checked_malloc((size_t)N_POS * (size_t)cfg->vocab * sizeof(double));
-    reference_forward(m, tokens[0], N_POS, ref);
+    reference_forward(m, rule == LMC_ACT_INT7 ? LMC_ACT7_QMAX : LMC_ACT_QMAX, tokens[0], N_POS, ref);
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < (size_t)N_POS * (size_t)cfg->vocab; i++) {
         max_diff = fmax(max_diff, fabs((double)expected[i] - ref[i]));
         max_ref = fmax(max_ref, fabs(ref[i]));
     }
-    print_message("model dim %d hd %d: max |logit - float64 reference| / max |logit| = %.3g\n", cfg->dim,
-                  m->head_dim, max_diff / max_ref);
+    print_message("model dim %d hd %d, %s activations: max |logit - float64 reference| / max |logit| = %.3g\n",
+                  cfg->dim, m->head_dim, rule == LMC_ACT_INT7 ? "7-bit" : "int16", max_diff / max_ref);
     assert_true(max_ref > 0.1);
-    assert_true(max_diff / max_ref < 3e-4);
+    assert_true(max_diff / max_ref < tolerance);
 
     free(ref);
     for (int p = 0; p < 3; p++)
@@ -770,6 +831,11 @@ static void check_model(const model_config *cfg, uint64_t seed) {
     free(expected);
     free(got);
     test_model_free(&tm);
+}
+
+static void check_model(const model_config *cfg, uint64_t seed) {
+    check_model_rule(cfg, seed, LMC_ACT_INT16, 3e-4);
+    check_model_rule(cfg, seed, LMC_ACT_INT7, 3e-4);
 }
 
 static void test_llama_rope_pairs(void **unused) {
@@ -805,7 +871,7 @@ static void run_sliding(const lmc_llama *m, lmc_pool *pool, int per_call, int lo
     lmc_llama_state *s;
     const int slot[N_SEQS] = {lockstep ? 1 : 0, 2, 0};
     const int n_seqs = lockstep ? N_SEQS : 1, vocab = m->vocab;
-    assert_int_equal(lmc_llama_state_create(m, n_seqs, SLIDE_WINDOW, per_call + 2, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, LMC_ACT_INT7, n_seqs, SLIDE_WINDOW, per_call + 2, &s), LMC_OK);
     float *scratch = checked_malloc((size_t)(per_call + 2) * (size_t)vocab * sizeof(float));
     int seqs[SLIDE_WINDOW + 2], positions[SLIDE_WINDOW + 2], other_pos[N_SEQS] = {0, 0, 5};
     int32_t toks[SLIDE_WINDOW + 2];
@@ -843,6 +909,7 @@ static void run_sliding(const lmc_llama *m, lmc_pool *pool, int per_call, int lo
  * rows into calls and slot, with other sequences sliding beside it. */
 static void test_slide_deterministic(void **unused) {
     (void)unused;
+    const lmc_act_rule rule = LMC_ACT_INT7;
     const model_config cfg = {.dim = 64, .hidden = 172, .layers = 2, .heads = 4, .kv_heads = 2, .vocab = 256};
     test_model tm;
     test_model_init(&tm, &cfg, 500);
@@ -873,7 +940,7 @@ static void test_slide_deterministic(void **unused) {
     /* The slid caches differ from re-reading the kept tokens (2 layers: the
      * kept keys and values were made with more context). */
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, rule, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
     int seqs[SLIDE_WINDOW], positions[SLIDE_WINDOW];
     int32_t toks[SLIDE_WINDOW];
     toks[0] = tokens[0][0];
@@ -897,7 +964,7 @@ static void test_slide_deterministic(void **unused) {
  * only, so after a slide the next outputs equal (up to the rounding of the
  * keys' second rotation) those of a fresh window holding the sink and the
  * kept tokens at their new positions. */
-static void check_slide_moves(const model_config *cfg, uint64_t seed) {
+static void check_slide_moves(const model_config *cfg, uint64_t seed, lmc_act_rule rule) {
     test_model tm;
     test_model_init(&tm, cfg, seed);
     rng_state = seed;
@@ -914,7 +981,7 @@ static void check_slide_moves(const model_config *cfg, uint64_t seed) {
     assert_non_null(pool);
 
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, rule, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
     lmc_llama_forward(s, pool, seqs, tokens, positions, SLIDE_WINDOW, NULL);
     lmc_llama_slide(s, pool, seqs, 1, SLIDE_STRIDE, SLIDE_WINDOW);
     lmc_llama_forward(s, pool, seqs, tokens + SLIDE_WINDOW, positions + kept, after, slid);
@@ -925,7 +992,7 @@ static void check_slide_moves(const model_config *cfg, uint64_t seed) {
     for (int p = 1; p < kept; p++)
         window[p] = tokens[p + SLIDE_STRIDE];
     memcpy(window + kept, tokens + SLIDE_WINDOW, (size_t)after * sizeof *window);
-    assert_int_equal(lmc_llama_state_create(&tm.llama, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, rule, 1, SLIDE_WINDOW, SLIDE_WINDOW, &s), LMC_OK);
     lmc_llama_forward(s, pool, seqs, window, positions, kept, NULL);
     lmc_llama_forward(s, pool, seqs, window + kept, positions + kept, after, fresh);
     lmc_llama_state_free(s);
@@ -935,7 +1002,8 @@ static void check_slide_moves(const model_config *cfg, uint64_t seed) {
         max_diff = fmax(max_diff, fabs((double)slid[i] - (double)fresh[i]));
         max_fresh = fmax(max_fresh, fabs((double)fresh[i]));
     }
-    print_message("slide (neox %d): max |slid - fresh| / max |fresh| = %.3g\n", cfg->neox, max_diff / max_fresh);
+    print_message("slide (neox %d, rule %d): max |slid - fresh| / max |fresh| = %.3g\n", cfg->neox, (int)rule,
+                  max_diff / max_fresh);
     assert_true(max_fresh > 0.1);
     assert_true(max_diff / max_fresh < 1e-4);
     lmc_pool_free(pool);
@@ -948,8 +1016,10 @@ static void test_slide_moves_keys_and_values(void **unused) {
     const model_config pairs = {.dim = 64, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 256};
     const model_config neox = {.dim = 96, .hidden = 172, .layers = 1, .heads = 4, .kv_heads = 2, .vocab = 300,
                                .neox = 1, .biases = 1};
-    check_slide_moves(&pairs, 600);
-    check_slide_moves(&neox, 700);
+    for (int rule = LMC_ACT_INT16; rule <= LMC_ACT_INT7; rule++) {
+        check_slide_moves(&pairs, 600, (lmc_act_rule)rule);
+        check_slide_moves(&neox, 700, (lmc_act_rule)rule);
+    }
 }
 
 static void test_state_rejects_bad_shapes(void **unused) {
@@ -958,16 +1028,16 @@ static void test_state_rejects_bad_shapes(void **unused) {
     test_model tm;
     test_model_init(&tm, &cfg, 400);
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(&tm.llama, 0, 16, 4, &s), LMC_ERR_PARAM);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, LMC_ACT_INT7, 0, 16, 4, &s), LMC_ERR_PARAM);
     assert_null(s);
     lmc_llama bad = tm.llama;
     bad.n_kv_heads = 3;
-    assert_int_equal(lmc_llama_state_create(&bad, 1, 16, 4, &s), LMC_ERR_PARAM);
+    assert_int_equal(lmc_llama_state_create(&bad, LMC_ACT_INT7, 1, 16, 4, &s), LMC_ERR_PARAM);
     bad = tm.llama;
     bad.hidden_dim = 171;
-    assert_int_equal(lmc_llama_state_create(&bad, 1, 16, 4, &s), LMC_ERR_PARAM);
+    assert_int_equal(lmc_llama_state_create(&bad, LMC_ACT_INT7, 1, 16, 4, &s), LMC_ERR_PARAM);
     assert_true(lmc_llama_state_bytes(&tm.llama, 2, 16, 4) > 2ull * 2 * 16 * 32 * sizeof(float));
-    assert_int_equal(lmc_llama_state_create(&tm.llama, 2, 16, 4, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&tm.llama, LMC_ACT_INT7, 2, 16, 4, &s), LMC_OK);
     lmc_llama_state_free(s);
     test_model_free(&tm);
 }
@@ -982,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_activation_zeros),
         cmocka_unit_test(test_activation_planes),
         cmocka_unit_test(test_activation_matches_roundf),
+        cmocka_unit_test(test_activation7_matches_roundf),
         cmocka_unit_test(test_matmul_all_levels_exact),
         cmocka_unit_test(test_matmul_unprepared_matrix),
         cmocka_unit_test(test_attention_kernels_match_scalar),

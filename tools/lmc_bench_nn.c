@@ -17,6 +17,9 @@
  * usage: lmc_bench_nn [--mode batched|lockstep|matmul|pool|attention|cdf] [--rows N] [--seqs B] [--ctx N]
  *                     [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K]
  *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512] [--repeat N]
+ *                     [--numerics 1|2]
+ * --numerics picks the activation rule (nn.h): 1 int16, 2 (the default,
+ * what new archives use) 7 bits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +34,7 @@
 typedef struct {
     const char *mode;
     int rows, seqs, ctx, dim, hidden, layers, heads, kv_heads, vocab, threads, repeat;
+    lmc_act_rule rule;
     const char *simd;
 } options;
 
@@ -131,7 +135,8 @@ static int parse_int(const char *name, const char *value) {
 
 static options parse_options(int argc, char **argv) {
     options o = {.mode = "batched", .rows = 256, .seqs = 16, .ctx = 512, .dim = 256, .hidden = 688,
-                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .repeat = 1, .simd = NULL};
+                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .repeat = 1, .rule = LMC_ACT_INT7,
+                 .simd = NULL};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--mode") && v) o.mode = v;
@@ -147,6 +152,7 @@ static options parse_options(int argc, char **argv) {
         else if (!strcmp(a, "--vocab")) o.vocab = parse_int(a, v);
         else if (!strcmp(a, "--threads")) o.threads = parse_int(a, v);
         else if (!strcmp(a, "--repeat")) o.repeat = parse_int(a, v);
+        else if (!strcmp(a, "--numerics")) o.rule = lmc_act_rule_of((uint32_t)parse_int(a, v));
         else {
             fprintf(stderr, "lmc_bench_nn: unknown or incomplete option %s (see the source header)\n", a);
             exit(2);
@@ -207,21 +213,26 @@ static int compare_doubles(const void *a, const void *b) {
 /* Multiply-adds per second of one matmul shape, repeated for ~0.5 s. */
 static void bench_matmul(const options *o, lmc_pool *pool) {
     lmc_qmat w = random_qmat(o->hidden, o->dim);
-    /* Activations: two int8 planes per row (nn.h). */
+    /* Activations: two int8 planes per row (nn.h), quantised by the rule. */
     int8_t *xq = bench_alloc(2 * (size_t)o->rows * (size_t)o->dim);
-    float *xscale = random_floats((size_t)o->rows, 0.01f, 0.001f);
+    float *x = random_floats((size_t)o->dim, 0.0f, 1.0f);
+    float *xscale = bench_alloc((size_t)o->rows * sizeof(float));
     float *y = bench_alloc((size_t)o->rows * (size_t)o->hidden * sizeof(float));
-    for (size_t i = 0; i < 2 * (size_t)o->rows * (size_t)o->dim; i++)
-        xq[i] = (int8_t)((int)(rng_next() % 255) - 127);
+    for (int t = 0; t < o->rows; t++) {
+        int8_t *planes = xq + 2 * (size_t)t * (size_t)o->dim;
+        xscale[t] = o->rule == LMC_ACT_INT7 ? lmc_quantize_activation7(x, o->dim, planes)
+                                            : lmc_quantize_activation(x, o->dim, planes);
+    }
+    free(x);
     long calls = 0;
     double start = now_seconds(), seconds;
     do {
-        lmc_matmul_q8(pool, &w, xq, xscale, o->rows, NULL, y);
+        lmc_matmul_q8(pool, &w, xq, xscale, o->rows, NULL, y, o->rule);
         calls++;
     } while ((seconds = now_seconds() - start) < 0.5);
     double macs = (double)calls * o->rows * (double)o->hidden * o->dim;
-    printf("mode=matmul simd=%s threads=%d out=%d cols=%d rows=%d: %.1f GMAC/s, %.1f us per call\n",
-           lmc_simd_name(lmc_simd_selected()), o->threads, o->hidden, o->dim, o->rows, macs / seconds * 1e-9,
+    printf("mode=matmul simd=%s numerics=%d threads=%d out=%d cols=%d rows=%d: %.1f GMAC/s, %.1f us per call\n",
+           lmc_simd_name(lmc_simd_selected()), o->rule == LMC_ACT_INT7 ? 2 : 1, o->threads, o->hidden, o->dim, o->rows, macs / seconds * 1e-9,
            seconds / (double)calls * 1e6);
     free(xq);
     free(y);
@@ -383,7 +394,7 @@ int main(int argc, char **argv) {
     const int lockstep = !strcmp(o.mode, "lockstep");
     const int n_seqs = lockstep ? o.seqs : 1, rows_per_call = lockstep ? o.seqs : o.rows;
     lmc_llama_state *state;
-    if (lmc_llama_state_create(&model, n_seqs, o.ctx, rows_per_call, &state) != LMC_OK) {
+    if (lmc_llama_state_create(&model, o.rule, n_seqs, o.ctx, rows_per_call, &state) != LMC_OK) {
         fprintf(stderr, "lmc_bench_nn: cannot create the state (check the shapes)\n");
         return 1;
     }

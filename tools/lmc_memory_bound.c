@@ -23,7 +23,7 @@ static uint64_t planned(const lmc_model *m, int blocks, int mixed) {
     uint32_t block_size = lmc_neural_default_block_size(m, mixed);
     blocks = lmc_neural_batch_fit(blocks, block_size, mixed);
     lmc_neural_config config = {blocks, m->context_window, LMC_MIN(m->window_stride, m->context_window), block_size,
-                                mixed, mixed ? LMC_LANES_MAX : 1, lmc_numerics_slides(LMC_NUMERICS_VERSION)};
+                                mixed, mixed ? LMC_LANES_MAX : 1, LMC_NUMERICS_VERSION};
     return m->file_size + lmc_neural_coder_bytes(m, &config) + 3ull * (uint64_t)blocks * block_size;
 }
 

@@ -125,7 +125,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->has_bos = c->bos >= 0 && c->bos < c->vocab;
     c->window = window;
     c->stride = stride;
-    c->slide = config->slide;
+    c->slide = lmc_numerics_slides(config->numerics);
     c->block_size = config->block_size;
     c->mixed = config->mixed;
     c->mix_version = config->mixed == LMC_MIXED_CODEC2 ? LMC_CM_MIXED_V1 : LMC_CM_MIXED_V2;
@@ -150,7 +150,8 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens || (c->mixed && !c->sorted))
         status = LMC_ERR_NOMEM;
     else
-        status = lmc_llama_state_create(&model->llama, sequences_of(config), (int)window, c->max_rows, &c->state);
+        status = lmc_llama_state_create(&model->llama, lmc_act_rule_of(config->numerics), sequences_of(config),
+                                        (int)window, c->max_rows, &c->state);
     if (status == LMC_OK && c->mixed)
         status = lmc_piece_index_build(model->tokenizer, c->vocab, &c->pieces);
     if (status != LMC_OK) {
@@ -563,7 +564,7 @@ lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const u
                                  size_t *coded, lmc_message *message) {
     const uint32_t window = model->context_window;
     lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 0,
-                                lmc_numerics_slides(LMC_NUMERICS_VERSION)};
+                                LMC_NUMERICS_VERSION};
     lmc_neural_coder *coder = NULL;
     lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
     lmc_buf payload;

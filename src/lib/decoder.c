@@ -112,7 +112,7 @@ static lmc_neural_config coder_config_for(const lmc_header *h) {
     const int mixed = lmc_codec_mixing(h->codec);
     return (lmc_neural_config){lmc_neural_batch_fit(LMC_NEURAL_DECODE_BATCH_MAX, h->block_size, mixed),
                                h->context_window, h->window_stride, h->block_size, mixed, lmc_codec_lanes(h->codec),
-                               lmc_numerics_slides(h->numerics_version)};
+                               h->numerics_version};
 }
 
 /* Keeps the loaded model and coder when a concatenated archive uses them again. */
@@ -123,7 +123,7 @@ static int model_reusable(const lmc_decoder *d) {
     const lmc_neural_config *have = &d->coder_config;
     return d->coder && !memcmp(d->model->hash, d->header.model_hash, 16) && have->window == want.window &&
            have->stride == want.stride && have->block_size == want.block_size && have->mixed == want.mixed && have->lanes == want.lanes &&
-           have->slide == want.slide;
+           have->numerics == want.numerics;
 }
 
 static void release_model(lmc_decoder *d) {

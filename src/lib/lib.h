@@ -28,7 +28,8 @@ typedef struct {
     uint32_t block_size;
     int mixed;             /* tokens coded as bytes, mixed with lmc_cm (mixcodec.c): lmc_codec_mixing */
     int lanes;             /* codec 5: lanes per block at most (lmc_codec_lanes); 0: no lane table, one lane */
-    int slide;             /* windows slide their caches (lmc_numerics_slides) rather than re-read */
+    uint32_t numerics;     /* the archive's numerics version: 2 slides windows (lmc_numerics_slides) and
+                              quantises activations to 7 bits; 1 re-reads windows, int16 activations */
 } lmc_neural_config;
 
 /* Numerics v2 on: a full window keeps its caches (lmc_llama_slide). */

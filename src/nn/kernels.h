@@ -33,7 +33,12 @@ void lmc_q8_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale
 void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                           const float *bias, float *y, int row_begin, int row_end);
 
-lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level);
+/* 7-bit activations only (their hi planes are zero and |lo| <= 63): the
+ * same results from the lo planes alone, by vpmaddubsw on lo + 64. */
+void lmc_q7_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                        const float *bias, float *y, int row_begin, int row_end);
+
+lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level, lmc_act_rule rule);
 
 /* One matrix of a multi-matmul: the matrices share the quantised input. */
 typedef struct {
@@ -46,7 +51,7 @@ typedef struct {
  * thread wake-ups than one lmc_matmul_q8 per matrix; same results). All
  * matrices must have the same number of columns. */
 void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs, const int8_t *xq,
-                         const float *xscale, int n_rows);
+                         const float *xscale, int n_rows, lmc_act_rule rule);
 
 /* ---- Attention ----
  * The keys of one kv head are stored transposed in blocks of
@@ -132,13 +137,16 @@ uint64_t lmc_cdf_freqs_avx2(const float *weight, int n, float scale, uint32_t *f
 void lmc_prefix_sums_scalar(uint32_t *cum, int n);
 void lmc_prefix_sums_avx2(uint32_t *cum, int n);
 
-/* The rules of qmat.c per SIMD level: lmc_quantize_row (weights, int8) and
- * lmc_quantize_activation (int16 as two int8 planes); each public function
+/* The rules of qmat.c per SIMD level: lmc_quantize_row (weights, int8),
+ * lmc_quantize_activation (int16 as two int8 planes) and
+ * lmc_quantize_activation7 (7 bits, the same planes); each public function
  * picks one. */
 typedef float (*lmc_quantize_fn)(const float *x, int n, int8_t *q);
 float lmc_quantize_row_scalar(const float *x, int n, int8_t *q);
 float lmc_quantize_row_avx2(const float *x, int n, int8_t *q);
 float lmc_quantize_activation_scalar(const float *x, int n, int8_t *planes);
 float lmc_quantize_activation_avx2(const float *x, int n, int8_t *planes);
+float lmc_quantize_activation7_scalar(const float *x, int n, int8_t *planes);
+float lmc_quantize_activation7_avx2(const float *x, int n, int8_t *planes);
 
 #endif /* LMC_NN_KERNELS_H */

@@ -8,9 +8,11 @@
  *   RMSNorm     ss = lmc_dot8(x, x, dim)                (lane order of detmath.h)
  *               r  = lmc_rsqrtf(ss / (float)dim + eps)
  *               y[i] = (x[i] * r) * w[i]
- *   matmuls     activations quantised per row to int16 (two int8 planes) with
- *               lmc_quantize_activation; int8 x int8 -> exact int32 per plane,
- *               combined and scaled as in nn.h (matmul.c); then + bias (qwen2)
+ *   matmuls     activations quantised per row by the state's rule (nn.h): to
+ *               int16 (numerics v1, lmc_quantize_activation) or 7 bits (v2,
+ *               lmc_quantize_activation7), as two int8 planes; int8 x int8 ->
+ *               exact int32 per plane, combined and scaled as in nn.h
+ *               (matmul.c); then + bias (qwen2)
  *   RoPE        pair i (0 <= i < head_dim/2) is (v[2i], v[2i+1]) for llama,
  *               (v[i], v[i+head_dim/2]) for neox; with c, s from the tables:
  *               a' = a*c - b*s;  b' = a*s + b*c   (products rounded, then +/-)
@@ -81,6 +83,7 @@ typedef struct {
 
 struct lmc_llama_state {
     const lmc_llama *model;
+    lmc_act_rule rule;          /* how matmul inputs are quantised */
     int n_seqs, max_pos, max_rows;
     int key_pos;                /* max_pos rounded up to whole key blocks */
     int q_dim, kv_dim, act_width;
@@ -222,8 +225,8 @@ static void attach_gpu(lmc_llama_state *s) {
         return;
     s->history = calloc((size_t)s->n_seqs, sizeof *s->history);
     if (!s->history ||
-        lmc_cuda_llama_create(s->model, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin, &s->gpu) !=
-            LMC_OK) {
+        lmc_cuda_llama_create(s->model, s->rule, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin,
+                              &s->gpu) != LMC_OK) {
         free(s->history);
         s->history = NULL;
     }
@@ -233,8 +236,8 @@ int lmc_llama_rows_per_sequence(const lmc_llama_state *state) {
     return state->gpu ? state->max_rows : LMC_MIN(CPU_ROWS_PER_SEQUENCE, state->max_rows);
 }
 
-lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
-                                  lmc_llama_state **out) {
+lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos,
+                                  int max_rows, lmc_llama_state **out) {
     *out = NULL;
     if (!model || n_seqs <= 0 || max_pos <= 0 || max_rows <= 0 || !model_is_valid(model))
         return LMC_ERR_PARAM;
@@ -251,6 +254,7 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_po
     }
     uint8_t *base = s->memory;
     s->model = model;
+    s->rule = rule;
     s->n_seqs = n_seqs;
     s->max_pos = max_pos;
     s->max_rows = max_rows;
@@ -506,18 +510,18 @@ static void attention(forward_ctx *c) {
 
 static void attention_block(forward_ctx *c, const lmc_llama_layer *l) {
     const lmc_matmul_job qkv[3] = {{&l->wq, l->bq, c->r.q}, {&l->wk, l->bk, c->r.k}, {&l->wv, l->bv, c->r.v}};
-    lmc_matmul_q8_multi(c->pool, qkv, 3, c->r.xq, c->r.xscale, c->n);
+    lmc_matmul_q8_multi(c->pool, qkv, 3, c->r.xq, c->r.xscale, c->n, c->s->rule);
     for_each_row(c, row_rope_and_cache, c->s->q_dim + c->s->kv_dim);
     attention(c);
     for_each_row(c, row_quantize_attention, c->s->q_dim);
-    lmc_matmul_q8(c->pool, &l->wo, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj);
+    lmc_matmul_q8(c->pool, &l->wo, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rule);
 }
 
 static void ffn_block(forward_ctx *c, const lmc_llama_layer *l) {
     const lmc_matmul_job gate_up[2] = {{&l->w_gate, NULL, c->r.gate}, {&l->w_up, NULL, c->r.up}};
-    lmc_matmul_q8_multi(c->pool, gate_up, 2, c->r.xq, c->r.xscale, c->n);
+    lmc_matmul_q8_multi(c->pool, gate_up, 2, c->r.xq, c->r.xscale, c->n, c->s->rule);
     for_each_row(c, row_swiglu, c->m->hidden_dim);
-    lmc_matmul_q8(c->pool, &l->w_down, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj);
+    lmc_matmul_q8(c->pool, &l->w_down, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rule);
 }
 
 static void forward_rows(forward_ctx *c) {
@@ -538,7 +542,7 @@ static void forward_rows(forward_ctx *c) {
     c->norm_weight = m->out_norm;
     for_each_row(c, row_residual_norm, m->dim);
     if (c->logits)
-        lmc_matmul_q8(c->pool, &m->output, c->r.xq, c->r.xscale, c->n, NULL, c->logits);
+        lmc_matmul_q8(c->pool, &m->output, c->r.xq, c->r.xscale, c->n, NULL, c->logits, c->s->rule);
 }
 
 /* ---- Lockstep calls: one part per thread ----
@@ -595,6 +599,12 @@ static void forward_call(forward_ctx *c) {
     }
 }
 
+static lmc_quantize_fn quantizer_for(lmc_act_rule rule, int simd) {
+    if (rule == LMC_ACT_INT7)
+        return simd ? lmc_quantize_activation7_avx2 : lmc_quantize_activation7_scalar;
+    return simd ? lmc_quantize_activation_avx2 : lmc_quantize_activation_scalar;
+}
+
 static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                            const int *positions, int n, float *logits) {
     const lmc_simd_level level = lmc_simd_selected();
@@ -618,7 +628,7 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
                                                 : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
-            .quantize_fn = simd ? lmc_quantize_activation_avx2 : lmc_quantize_activation_scalar,
+            .quantize_fn = quantizer_for(state->rule, simd),
         };
         forward_call(&c);
     }

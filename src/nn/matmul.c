@@ -60,7 +60,9 @@ void lmc_q8_kernel_scalar(const lmc_qmat *w, const int8_t *xq, const float *xsca
     }
 }
 
-lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level) {
+lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level, lmc_act_rule rule) {
+    if (rule == LMC_ACT_INT7 && level >= LMC_SIMD_AVX2)
+        return lmc_q7_kernel_avx2;
     switch (level) {
     case LMC_SIMD_AVX512: return lmc_q8_kernel_avx512;
     case LMC_SIMD_AVX2: return lmc_q8_kernel_avx2;
@@ -99,7 +101,7 @@ static void multi_range(void *ctx_, int begin, int end) {
 }
 
 void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs, const int8_t *xq,
-                         const float *xscale, int n_rows) {
+                         const float *xscale, int n_rows, lmc_act_rule rule) {
     if (n_rows <= 0 || n_jobs <= 0)
         return;
     lmc_simd_level level = lmc_simd_selected();
@@ -108,14 +110,16 @@ void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
     for (int j = 0; j < n_jobs; j++) {
         blocks += row_blocks(jobs[j].w);
         macs += (int64_t)jobs[j].w->rows * jobs[j].w->cols * n_rows;
-        if (!jobs[j].w->row_sum) /* not prepared: the AVX-512 kernel needs row_sum */
+        if (!jobs[j].w->row_sum) { /* not prepared: the AVX-512 and 7-bit kernels need row_sum */
             level = LMC_MIN(level, LMC_SIMD_AVX2);
+            rule = LMC_ACT_INT16; /* the general kernels compute 7-bit inputs too */
+        }
     }
     /* The GPU (nn/cuda.h) gives the same bits; if it fails, the CPU recomputes everything. */
     if (lmc_cuda_enabled() && macs >= lmc_cuda_min_macs() &&
         lmc_cuda_matmul_q8_multi(pool, jobs, n_jobs, xq, xscale, n_rows) == LMC_OK)
         return;
-    multi_context ctx = {lmc_q8_kernel_for(level), jobs, n_jobs, xq, xscale, n_rows};
+    multi_context ctx = {lmc_q8_kernel_for(level, rule), jobs, n_jobs, xq, xscale, n_rows};
     if (macs < MATMUL_PARALLEL_MIN_MACS)
         multi_range(&ctx, 0, blocks);
     else
@@ -123,7 +127,7 @@ void lmc_matmul_q8_multi(lmc_pool *pool, const lmc_matmul_job *jobs, int n_jobs,
 }
 
 void lmc_matmul_q8(lmc_pool *pool, const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
-                   const float *bias, float *y) {
+                   const float *bias, float *y, lmc_act_rule rule) {
     lmc_matmul_job job = {w, bias, y};
-    lmc_matmul_q8_multi(pool, &job, 1, xq, xscale, n_rows);
+    lmc_matmul_q8_multi(pool, &job, 1, xq, xscale, n_rows, rule);
 }

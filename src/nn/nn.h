@@ -50,21 +50,37 @@ float lmc_quantize_row(const float *x, int n, int8_t *q);
 /* Largest |q| of an int16 activation: 127 * 256, so that q = 256 * hi + lo
  * with hi in [-127, 127] and lo in [-128, 127]. */
 #define LMC_ACT_QMAX 32512
+/* Largest |q| of a 7-bit activation: q + 64 is an unsigned byte, and a pair
+ * of its products with weights, at most 2 * 127 * 127, fits int16. */
+#define LMC_ACT7_QMAX 63
 
-/* The activation rule: quantises n values to int16 q in [-32512, 32512]
- * and writes them as two int8 planes, planes[0..n) = hi and
+/* How matmul inputs are quantised (docs/FORMAT.md): numerics v1 to int16,
+ * v2 to 7 bits. Both are stored as two int8 planes per row; the 7-bit
+ * rule's hi plane is all zeros, so every kernel computes either exactly,
+ * and kernels of its own read only lo. */
+typedef enum { LMC_ACT_INT16, LMC_ACT_INT7 } lmc_act_rule;
+
+/* The rule of a numerics version (1 or 2). */
+static inline lmc_act_rule lmc_act_rule_of(uint32_t numerics) {
+    return numerics >= 2 ? LMC_ACT_INT7 : LMC_ACT_INT16;
+}
+
+/* The int16 activation rule: quantises n values to int16 q in
+ * [-32512, 32512] and writes them as two int8 planes, planes[0..n) = hi and
  * planes[n..2n) = lo, q = 256 * hi + lo; returns the scale (max|x| / 32512,
  * or 0 for an all-zero row, which then gives zero output). */
 float lmc_quantize_activation(const float *x, int n, int8_t *planes);
+/* The 7-bit rule: q in [-63, 63] (scale max|x| / 63), hi = 0, lo = q. */
+float lmc_quantize_activation7(const float *x, int n, int8_t *planes);
 
 /* y[t][o] = ((float)dot(hi[t], W[o]) * 256 + (float)dot(lo[t], W[o]))
  *           * (xscale[t] * W.scale[o])
  * for t < n_rows, o < W.rows, parallel over o. xq is [n_rows][2][W.cols]
- * int8: each row's hi plane, then its lo plane (lmc_quantize_activation's
- * layout). Dispatches to the SIMD level of lmc_simd_selected(). bias may be
- * NULL (added after). */
-void lmc_matmul_q8(lmc_pool *pool, const lmc_qmat *w, const int8_t *xq, const float *xscale,
-                   int n_rows, const float *bias, float *y);
+ * int8: each row's hi plane, then its lo plane (the layout of both
+ * activation rules; `rule` says which made them). Dispatches to the SIMD
+ * level of lmc_simd_selected(). bias may be NULL (added after). */
+void lmc_matmul_q8(lmc_pool *pool, const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                   const float *bias, float *y, lmc_act_rule rule);
 
 /* Llama-architecture hyper-parameters and weights (views into the model file
  * or buffers the model loader owns). */
@@ -90,11 +106,12 @@ typedef struct {
 } lmc_llama;
 
 /* Inference state for n_seqs independent sequences of up to max_pos
- * positions each (KV caches), plus scratch for up to max_rows rows per call. */
+ * positions each (KV caches), plus scratch for up to max_rows rows per call;
+ * its matmul inputs are quantised by `rule` (lmc_act_rule_of the numerics). */
 typedef struct lmc_llama_state lmc_llama_state;
 
-lmc_status lmc_llama_state_create(const lmc_llama *model, int n_seqs, int max_pos, int max_rows,
-                                  lmc_llama_state **out);
+lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos,
+                                  int max_rows, lmc_llama_state **out);
 void lmc_llama_state_free(lmc_llama_state *state);
 /* Bytes lmc_llama_state_create would allocate (for memory limits). */
 uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows);

@@ -1,9 +1,11 @@
 /*
  * int8 matrices and the two per-row quantisation rules.
  *
- * Both rules are part of the archive format (every decoder must reproduce
- * them, CUDA included). With QMAX = 127 for weights (lmc_quantize_row) and
- * QMAX = LMC_ACT_QMAX = 32512 for activations (lmc_quantize_activation):
+ * The rules are part of the archive format (every decoder must reproduce
+ * them, CUDA included). With QMAX = 127 for weights (lmc_quantize_row),
+ * QMAX = LMC_ACT_QMAX = 32512 for numerics v1's activations
+ * (lmc_quantize_activation) and QMAX = LMC_ACT7_QMAX = 63 for numerics v2's
+ * (lmc_quantize_activation7):
  *   max_abs = max over i of fabsf(x[i])           (order-free)
  *   scale   = max_abs / (float)QMAX               (one IEEE float division)
  *   q[i]    = round_half_away(clamp(x[i] / scale, -QMAX, QMAX))
@@ -15,7 +17,8 @@
  * An activation's int16 q is stored as two int8 planes:
  *   hi[i] = floor((q[i] + 128) / 256)   in [-127, 127]
  *   lo[i] = q[i] - 256 * hi[i]          in [-128, 127]
- * so each plane multiplies int8 weights with the int8 kernels.
+ * so each plane multiplies int8 weights with the int8 kernels. A 7-bit
+ * activation's planes are hi = 0, lo = q.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -72,15 +75,25 @@ static float max_abs_of(const float *x, int n) {
     return max_abs;
 }
 
-float lmc_quantize_row_scalar(const float *x, int n, int8_t *q) {
-    float scale = max_abs_of(x, n) / 127.0f;
+/* The rule with a QMAX of at most 127: one int8 per value. */
+static float quantize_int8(const float *x, int n, float qmax, int8_t *q) {
+    float scale = max_abs_of(x, n) / qmax;
     if (!(scale > 0.0f)) {
         memset(q, 0, (size_t)(n > 0 ? n : 0));
         return 0.0f;
     }
     for (int i = 0; i < n; i++)
-        q[i] = (int8_t)quantize_value(x[i] / scale, 127.0f);
+        q[i] = (int8_t)quantize_value(x[i] / scale, qmax);
     return scale;
+}
+
+float lmc_quantize_row_scalar(const float *x, int n, int8_t *q) {
+    return quantize_int8(x, n, 127.0f, q);
+}
+
+float lmc_quantize_activation7_scalar(const float *x, int n, int8_t *planes) {
+    memset(planes, 0, (size_t)(n > 0 ? n : 0));
+    return quantize_int8(x, n, (float)LMC_ACT7_QMAX, planes + (n > 0 ? n : 0));
 }
 
 float lmc_quantize_activation_scalar(const float *x, int n, int8_t *planes) {
@@ -111,4 +124,10 @@ float lmc_quantize_activation(const float *x, int n, int8_t *planes) {
     if (lmc_simd_selected() >= LMC_SIMD_AVX2)
         return lmc_quantize_activation_avx2(x, n, planes);
     return lmc_quantize_activation_scalar(x, n, planes);
+}
+
+float lmc_quantize_activation7(const float *x, int n, int8_t *planes) {
+    if (lmc_simd_selected() >= LMC_SIMD_AVX2)
+        return lmc_quantize_activation7_avx2(x, n, planes);
+    return lmc_quantize_activation7_scalar(x, n, planes);
 }

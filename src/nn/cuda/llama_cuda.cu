@@ -43,6 +43,7 @@ struct lmc_cuda_llama {
     const lmc_llama *m;
     int n_seqs, max_pos, max_rows, q_dim, kv_dim;
     float attn_scale;
+    float act_qmax;            /* the activation rule's QMAX (nn.h): LMC_ACT_QMAX or LMC_ACT7_QMAX */
     size_t attn_shared;        /* dynamic shared memory of attention_kernel */
     cudaStream_t stream;
     device_layer *layers;      /* host array of device pointers */
@@ -100,19 +101,21 @@ static __device__ float block_max(float m) {
     return result;
 }
 
-/* lmc_quantize_activation of x[0..n) into planes hi = planes[0..pitch),
+/* lmc_quantize_activation (qmax LMC_ACT_QMAX) or lmc_quantize_activation7
+ * (LMC_ACT7_QMAX: hi is then 0) of x[0..n) into planes hi = planes[0..pitch),
  * lo = planes[pitch..2 pitch) (zeros after n), by the whole block. */
-static __device__ void block_quantize(const float *x, int n, int8_t *planes, size_t pitch, float *scale_out) {
+static __device__ void block_quantize(const float *x, int n, float qmax, int8_t *planes, size_t pitch,
+                                      float *scale_out) {
     float m = 0.0f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float a = fabsf(x[i]);
         if (a > m)
             m = a;
     }
-    const float scale = __fdiv_rn(block_max(m), (float)LMC_ACT_QMAX);
+    const float scale = __fdiv_rn(block_max(m), qmax);
     const int usable = scale > 0.0f;
     for (size_t i = threadIdx.x; i < pitch; i += blockDim.x) {
-        int q = usable && i < (size_t)n ? quantize_value(__fdiv_rn(x[i], scale), (float)LMC_ACT_QMAX) : 0;
+        int q = usable && i < (size_t)n ? quantize_value(__fdiv_rn(x[i], scale), qmax) : 0;
         int h = (q + 128 + 256 * 128) / 256 - 128;
         planes[i] = (int8_t)h;
         planes[pitch + i] = (int8_t)(q - 256 * h);
@@ -124,7 +127,7 @@ static __device__ void block_quantize(const float *x, int n, int8_t *planes, siz
 /* Row blockIdx.x: x += residual (if any); act = RMSNorm(x) * weight;
  * planes = quantise(act). */
 static __global__ void norm_kernel(float *x_all, const float *residual_all, const float *weight, int dim, float eps,
-                                   float *act_all, int8_t *xq, size_t pitch, float *xscale) {
+                                   float *act_all, float qmax, int8_t *xq, size_t pitch, float *xscale) {
     __shared__ float lanes[8];
     __shared__ float r_shared;
     const size_t row = blockIdx.x;
@@ -146,14 +149,14 @@ static __global__ void norm_kernel(float *x_all, const float *residual_all, cons
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         act[i] = __fmul_rn(__fmul_rn(x[i], r), weight[i]);
     __syncthreads();
-    block_quantize(act, dim, xq + row * 2 * pitch, pitch, &xscale[row]);
+    block_quantize(act, dim, qmax, xq + row * 2 * pitch, pitch, &xscale[row]);
 }
 
 /* Row blockIdx.x of src (rows of `stride` floats, n used) quantised. */
-static __global__ void quantize_kernel(const float *src, size_t stride, int n, int8_t *xq, size_t pitch,
-                                       float *xscale) {
+static __global__ void quantize_kernel(const float *src, size_t stride, int n, float qmax, int8_t *xq,
+                                       size_t pitch, float *xscale) {
     const size_t row = blockIdx.x;
-    block_quantize(src + row * stride, n, xq + row * 2 * pitch, pitch, &xscale[row]);
+    block_quantize(src + row * stride, n, qmax, xq + row * 2 * pitch, pitch, &xscale[row]);
 }
 
 /* act = silu(gate) * up, elementwise over count values. */
@@ -462,8 +465,8 @@ static cudaError_t allocate_host(lmc_cuda_llama *g) {
     return cudaSuccess;
 }
 
-lmc_status lmc_cuda_llama_create(const lmc_llama *m, int n_seqs, int max_pos, int max_rows, const float *rope_cos,
-                                 const float *rope_sin, lmc_cuda_llama **out) {
+lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_act_rule rule, int n_seqs, int max_pos, int max_rows,
+                                 const float *rope_cos, const float *rope_sin, lmc_cuda_llama **out) {
     *out = NULL;
     if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || lmc_cuda_bind() != cudaSuccess)
         return LMC_ERR_UNSUPPORTED;
@@ -477,6 +480,7 @@ lmc_status lmc_cuda_llama_create(const lmc_llama *m, int n_seqs, int max_pos, in
     g->q_dim = m->n_heads * m->head_dim;
     g->kv_dim = m->n_kv_heads * m->head_dim;
     g->attn_scale = 1.0f / sqrtf((float)m->head_dim);
+    g->act_qmax = rule == LMC_ACT_INT7 ? (float)LMC_ACT7_QMAX : (float)LMC_ACT_QMAX;
     g->layers = (device_layer *)calloc((size_t)m->n_layers, sizeof *g->layers);
     g->graphs = (cudaGraphExec_t *)calloc(2 * ((size_t)max_rows + 1), sizeof *g->graphs);
     const device_layout l = device_layout_of(m, n_seqs, max_pos, max_rows);
@@ -563,8 +567,8 @@ static cudaError_t upload_rows(lmc_cuda_llama *g, int n) {
 
 static cudaError_t launch_norm(lmc_cuda_llama *g, int n, const float *residual, const float *weight) {
     const int dim = g->m->dim;
-    norm_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->x, residual, weight, dim, g->m->norm_eps, g->act, g->xq,
-                                                  lmc_cuda_pitch(dim), g->xscale);
+    norm_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->x, residual, weight, dim, g->m->norm_eps, g->act,
+                                                  g->act_qmax, g->xq, lmc_cuda_pitch(dim), g->xscale);
     return cudaGetLastError();
 }
 
@@ -588,8 +592,8 @@ static cudaError_t launch_matmul(lmc_cuda_llama *g, int n, const lmc_cuda_weight
 }
 
 static cudaError_t launch_quantize(lmc_cuda_llama *g, int n, const float *src, int width) {
-    quantize_kernel<<<n, ROW_THREADS, 0, g->stream>>>(src, (size_t)width, width, g->xq, lmc_cuda_pitch(width),
-                                                      g->xscale);
+    quantize_kernel<<<n, ROW_THREADS, 0, g->stream>>>(src, (size_t)width, width, g->act_qmax, g->xq,
+                                                      lmc_cuda_pitch(width), g->xscale);
     return cudaGetLastError();
 }
 

@@ -10,6 +10,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "common/detmath.h"
 #include "nn/kernels.h"
@@ -185,11 +186,14 @@ static __m256i pack_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
     return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-float lmc_quantize_row_avx2(const float *x, int n, int8_t *q) {
-    float scale = max_abs(x, n) / 127.0f;
-    if (!(scale > 0.0f))
-        return lmc_quantize_row_scalar(x, n, q);
-    const __m256 scale_v = _mm256_set1_ps(scale), qmax = _mm256_set1_ps(127.0f);
+/* qmat.c's rule with a QMAX of at most 127 (one int8 per value). */
+static float quantize_int8(const float *x, int n, float qmax_value, int8_t *q) {
+    float scale = max_abs(x, n) / qmax_value;
+    if (!(scale > 0.0f)) {
+        memset(q, 0, (size_t)(n > 0 ? n : 0));
+        return 0.0f;
+    }
+    const __m256 scale_v = _mm256_set1_ps(scale), qmax = _mm256_set1_ps(qmax_value);
     int i = 0;
     for (; i + 32 <= n; i += 32) {
         __m256i a = quantize_lanes(_mm256_loadu_ps(x + i), scale_v, qmax);
@@ -206,6 +210,15 @@ float lmc_quantize_row_avx2(const float *x, int n, int8_t *q) {
             q[i + j] = (int8_t)lanes[j];
     }
     return scale;
+}
+
+float lmc_quantize_row_avx2(const float *x, int n, int8_t *q) {
+    return quantize_int8(x, n, 127.0f, q);
+}
+
+float lmc_quantize_activation7_avx2(const float *x, int n, int8_t *planes) {
+    memset(planes, 0, (size_t)(n > 0 ? n : 0));
+    return quantize_int8(x, n, (float)LMC_ACT7_QMAX, planes + (n > 0 ? n : 0));
 }
 
 /* The int16 activation rule: q split into hi = (q + 128) >> 8 (an
