@@ -78,7 +78,8 @@
 typedef struct {
     int32_t *entries;
     size_t count, capacity;
-    int next_pos; /* the position a row must have to need no HISTORY_SEEK */
+    size_t pending; /* entries a call being reserved for may add */
+    int next_pos;   /* the position a row must have to need no HISTORY_SEEK */
 } cache_history;
 
 struct lmc_llama_state {
@@ -645,7 +646,7 @@ static void free_history(lmc_llama_state *s) {
     s->history = NULL;
 }
 
-/* Room for `more` entries in sequence seq's history. */
+/* Room for `more` entries after the history's last. */
 static int history_reserve(cache_history *h, size_t more) {
     if (h->count + more <= h->capacity)
         return 1;
@@ -658,13 +659,19 @@ static int history_reserve(cache_history *h, size_t more) {
     return 1;
 }
 
-/* Room to record a call's n rows (each may need a HISTORY_SEEK), or one
- * slide (n = 1) of every sequence; 0 if memory ran out. */
-static int history_reserve_all(lmc_llama_state *s, const int *seqs, int n) {
+/* Room to record n rows of seqs, each taking up to 3 entries (a
+ * HISTORY_SEEK and its position, then the token), or a slide of each of
+ * the n sequences (3 entries); 0 if memory ran out. */
+static int history_reserve_rows(lmc_llama_state *s, const int *seqs, int n) {
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++) {
+        cache_history *h = &s->history[seqs[i]];
+        h->pending += 3;
+        ok = history_reserve(h, h->pending);
+    }
     for (int i = 0; i < n; i++)
-        if (!history_reserve(&s->history[seqs[i]], 3 * (size_t)n))
-            return 0;
-    return 1;
+        s->history[seqs[i]].pending = 0;
+    return ok;
 }
 
 static void history_put(cache_history *h, int32_t value) {
@@ -746,7 +753,7 @@ static void fall_back_to_cpu(lmc_llama_state *s, lmc_pool *pool) {
 void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, const int32_t *tokens,
                        const int *positions, int n, float *logits) {
     if (state->gpu) {
-        if (history_reserve_all(state, seqs, n) &&
+        if (history_reserve_rows(state, seqs, n) &&
             lmc_cuda_llama_forward(state->gpu, seqs, tokens, positions, n, logits) == LMC_OK) {
             remember_rows(state, seqs, tokens, positions, n);
             return;
@@ -790,7 +797,7 @@ static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride,
 void lmc_llama_slide(lmc_llama_state *state, lmc_pool *pool, const int *seqs, int n, int stride, int length) {
     assert(stride > 0 && stride < length && length <= state->max_pos);
     if (state->gpu) {
-        if (history_reserve_all(state, seqs, 1) &&
+        if (history_reserve_rows(state, seqs, n) &&
             lmc_cuda_llama_slide(state->gpu, seqs, n, stride, length) == LMC_OK) {
             remember_slides(state, seqs, n, stride, length);
             return;
