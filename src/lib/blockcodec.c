@@ -8,8 +8,10 @@
  *
  * Windowing (docs/FORMAT.md): with window W and stride S, output p is
  * computed by window k = 0 if p < W, else (p - W) / S + 1. Window k starts
- * at x[k*S] with relative position 0, so window k > 0 re-reads its first
- * W - S tokens as context and then yields outputs W + (k-1)S .. W + kS - 1.
+ * at x[k*S] with relative position 0 and yields outputs W + (k-1)S ..
+ * W + kS - 1 at positions W - S .. W - 1; before them, window k > 0 re-reads
+ * its first W - S tokens as context (numerics 1), or keeps window k-1's
+ * caches slid by S with x[0] as a sink (numerics 2, lmc_llama_slide).
  * Encoder and decoder follow exactly this schedule, and the engine is
  * batch-invariant, so both see bit-identical logits.
  *
