@@ -31,6 +31,16 @@ static void plan(const lmc_options *options, const uint8_t *data, size_t size, l
     lmc_encoder_free(e);
 }
 
+/* Only the header of the stream planned for data. */
+static lmc_header planned_header(const lmc_options *options, const uint8_t *data, size_t size) {
+    lmc_buf archive;
+    lmc_buf_init(&archive);
+    lmc_header header;
+    plan(options, data, size, &header, &archive);
+    lmc_buf_free(&archive);
+    return header;
+}
+
 /* Codes data block by block in groups of `group` blocks, as separate
  * callers would, and checks the result against the stream's archive; then
  * decodes the records in other groups. */
@@ -114,8 +124,8 @@ static void test_model_blocks(void **state) {
 
 /* Codes data as blocks under `header` and decodes them back; returns the
  * records' size, and their checksum in *digest unless it is NULL. */
-static size_t round_trip_records_digest(const lmc_header *header, const lmc_options *options, const uint8_t *data,
-                                        size_t size, uint64_t *digest) {
+static size_t round_trip_records(const lmc_header *header, const lmc_options *options, const uint8_t *data,
+                                 size_t size, uint64_t *digest) {
     lmc_buf records, decoded;
     lmc_buf_init(&records);
     lmc_buf_init(&decoded);
@@ -137,11 +147,6 @@ static size_t round_trip_records_digest(const lmc_header *header, const lmc_opti
     return bytes;
 }
 
-static size_t round_trip_records(const lmc_header *header, const lmc_options *options, const uint8_t *data,
-                                 size_t size) {
-    return round_trip_records_digest(header, options, data, size, NULL);
-}
-
 /* New archives slide their windows' caches (numerics v2); numerics v1's
  * re-read windows still code and decode, and the two code other bits once
  * a window is full (these 7,000 bytes are over 1,500 tokens, the window
@@ -155,16 +160,12 @@ static void test_numerics_versions(void **state) {
     lmc_options_init(&options);
     options.block_size = 8192;
     options.threads = 2;
-    lmc_buf archive;
-    lmc_buf_init(&archive);
-    lmc_header header;
-    plan(&options, data, size, &header, &archive);
-    lmc_buf_free(&archive);
+    lmc_header header = planned_header(&options, data, size);
     assert_int_equal(header.numerics_version, 2);
     uint64_t slid, reread;
-    round_trip_records_digest(&header, &options, data, size, &slid);
+    round_trip_records(&header, &options, data, size, &slid);
     header.numerics_version = 1;
-    round_trip_records_digest(&header, &options, data, size, &reread);
+    round_trip_records(&header, &options, data, size, &reread);
     assert_true(slid != reread);
     free(data);
 }
@@ -180,17 +181,13 @@ static void test_mixed_versions(void **state) {
     lmc_options_init(&options);
     options.block_size = 1024;
     options.threads = 2;
-    lmc_buf archive;
-    lmc_buf_init(&archive);
-    lmc_header header;
-    plan(&options, data, size, &header, &archive);
-    lmc_buf_free(&archive);
+    lmc_header header = planned_header(&options, data, size);
     assert_int_equal(header.codec, LMC_CODEC_MIXED_LANES);
-    size_t lanes = round_trip_records(&header, &options, data, size);
+    size_t lanes = round_trip_records(&header, &options, data, size, NULL);
     header.codec = LMC_CODEC_MIXED;
-    size_t second = round_trip_records(&header, &options, data, size);
+    size_t second = round_trip_records(&header, &options, data, size, NULL);
     header.codec = LMC_CODEC_MIXED_V1;
-    size_t first = round_trip_records(&header, &options, data, size);
+    size_t first = round_trip_records(&header, &options, data, size, NULL);
     /* Blocks this small get one lane and code the same bits: each of the
      * 3 blocks only adds its lane count (a byte) and its byte count (two). */
     assert_true(lanes == second + 3 * 3);
@@ -229,11 +226,7 @@ static void test_damaged_lane_tables(void **state) {
     lmc_options options;
     lmc_options_init(&options);
     options.threads = 2;
-    lmc_buf archive;
-    lmc_buf_init(&archive);
-    lmc_header header;
-    plan(&options, text, sizeof text, &header, &archive);
-    lmc_buf_free(&archive);
+    const lmc_header header = planned_header(&options, text, sizeof text);
     assert_int_equal(header.codec, LMC_CODEC_MIXED_LANES);
     /* varints below 128 are one byte: lanes, then (tokens, bytes) per lane */
     static const struct {

@@ -635,6 +635,37 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
     }
 }
 
+/* ---- Sliding a window on the CPU (lmc_llama_slide) ---- */
+
+/* One kv head's keys [stride + 1, length) to [1, length - stride), rotated
+ * back by stride positions (in increasing order: a key is read before its
+ * place is written). */
+static void slide_keys(const lmc_llama_state *s, float *keys, int stride, int length) {
+    const int hd = s->model->head_dim, half = hd / 2, neox = s->model->rope_neox;
+    const float *cos_row = s->rope_cos + (size_t)stride * (size_t)half;
+    const float *sin_row = s->rope_sin + (size_t)stride * (size_t)half;
+    for (int pos = stride + 1; pos < length; pos++)
+        for (int i = 0; i < half; i++) {
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = keys[lmc_attn_key_index(hd, pos, a)], x1 = keys[lmc_attn_key_index(hd, pos, b)];
+            float c = cos_row[i], sn = sin_row[i];
+            keys[lmc_attn_key_index(hd, pos - stride, a)] = x0 * c + x1 * sn;
+            keys[lmc_attn_key_index(hd, pos - stride, b)] = x1 * c - x0 * sn;
+        }
+}
+
+static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length) {
+    const lmc_llama *m = s->model;
+    const size_t kept = (size_t)(length - stride - 1) * (size_t)m->head_dim;
+    for (int i = 0; i < n; i++)
+        for (int layer = 0; layer < m->n_layers; layer++)
+            for (int h = 0; h < m->n_kv_heads; h++) {
+                slide_keys(s, s->k_cache + key_offset(s, seqs[i], layer, h), stride, length);
+                memmove(s->v_cache + value_offset(s, seqs[i], layer, h, 1),
+                        s->v_cache + value_offset(s, seqs[i], layer, h, stride + 1), kept * sizeof(float));
+            }
+}
+
 /* ---- The GPU's history, for rebuilding its caches on the CPU ---- */
 
 static void free_history(lmc_llama_state *s) {
@@ -705,8 +736,6 @@ static void remember_slides(lmc_llama_state *s, const int *seqs, int n, int stri
     }
 }
 
-static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length);
-
 /* Rebuilds one sequence's caches on the CPU from its history, REPLAY_ROWS
  * rows per call. */
 #define REPLAY_ROWS 64
@@ -764,35 +793,6 @@ void lmc_llama_forward(lmc_llama_state *state, lmc_pool *pool, const int *seqs, 
 }
 
 /* ---- Sliding a window ---- */
-
-/* One kv head's keys [stride + 1, length) to [1, length - stride), rotated
- * back by stride positions (in increasing order: a key is read before its
- * place is written). */
-static void slide_keys(const lmc_llama_state *s, float *keys, int stride, int length) {
-    const int hd = s->model->head_dim, half = hd / 2, neox = s->model->rope_neox;
-    const float *cos_row = s->rope_cos + (size_t)stride * (size_t)half;
-    const float *sin_row = s->rope_sin + (size_t)stride * (size_t)half;
-    for (int pos = stride + 1; pos < length; pos++)
-        for (int i = 0; i < half; i++) {
-            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-            float x0 = keys[lmc_attn_key_index(hd, pos, a)], x1 = keys[lmc_attn_key_index(hd, pos, b)];
-            float c = cos_row[i], sn = sin_row[i];
-            keys[lmc_attn_key_index(hd, pos - stride, a)] = x0 * c + x1 * sn;
-            keys[lmc_attn_key_index(hd, pos - stride, b)] = x1 * c - x0 * sn;
-        }
-}
-
-static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length) {
-    const lmc_llama *m = s->model;
-    const size_t kept = (size_t)(length - stride - 1) * (size_t)m->head_dim;
-    for (int i = 0; i < n; i++)
-        for (int layer = 0; layer < m->n_layers; layer++)
-            for (int h = 0; h < m->n_kv_heads; h++) {
-                slide_keys(s, s->k_cache + key_offset(s, seqs[i], layer, h), stride, length);
-                memmove(s->v_cache + value_offset(s, seqs[i], layer, h, 1),
-                        s->v_cache + value_offset(s, seqs[i], layer, h, stride + 1), kept * sizeof(float));
-            }
-}
 
 void lmc_llama_slide(lmc_llama_state *state, lmc_pool *pool, const int *seqs, int n, int stride, int length) {
     assert(stride > 0 && stride < length && length <= state->max_pos);
