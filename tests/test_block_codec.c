@@ -147,10 +147,10 @@ static size_t round_trip_records(const lmc_header *header, const lmc_options *op
     return bytes;
 }
 
-/* New archives slide their windows' caches (numerics v2); numerics v1's
- * re-read windows still code and decode, and the two code other bits once
- * a window is full (these 7,000 bytes are over 1,500 tokens, the window
- * 512). */
+/* New archives take int8 attention over sliding windows (numerics v3);
+ * v2 (float attention, sliding) and v1 (float attention, re-read windows)
+ * still code and decode, and the three code other bits once a window is
+ * full (these 7,000 bytes are over 1,500 tokens, the window 512). */
 static void test_numerics_versions(void **state) {
     (void)state;
     size_t size = 7000;
@@ -161,12 +161,13 @@ static void test_numerics_versions(void **state) {
     options.block_size = 8192;
     options.threads = 2;
     lmc_header header = planned_header(&options, data, size);
-    assert_int_equal(header.numerics_version, 2);
-    uint64_t slid, reread;
-    round_trip_records(&header, &options, data, size, &slid);
-    header.numerics_version = 1;
-    round_trip_records(&header, &options, data, size, &reread);
-    assert_true(slid != reread);
+    assert_int_equal(header.numerics_version, 3);
+    uint64_t digests[3];
+    for (int version = 3; version >= 1; version--) {
+        header.numerics_version = (uint8_t)version;
+        round_trip_records(&header, &options, data, size, &digests[version - 1]);
+    }
+    assert_true(digests[0] != digests[1] && digests[1] != digests[2] && digests[0] != digests[2]);
     free(data);
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "container/container.h"
 #include "model/model.h"
 #include "nn/cuda.h"
 #include "nn/kernels.h"
@@ -367,12 +368,13 @@ static schedule make_schedule(schedule_kind kind, int vocab) {
     return sc;
 }
 
-/* Runs the schedule on a new state quantising by `rule`; logits gets every
- * row's logits in order. fail_at >= 0 makes the GPU fail at the first
- * forward from that call on (the state must go on on the CPU). */
-static void run_schedule(const lmc_llama *m, lmc_act_rule rule, const schedule *sc, int fail_at, float *logits) {
+/* Runs the schedule on a new state computing by the rules of `numerics`;
+ * logits gets every row's logits in order. fail_at >= 0 makes the GPU fail
+ * at the first forward from that call on (the state must go on on the CPU). */
+static void run_schedule(const lmc_llama *m, uint32_t numerics, const schedule *sc, int fail_at, float *logits) {
     lmc_llama_state *s;
-    assert_int_equal(lmc_llama_state_create(m, rule, sc->n_seqs, N_POS, sc->max_rows, &s), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, lmc_nn_rules_of(numerics), sc->n_seqs, N_POS, sc->max_rows, &s),
+                     LMC_OK);
     size_t at = 0;
     for (int i = 0; i < sc->n_calls; i++) {
         const call *c = &sc->calls[i];
@@ -390,36 +392,33 @@ static void run_schedule(const lmc_llama *m, lmc_act_rule rule, const schedule *
     lmc_llama_state_free(s);
 }
 
-static const char *rule_name(lmc_act_rule rule) {
-    return rule == LMC_ACT_INT7 ? "7-bit activations" : "int16 activations";
-}
-
-/* Every schedule with each activation rule on the CPU and on the GPU (and
- * once with a failure in the middle): the same logits, and the GPU really
- * ran. */
+/* Every schedule under each numerics version on the CPU and on the GPU
+ * (and once with a failure in the middle): the same logits, and the GPU
+ * really ran. */
 static void check_model_on_gpu(const lmc_llama *m, const char *name) {
-    for (int kind = 0; kind < 2 * SCHEDULE_KINDS; kind++) {
-        const lmc_act_rule rule = kind < SCHEDULE_KINDS ? LMC_ACT_INT16 : LMC_ACT_INT7;
+    for (int kind = 0; kind < LMC_NUMERICS_VERSION * SCHEDULE_KINDS; kind++) {
+        const uint32_t numerics = 1 + (uint32_t)(kind / SCHEDULE_KINDS);
         schedule sc = make_schedule((schedule_kind)(kind % SCHEDULE_KINDS), m->vocab);
         const size_t n = (size_t)sc.total_rows * (size_t)m->vocab;
         float *want = checked_malloc(n * sizeof(float)), *got = checked_malloc(n * sizeof(float));
         char what[160];
         lmc_cuda_force(0, 0);
-        run_schedule(m, rule, &sc, -1, want);
+        run_schedule(m, numerics, &sc, -1, want);
         lmc_cuda_force(1, 0);
         const uint64_t before = lmc_cuda_llama_calls();
         memset(got, 0xff, n * sizeof(float));
-        run_schedule(m, rule, &sc, -1, got);
+        run_schedule(m, numerics, &sc, -1, got);
         uint64_t forwards = 0;
         for (int i = 0; i < sc.n_calls; i++)
             forwards += sc.calls[i].slide_stride == 0;
         assert_true(lmc_cuda_llama_calls() >= before + forwards);
-        snprintf(what, sizeof what, "%s, schedule %d, %s, on the GPU", name, kind % SCHEDULE_KINDS, rule_name(rule));
+        snprintf(what, sizeof what, "%s, schedule %d, numerics %u, on the GPU", name, kind % SCHEDULE_KINDS,
+                 (unsigned)numerics);
         assert_same_bits(want, got, n, what);
         memset(got, 0xff, n * sizeof(float));
-        run_schedule(m, rule, &sc, sc.n_calls / 2, got);
-        snprintf(what, sizeof what, "%s, schedule %d, %s, GPU failing at call %d", name, kind % SCHEDULE_KINDS,
-                 rule_name(rule), sc.n_calls / 2);
+        run_schedule(m, numerics, &sc, sc.n_calls / 2, got);
+        snprintf(what, sizeof what, "%s, schedule %d, numerics %u, GPU failing at call %d", name,
+                 kind % SCHEDULE_KINDS, (unsigned)numerics, sc.n_calls / 2);
         assert_same_bits(want, got, n, what);
         lmc_cuda_force(-1, 0);
         free(want);

@@ -297,7 +297,7 @@ static double kl_divergence(const float *p_logits, const float *q_logits, int n)
  * bit for bit (so the agreement figures below hold everywhere). */
 static void assert_same_on_every_level(const lmc_llama *m, const story *st, const float *expected) {
     lmc_llama_state *engine;
-    assert_int_equal(lmc_llama_state_create(m, LMC_ACT_INT16, 1, st->n, st->n, &engine), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(m, lmc_nn_rules_of(1), 1, st->n, st->n, &engine), LMC_OK);
     lmc_pool *pool = lmc_pool_create(2);
     int *seqs = calloc((size_t)st->n, sizeof *seqs), *positions = malloc((size_t)st->n * sizeof *positions);
     for (int i = 0; i < st->n; i++) positions[i] = i;
@@ -444,7 +444,7 @@ static void test_engine_logits(void **state) {
     story st;
     read_story(&st);
     lmc_llama_state *engine;
-    assert_int_equal(lmc_llama_state_create(&model->llama, LMC_ACT_INT16, 1, st.n, st.n, &engine), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&model->llama, lmc_nn_rules_of(1), 1, st.n, st.n, &engine), LMC_OK);
     lmc_pool *pool = lmc_pool_create(1);
     int *seqs = calloc((size_t)st.n, sizeof *seqs), *positions = malloc((size_t)st.n * sizeof *positions);
     for (int i = 0; i < st.n; i++) positions[i] = i;
@@ -601,7 +601,7 @@ static void test_greedy_text(void **state) {
     uint8_t *want = read_whole(peer_file("stories260K.greedy256.txt"), &want_size);
     const int steps = 256;
     engine_ctx e = {NULL, lmc_pool_create(1), malloc((size_t)model->llama.vocab * sizeof(float)), model->llama.vocab};
-    assert_int_equal(lmc_llama_state_create(&model->llama, LMC_ACT_INT16, 1, steps, 1, &e.engine), LMC_OK);
+    assert_int_equal(lmc_llama_state_create(&model->llama, lmc_nn_rules_of(1), 1, steps, 1, &e.engine), LMC_OK);
     int int8_tokens = greedy_agreement(model->gguf, engine_next, &e, want, want_size, steps);
     reference r;
     reference_load(&r, &model->llama, model->gguf, steps);

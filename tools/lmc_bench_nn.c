@@ -17,9 +17,10 @@
  * usage: lmc_bench_nn [--mode batched|lockstep|matmul|pool|attention|cdf] [--rows N] [--seqs B] [--ctx N]
  *                     [--dim D] [--hidden F] [--layers L] [--heads H] [--kv-heads K]
  *                     [--vocab V] [--threads T] [--simd scalar|avx2|avx512] [--repeat N]
- *                     [--numerics 1|2]
- * --numerics picks the activation rule (nn.h): 1 int16, 2 (the default,
- * what new archives use) 7 bits.
+ *                     [--numerics 1|2|3]
+ * --numerics picks the rules (nn.h): 1 int16 activations, 2 7-bit
+ * activations, 3 (the default, what new archives use) 7-bit activations and
+ * int8 attention.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +35,8 @@
 typedef struct {
     const char *mode;
     int rows, seqs, ctx, dim, hidden, layers, heads, kv_heads, vocab, threads, repeat;
-    lmc_act_rule rule;
+    int numerics;
+    lmc_nn_rules rules;
     const char *simd;
 } options;
 
@@ -135,7 +137,7 @@ static int parse_int(const char *name, const char *value) {
 
 static options parse_options(int argc, char **argv) {
     options o = {.mode = "batched", .rows = 256, .seqs = 16, .ctx = 512, .dim = 256, .hidden = 688,
-                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .repeat = 1, .rule = LMC_ACT_INT7,
+                 .layers = 6, .heads = 8, .kv_heads = 4, .vocab = 256, .threads = 1, .repeat = 1, .numerics = 3,
                  .simd = NULL};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -152,7 +154,7 @@ static options parse_options(int argc, char **argv) {
         else if (!strcmp(a, "--vocab")) o.vocab = parse_int(a, v);
         else if (!strcmp(a, "--threads")) o.threads = parse_int(a, v);
         else if (!strcmp(a, "--repeat")) o.repeat = parse_int(a, v);
-        else if (!strcmp(a, "--numerics")) o.rule = lmc_act_rule_of((uint32_t)parse_int(a, v));
+        else if (!strcmp(a, "--numerics")) o.numerics = parse_int(a, v);
         else {
             fprintf(stderr, "lmc_bench_nn: unknown or incomplete option %s (see the source header)\n", a);
             exit(2);
@@ -163,6 +165,7 @@ static options parse_options(int argc, char **argv) {
         fprintf(stderr, "lmc_bench_nn: --mode is batched, lockstep, matmul, pool, attention or cdf\n");
         exit(2);
     }
+    o.rules = lmc_nn_rules_of((uint32_t)o.numerics);
     return o;
 }
 
@@ -220,19 +223,19 @@ static void bench_matmul(const options *o, lmc_pool *pool) {
     float *y = bench_alloc((size_t)o->rows * (size_t)o->hidden * sizeof(float));
     for (int t = 0; t < o->rows; t++) {
         int8_t *planes = xq + 2 * (size_t)t * (size_t)o->dim;
-        xscale[t] = o->rule == LMC_ACT_INT7 ? lmc_quantize_activation7(x, o->dim, planes)
+        xscale[t] = o->rules.act == LMC_ACT_INT7 ? lmc_quantize_activation7(x, o->dim, planes)
                                             : lmc_quantize_activation(x, o->dim, planes);
     }
     free(x);
     long calls = 0;
     double start = now_seconds(), seconds;
     do {
-        lmc_matmul_q8(pool, &w, xq, xscale, o->rows, NULL, y, o->rule);
+        lmc_matmul_q8(pool, &w, xq, xscale, o->rows, NULL, y, o->rules.act);
         calls++;
     } while ((seconds = now_seconds() - start) < 0.5);
     double macs = (double)calls * o->rows * (double)o->hidden * o->dim;
     printf("mode=matmul simd=%s numerics=%d threads=%d out=%d cols=%d rows=%d: %.1f GMAC/s, %.1f us per call\n",
-           lmc_simd_name(lmc_simd_selected()), o->rule == LMC_ACT_INT7 ? 2 : 1, o->threads, o->hidden, o->dim, o->rows, macs / seconds * 1e-9,
+           lmc_simd_name(lmc_simd_selected()), o->numerics, o->threads, o->hidden, o->dim, o->rows, macs / seconds * 1e-9,
            seconds / (double)calls * 1e6);
     free(xq);
     free(y);
@@ -394,7 +397,7 @@ int main(int argc, char **argv) {
     const int lockstep = !strcmp(o.mode, "lockstep");
     const int n_seqs = lockstep ? o.seqs : 1, rows_per_call = lockstep ? o.seqs : o.rows;
     lmc_llama_state *state;
-    if (lmc_llama_state_create(&model, o.rule, n_seqs, o.ctx, rows_per_call, &state) != LMC_OK) {
+    if (lmc_llama_state_create(&model, o.rules, n_seqs, o.ctx, rows_per_call, &state) != LMC_OK) {
         fprintf(stderr, "lmc_bench_nn: cannot create the state (check the shapes)\n");
         return 1;
     }

@@ -13,7 +13,7 @@
 #include "common/common.h"
 
 #define LMC_FORMAT_VERSION 1
-#define LMC_NUMERICS_VERSION 2
+#define LMC_NUMERICS_VERSION 3
 
 /* Hard limits a decoder enforces before allocating (SECURITY.md). */
 #define LMC_MAX_BLOCK_SIZE (64u << 20)

@@ -76,7 +76,8 @@ uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config 
     int rows = rows_needed(sequences_of(config), config->window);
     uint64_t symbols = (uint64_t)model->llama.vocab + 1;
     uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t) * (config->mixed ? 2 : 1)) + 3 * sizeof(int);
-    uint64_t bytes = lmc_llama_state_bytes(&model->llama, sequences_of(config), (int)config->window, rows) +
+    uint64_t bytes = lmc_llama_state_bytes(&model->llama, lmc_nn_rules_of(config->numerics), sequences_of(config),
+                                           (int)config->window, rows) +
                      (uint64_t)rows * per_row;
     if (config->mixed) {
         /* The piece index, and each block's prefix sums and adaptive model. */
@@ -152,7 +153,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens || (c->mixed && !c->sorted))
         status = LMC_ERR_NOMEM;
     else
-        status = lmc_llama_state_create(&model->llama, lmc_act_rule_of(config->numerics), sequences_of(config),
+        status = lmc_llama_state_create(&model->llama, lmc_nn_rules_of(config->numerics), sequences_of(config),
                                         (int)window, c->max_rows, &c->state);
     if (status == LMC_OK && c->mixed)
         status = lmc_piece_index_build(model->tokenizer, c->vocab, &c->pieces);

@@ -2,6 +2,8 @@
  * Scalar attention kernels: the reference order that the SIMD versions
  * reproduce bit for bit (see kernels.h).
  */
+#include <string.h>
+
 #include "common/detmath.h"
 #include "nn/kernels.h"
 
@@ -46,4 +48,55 @@ void lmc_attn_mix_scalar(const float *weights, size_t weights_stride, const floa
         for (int d = 0; d < head_dim; d++)
             out[d] = out[d] / weight_sums[i];
     }
+}
+
+/* ---- int8 attention (numerics v3) ---- */
+
+static int32_t key_dot(const int8_t *q, const int8_t *keys, int padded_dim, int pos) {
+    int32_t dot = 0;
+    for (int d = 0; d < padded_dim; d++)
+        dot += (int32_t)q[d] * (int32_t)keys[lmc_attn8_key_index(padded_dim, pos, d)];
+    return dot;
+}
+
+void lmc_attn8_scores_scalar(const int8_t *q, const float *factor, int n_queries, const int8_t *keys,
+                             const float *k_scale, const int32_t *k_sum, int head_dim, int n_keys, float *scores,
+                             size_t scores_stride) {
+    (void)k_sum;
+    const int padded = lmc_attn8_padded_dim(head_dim);
+    for (int i = 0; i < n_queries; i++, q += padded, scores += scores_stride)
+        for (int t = 0; t < n_keys; t++)
+            scores[t] = (float)key_dot(q, keys, padded, t) * (factor[i] * k_scale[t]);
+}
+
+void lmc_attn8_mix_scalar(const int16_t *weights, size_t weights_stride, const float *w_scale,
+                          const float *weight_sums, int n_queries, const int8_t *values, int head_dim, int n_values,
+                          float *out) {
+    for (int i = 0; i < n_queries; i++, weights += weights_stride, out += head_dim)
+        for (int d = 0; d < head_dim; d++) {
+            int64_t acc = 0;
+            for (int t = 0; t < n_values; t++)
+                acc += (int64_t)weights[t] * values[lmc_attn8_value_index(head_dim, t, d)];
+            out[d] = ((float)acc * w_scale[i]) / weight_sums[i];
+        }
+}
+
+float lmc_attn8_weights_scalar(const float *e, const float *v_scale, int n, int16_t *wq) {
+    float max = 0.0f;
+    for (int t = 0; t < n; t++) {
+        float w = e[t] * v_scale[t];
+        max = w > max ? w : max;
+    }
+    if (n % 2)
+        wq[n] = 0;
+    if (!(max > 0.0f)) {
+        memset(wq, 0, (size_t)n * sizeof *wq);
+        return 0.0f;
+    }
+    const float r = 32767.0f / max;
+    for (int t = 0; t < n; t++) {
+        float x = (e[t] * v_scale[t]) * r;
+        wq[t] = (int16_t)(!(x >= 0.5f) ? 0 : x >= 32767.0f ? 32767 : (int)(x + 0.5f));
+    }
+    return max / 32767.0f;
 }

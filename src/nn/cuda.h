@@ -70,7 +70,7 @@ uint64_t lmc_cuda_matmul_count(void);
  * lmc_llama_forward on the CPU. rope_cos/rope_sin are the CPU state's
  * tables ([max_pos][head_dim / 2]). The model must outlive the state. */
 typedef struct lmc_cuda_llama lmc_cuda_llama;
-lmc_status lmc_cuda_llama_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos, int max_rows,
+lmc_status lmc_cuda_llama_create(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows,
                                  const float *rope_cos, const float *rope_sin, lmc_cuda_llama **out);
 void lmc_cuda_llama_free(lmc_cuda_llama *state);
 /* lmc_llama_forward's contract; on an error the caches may be damaged
@@ -106,10 +106,10 @@ static inline lmc_status lmc_cuda_matmul_q8_multi(lmc_pool *pool, const lmc_matm
 static inline void lmc_cuda_forget(const lmc_qmat *w) { (void)w; }
 static inline uint64_t lmc_cuda_matmul_count(void) { return 0; }
 typedef struct lmc_cuda_llama lmc_cuda_llama;
-static inline lmc_status lmc_cuda_llama_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos,
+static inline lmc_status lmc_cuda_llama_create(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos,
                                                int max_rows, const float *rope_cos, const float *rope_sin,
                                                lmc_cuda_llama **out) {
-    (void)model, (void)rule, (void)n_seqs, (void)max_pos, (void)max_rows, (void)rope_cos, (void)rope_sin;
+    (void)model, (void)rules, (void)n_seqs, (void)max_pos, (void)max_rows, (void)rope_cos, (void)rope_sin;
     *out = NULL;
     return LMC_ERR_UNSUPPORTED;
 }

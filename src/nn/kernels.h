@@ -107,6 +107,74 @@ void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float 
 void lmc_attn_mix_avx512(const float *weights, size_t weights_stride, const float *weight_sums, int n_queries,
                          const float *values, int head_dim, int n_values, float *out);
 
+/* ---- int8 attention (numerics v3, lmc_attn_rule LMC_ATTN_INT8) ----
+ * Each position's rotated key and value (per kv head) are quantised by the
+ * weight rule (lmc_quantize_row: int8 in [-127, 127], scales ks_t, vs_t),
+ * each query head by the 7-bit rule (|q| <= 63, scale qs). For the query
+ * heads of a kv head over positions t < n:
+ *   scores   s_t = (float)dot(q, k_t) * (a * ks_t), a = qs * (1 / sqrtf(head_dim)),
+ *            the dot exact in int32
+ *   softmax  e_t = lmc_expf(s_t - max), S = lmc_sum8(e) (lmc_softmax_fn)
+ *   weights  w_t = e_t * vs_t, W = max w_t, r = 32767.0f / W,
+ *            wq_t = round_half_up(w_t * r) limited to [0, 32767]; wq = 0 and
+ *            W = 0 when W is not > 0 (lmc_attn8_weights)
+ *   mix      out[d] = ((float)acc_d * (W / 32767.0f)) / S with
+ *            acc_d = sum over t of wq_t * v_t[d], exact (int64)
+ * Keys are stored in blocks of LMC_ATTN8_KEY_BLOCK positions, four
+ * elements of a position together, so that one 32-byte load holds four
+ * elements of each of 8 positions; head_dim is padded to a multiple of 4
+ * with zeros (lmc_attn8_padded_dim). Values are stored in pairs of
+ * positions, element d of both together, so that one vpmaddwd multiplies
+ * a pair of weights into two positions' elements. Both layouts hold whole
+ * blocks and pairs: kernels read the unused positions of the last one. */
+#define LMC_ATTN8_KEY_BLOCK 8
+
+static inline int lmc_attn8_padded_dim(int head_dim) {
+    return (head_dim + 3) / 4 * 4;
+}
+
+static inline size_t lmc_attn8_key_index(int padded_dim, int pos, int d) {
+    return (size_t)(pos / LMC_ATTN8_KEY_BLOCK) * LMC_ATTN8_KEY_BLOCK * (size_t)padded_dim +
+           (size_t)(d / 4) * (4 * LMC_ATTN8_KEY_BLOCK) + (size_t)(pos % LMC_ATTN8_KEY_BLOCK) * 4 + (size_t)(d % 4);
+}
+
+static inline size_t lmc_attn8_value_index(int head_dim, int pos, int d) {
+    return (size_t)(pos / 2) * 2 * (size_t)head_dim + 2 * (size_t)d + (size_t)(pos % 2);
+}
+
+/* scores + i*scores_stride, for each query i < n_queries (q + i*padded
+ * dim: 7-bit values, zero padded; factor[i] its a): s_t for t < n_keys.
+ * k_sum[t] is the sum of key t's elements (the AVX2 kernel multiplies
+ * q + 64, an unsigned byte, and subtracts 64 * k_sum). */
+typedef void (*lmc_attn8_scores_fn)(const int8_t *q, const float *factor, int n_queries, const int8_t *keys,
+                                    const float *k_scale, const int32_t *k_sum, int head_dim, int n_keys,
+                                    float *scores, size_t scores_stride);
+/* out + i*head_dim for each query i: the mix of weights + i*weights_stride
+ * (wq, with a zero after the last when n_values is odd), w_scale[i] = W /
+ * 32767.0f and weight_sums[i] = S. */
+typedef void (*lmc_attn8_mix_fn)(const int16_t *weights, size_t weights_stride, const float *w_scale,
+                                 const float *weight_sums, int n_queries, const int8_t *values, int head_dim,
+                                 int n_values, float *out);
+
+void lmc_attn8_scores_scalar(const int8_t *q, const float *factor, int n_queries, const int8_t *keys,
+                             const float *k_scale, const int32_t *k_sum, int head_dim, int n_keys, float *scores,
+                             size_t scores_stride);
+void lmc_attn8_scores_avx2(const int8_t *q, const float *factor, int n_queries, const int8_t *keys,
+                           const float *k_scale, const int32_t *k_sum, int head_dim, int n_keys, float *scores,
+                           size_t scores_stride);
+void lmc_attn8_mix_scalar(const int16_t *weights, size_t weights_stride, const float *w_scale,
+                          const float *weight_sums, int n_queries, const int8_t *values, int head_dim, int n_values,
+                          float *out);
+void lmc_attn8_mix_avx2(const int16_t *weights, size_t weights_stride, const float *w_scale,
+                        const float *weight_sums, int n_queries, const int8_t *values, int head_dim, int n_values,
+                        float *out);
+/* The weights step: wq[t] for t < n (and wq[n] = 0 when n is odd) from the
+ * softmax's e and the values' scales; returns W / 32767.0f (0 when W is not
+ * > 0). Element-wise products and a maximum: any order gives these bits. */
+typedef float (*lmc_attn8_weights_fn)(const float *e, const float *v_scale, int n, int16_t *wq);
+float lmc_attn8_weights_scalar(const float *e, const float *v_scale, int n, int16_t *wq);
+float lmc_attn8_weights_avx2(const float *e, const float *v_scale, int n, int16_t *wq);
+
 /* ---- Per-row float operations ----
  * softmax: x[t] = lmc_expf(x[t] - max) in place, max = the largest x[t]
  * (x[0] first, NaNs skipped after it); returns lmc_sum8 of the results. */

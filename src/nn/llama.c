@@ -84,15 +84,21 @@ typedef struct {
 
 struct lmc_llama_state {
     const lmc_llama *model;
-    lmc_act_rule rule;          /* how matmul inputs are quantised */
+    lmc_nn_rules rules;         /* how matmul inputs are quantised, how attention computes */
     int n_seqs, max_pos, max_rows;
-    int key_pos;                /* max_pos rounded up to whole key blocks */
+    int key_pos;                /* max_pos rounded up to whole key blocks (of either layout) */
     int q_dim, kv_dim, act_width;
     float attn_scale;
     void *memory;
     float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
+    /* Float attention: */
     float *k_cache;             /* [n_seqs][n_layers][n_kv_heads] key blocks of key_pos positions (kernels.h) */
     float *v_cache;             /* [n_seqs][n_layers][n_kv_heads][max_pos][head_dim] */
+    /* int8 attention (kernels.h), per (sequence, layer, kv head): */
+    int8_t *k8_cache;           /* key blocks of key_pos positions, padded dim */
+    int8_t *v8_cache;           /* key_pos positions in pairs */
+    float *k_scale, *v_scale;   /* [key_pos] */
+    int32_t *k_sum;             /* [key_pos] */
     float *x;                   /* [max_rows][dim] residual stream */
     float *act;                 /* [max_rows][act_width] normalised / gated activations */
     float *q, *k, *v;           /* [max_rows][q_dim], [max_rows][kv_dim] x2 */
@@ -115,7 +121,8 @@ static void free_history(lmc_llama_state *s);
 
 /* Byte offsets of every buffer in the allocation, and its total size. */
 typedef struct {
-    uint64_t rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, xq, xscale, scores, seq_mark;
+    uint64_t rope_cos, rope_sin, k_cache, v_cache, k8_cache, v8_cache, k_scale, v_scale, k_sum;
+    uint64_t x, act, q, k, v, att, proj, gate, up, xq, xscale, scores, seq_mark;
     uint64_t total;
 } state_layout;
 
@@ -130,31 +137,45 @@ static uint64_t reserve(uint64_t *total, uint64_t bytes) {
     return at;
 }
 
-static int key_positions(int max_pos) {
-    return (max_pos + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
+static int key_positions(int max_pos, lmc_attn_rule rule) {
+    const int block = rule == LMC_ATTN_INT8 ? LMC_ATTN8_KEY_BLOCK : LMC_ATTN_KEY_BLOCK;
+    return (max_pos + block - 1) / block * block;
 }
 
 /* Floats of one attention slot: a score row per query head of a kv head,
- * then their weight sums. */
-static int slot_floats(const lmc_llama *m, int max_pos) {
+ * then their weight sums; for int8 attention then their factors (kernels.h)
+ * and weight scales, their 7-bit queries and their 15-bit weights. */
+static int slot_floats(const lmc_llama *m, int max_pos, lmc_attn_rule rule) {
     const int group = m->n_heads / m->n_kv_heads;
-    return group * max_pos + group;
+    const int floats = group * max_pos + group;
+    if (rule != LMC_ATTN_INT8)
+        return floats;
+    const int query_floats = lmc_attn8_padded_dim(m->head_dim) / 4, weight_floats = key_positions(max_pos, rule) / 2;
+    return floats + group * (2 + query_floats + weight_floats);
 }
 
-static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
+static state_layout layout_of(const lmc_llama *m, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows) {
     const uint64_t f = sizeof(float), rows = (uint64_t)max_rows, pos = (uint64_t)max_pos;
     const uint64_t q_dim = (uint64_t)m->n_heads * (uint64_t)m->head_dim;
     const uint64_t kv_dim = (uint64_t)m->n_kv_heads * (uint64_t)m->head_dim;
     const uint64_t act_width = (uint64_t)max3(m->dim, (int)q_dim, m->hidden_dim);
     const uint64_t rope_bytes = pos * (uint64_t)(m->head_dim / 2) * f;
-    const uint64_t cache_bytes = (uint64_t)n_seqs * (uint64_t)m->n_layers * kv_dim * pos * f;
-    const uint64_t key_cache_bytes = cache_bytes / pos * (uint64_t)key_positions(max_pos);
+    const uint64_t heads = (uint64_t)n_seqs * (uint64_t)m->n_layers * (uint64_t)m->n_kv_heads;
+    const uint64_t key_pos = (uint64_t)key_positions(max_pos, rules.attn);
     state_layout l;
-    l.total = 0;
+    memset(&l, 0, sizeof l);
     l.rope_cos = reserve(&l.total, rope_bytes);
     l.rope_sin = reserve(&l.total, rope_bytes);
-    l.k_cache = reserve(&l.total, key_cache_bytes);
-    l.v_cache = reserve(&l.total, cache_bytes);
+    if (rules.attn == LMC_ATTN_INT8) {
+        l.k8_cache = reserve(&l.total, heads * key_pos * (uint64_t)lmc_attn8_padded_dim(m->head_dim));
+        l.v8_cache = reserve(&l.total, heads * key_pos * (uint64_t)m->head_dim);
+        l.k_scale = reserve(&l.total, heads * key_pos * f);
+        l.v_scale = reserve(&l.total, heads * key_pos * f);
+        l.k_sum = reserve(&l.total, heads * key_pos * sizeof(int32_t));
+    } else {
+        l.k_cache = reserve(&l.total, heads * key_pos * (uint64_t)m->head_dim * f);
+        l.v_cache = reserve(&l.total, heads * pos * (uint64_t)m->head_dim * f);
+    }
     l.x = reserve(&l.total, rows * (uint64_t)m->dim * f);
     l.act = reserve(&l.total, rows * act_width * f);
     l.q = reserve(&l.total, rows * q_dim * f);
@@ -166,13 +187,13 @@ static state_layout layout_of(const lmc_llama *m, int n_seqs, int max_pos, int m
     l.up = reserve(&l.total, rows * (uint64_t)m->hidden_dim * f);
     l.xq = reserve(&l.total, rows * 2 * act_width);
     l.xscale = reserve(&l.total, rows * f);
-    l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * (uint64_t)slot_floats(m, max_pos) * f);
+    l.scores = reserve(&l.total, (uint64_t)ATTN_SLOTS * (uint64_t)slot_floats(m, max_pos, rules.attn) * f);
     l.seq_mark = reserve(&l.total, (uint64_t)n_seqs * sizeof(uint32_t));
     return l;
 }
 
-uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows) {
-    return sizeof(lmc_llama_state) + layout_of(model, n_seqs, max_pos, max_rows).total;
+uint64_t lmc_llama_state_bytes(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows) {
+    return sizeof(lmc_llama_state) + layout_of(model, rules, n_seqs, max_pos, max_rows).total;
 }
 
 /* ---- Validation ---- */
@@ -226,7 +247,7 @@ static void attach_gpu(lmc_llama_state *s) {
         return;
     s->history = calloc((size_t)s->n_seqs, sizeof *s->history);
     if (!s->history ||
-        lmc_cuda_llama_create(s->model, s->rule, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin,
+        lmc_cuda_llama_create(s->model, s->rules, s->n_seqs, s->max_pos, s->max_rows, s->rope_cos, s->rope_sin,
                               &s->gpu) != LMC_OK) {
         free(s->history);
         s->history = NULL;
@@ -237,12 +258,13 @@ int lmc_llama_rows_per_sequence(const lmc_llama_state *state) {
     return state->gpu ? state->max_rows : LMC_MIN(CPU_ROWS_PER_SEQUENCE, state->max_rows);
 }
 
-lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos,
+lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos,
                                   int max_rows, lmc_llama_state **out) {
     *out = NULL;
-    if (!model || n_seqs <= 0 || max_pos <= 0 || max_rows <= 0 || !model_is_valid(model))
+    if (!model || n_seqs <= 0 || max_pos <= 0 || max_rows <= 0 || !model_is_valid(model) ||
+        (rules.attn == LMC_ATTN_INT8 && model->head_dim > LMC_ATTN8_MAX_HEAD_DIM))
         return LMC_ERR_PARAM;
-    state_layout l = layout_of(model, n_seqs, max_pos, max_rows);
+    state_layout l = layout_of(model, rules, n_seqs, max_pos, max_rows);
     if (l.total > SIZE_MAX)
         return LMC_ERR_NOMEM;
     lmc_llama_state *s = calloc(1, sizeof *s);
@@ -255,20 +277,28 @@ lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_act_rule rule, int
     }
     uint8_t *base = s->memory;
     s->model = model;
-    s->rule = rule;
+    s->rules = rules;
     s->n_seqs = n_seqs;
     s->max_pos = max_pos;
     s->max_rows = max_rows;
-    s->key_pos = key_positions(max_pos);
-    s->slot_floats = slot_floats(model, max_pos);
+    s->key_pos = key_positions(max_pos, rules.attn);
+    s->slot_floats = slot_floats(model, max_pos, rules.attn);
     s->q_dim = model->n_heads * model->head_dim;
     s->kv_dim = model->n_kv_heads * model->head_dim;
     s->act_width = max3(model->dim, s->q_dim, model->hidden_dim);
     s->attn_scale = 1.0f / sqrtf((float)model->head_dim);
     s->rope_cos = (float *)(base + l.rope_cos);
     s->rope_sin = (float *)(base + l.rope_sin);
-    s->k_cache = (float *)(base + l.k_cache);
-    s->v_cache = (float *)(base + l.v_cache);
+    if (rules.attn == LMC_ATTN_INT8) {
+        s->k8_cache = (int8_t *)(base + l.k8_cache);
+        s->v8_cache = (int8_t *)(base + l.v8_cache);
+        s->k_scale = (float *)(base + l.k_scale);
+        s->v_scale = (float *)(base + l.v_scale);
+        s->k_sum = (int32_t *)(base + l.k_sum);
+    } else {
+        s->k_cache = (float *)(base + l.k_cache);
+        s->v_cache = (float *)(base + l.v_cache);
+    }
     s->x = (float *)(base + l.x);
     s->act = (float *)(base + l.act);
     s->q = (float *)(base + l.q);
@@ -335,6 +365,10 @@ struct forward_ctx {
     lmc_softmax_fn softmax_fn;
     lmc_swiglu_fn swiglu_fn;
     lmc_quantize_fn quantize_fn;
+    lmc_quantize_fn quantize7_fn; /* the queries of int8 attention */
+    lmc_attn8_scores_fn scores8_fn;
+    lmc_attn8_mix_fn mix8_fn;
+    lmc_attn8_weights_fn weights8_fn;
     int attn_slots;
 };
 
@@ -432,6 +466,44 @@ static size_t value_offset(const lmc_llama_state *s, int seq, int layer, int kv_
     return (cache_head(s, seq, layer, kv_head) * (size_t)s->max_pos + (size_t)pos) * (size_t)s->model->head_dim;
 }
 
+/* Quantises a rotated key and stores it at `pos` of its int8 cache. */
+static void store_key8(lmc_llama_state *s, size_t head, const float *key, int pos) {
+    const int hd = s->model->head_dim, padded = lmc_attn8_padded_dim(hd);
+    int8_t q[LMC_ATTN8_MAX_HEAD_DIM];
+    s->k_scale[head * (size_t)s->key_pos + (size_t)pos] = lmc_quantize_row(key, hd, q);
+    int8_t *keys = s->k8_cache + head * (size_t)s->key_pos * (size_t)padded;
+    int32_t sum = 0;
+    for (int d = 0; d < hd; d++) {
+        keys[lmc_attn8_key_index(padded, pos, d)] = q[d];
+        sum += q[d];
+    }
+    s->k_sum[head * (size_t)s->key_pos + (size_t)pos] = sum;
+}
+
+static void store_value8(lmc_llama_state *s, size_t head, const float *value, int pos) {
+    const int hd = s->model->head_dim;
+    int8_t q[LMC_ATTN8_MAX_HEAD_DIM];
+    s->v_scale[head * (size_t)s->key_pos + (size_t)pos] = lmc_quantize_row(value, hd, q);
+    int8_t *values = s->v8_cache + head * (size_t)s->key_pos * (size_t)hd;
+    for (int d = 0; d < hd; d++)
+        values[lmc_attn8_value_index(hd, pos, d)] = q[d];
+}
+
+static void store_kv(lmc_llama_state *s, int seq, int layer, int kv_head, const float *key, const float *value,
+                     int pos) {
+    const int hd = s->model->head_dim;
+    if (s->rules.attn == LMC_ATTN_INT8) {
+        const size_t head = cache_head(s, seq, layer, kv_head);
+        store_key8(s, head, key, pos);
+        store_value8(s, head, value, pos);
+        return;
+    }
+    float *keys = s->k_cache + key_offset(s, seq, layer, kv_head);
+    for (int d = 0; d < hd; d++)
+        keys[lmc_attn_key_index(hd, pos, d)] = key[d];
+    memcpy(s->v_cache + value_offset(s, seq, layer, kv_head, pos), value, (size_t)hd * sizeof(float));
+}
+
 /* Rotates q and k, then stores k and v at the row's cache position. */
 static void row_rope_and_cache(const forward_ctx *c, int row) {
     lmc_llama_state *s = c->s;
@@ -447,11 +519,7 @@ static void row_rope_and_cache(const forward_ctx *c, int row) {
     for (int h = 0; h < m->n_kv_heads; h++) {
         float *k_head = k + (size_t)h * (size_t)hd;
         rope_rotate(k_head, hd, m->rope_neox, cos_row, sin_row);
-        float *keys = s->k_cache + key_offset(s, seq, c->layer, h);
-        for (int d = 0; d < hd; d++)
-            keys[lmc_attn_key_index(hd, pos, d)] = k_head[d];
-        memcpy(s->v_cache + value_offset(s, seq, c->layer, h, pos), v + (size_t)h * (size_t)hd,
-               (size_t)hd * sizeof(float));
+        store_kv(s, seq, c->layer, h, k_head, v + (size_t)h * (size_t)hd, pos);
     }
 }
 
@@ -471,6 +539,37 @@ static void attend(const forward_ctx *c, int row, int kv_head, float *slot) {
               n_keys, c->r.att + q_at);
 }
 
+/* attend for int8 attention (kernels.h): the slot's score rows and weight
+ * sums, then the query heads' factors, weight scales, 7-bit queries and
+ * 15-bit weights. */
+static void attend8(const forward_ctx *c, int row, int kv_head, float *slot) {
+    const lmc_llama_state *s = c->s;
+    const int hd = c->m->head_dim, padded = lmc_attn8_padded_dim(hd), n_keys = c->positions[row] + 1;
+    const int group = c->m->n_heads / c->m->n_kv_heads;
+    const size_t q_at = (size_t)row * (size_t)s->q_dim + (size_t)kv_head * (size_t)group * (size_t)hd;
+    const size_t head = cache_head(s, c->seqs[row], c->layer, kv_head), entries = head * (size_t)s->key_pos;
+    float *sums = slot + (size_t)group * (size_t)s->max_pos, *factors = sums + group, *w_scales = factors + group;
+    int8_t *queries = (int8_t *)(w_scales + group);
+    int16_t *weights = (int16_t *)(queries + (size_t)group * (size_t)padded);
+    int8_t planes[2 * LMC_ATTN8_MAX_HEAD_DIM];
+    for (int i = 0; i < group; i++) {
+        int8_t *query = queries + (size_t)i * (size_t)padded;
+        float scale = c->quantize7_fn(c->r.q + q_at + (size_t)i * (size_t)hd, hd, planes);
+        memcpy(query, planes + hd, (size_t)hd);
+        memset(query + hd, 0, (size_t)(padded - hd));
+        factors[i] = scale * s->attn_scale;
+    }
+    c->scores8_fn(queries, factors, group, s->k8_cache + head * (size_t)s->key_pos * (size_t)padded,
+                  s->k_scale + entries, s->k_sum + entries, hd, n_keys, slot, (size_t)s->max_pos);
+    for (int i = 0; i < group; i++) {
+        float *e = slot + (size_t)i * (size_t)s->max_pos;
+        sums[i] = c->softmax_fn(e, n_keys);
+        w_scales[i] = c->weights8_fn(e, s->v_scale + entries, n_keys, weights + (size_t)i * (size_t)s->key_pos);
+    }
+    c->mix8_fn(weights, (size_t)s->key_pos, w_scales, sums, group,
+               s->v8_cache + head * (size_t)s->key_pos * (size_t)hd, hd, n_keys, c->r.att + q_at);
+}
+
 /* Slot i takes items (row, kv head) i, i + slots, ... (interleaved, because
  * later positions cost more) with its own scratch. */
 static void attention_slots(void *ctx_, int begin, int end) {
@@ -479,7 +578,10 @@ static void attention_slots(void *ctx_, int begin, int end) {
     for (int slot = begin; slot < end; slot++) {
         float *scratch = c->r.scores + (size_t)slot * (size_t)c->s->slot_floats;
         for (int item = slot; item < items; item += c->attn_slots)
-            attend(c, item / n_kv, item % n_kv, scratch);
+            if (c->s->rules.attn == LMC_ATTN_INT8)
+                attend8(c, item / n_kv, item % n_kv, scratch);
+            else
+                attend(c, item / n_kv, item % n_kv, scratch);
     }
 }
 
@@ -511,18 +613,18 @@ static void attention(forward_ctx *c) {
 
 static void attention_block(forward_ctx *c, const lmc_llama_layer *l) {
     const lmc_matmul_job qkv[3] = {{&l->wq, l->bq, c->r.q}, {&l->wk, l->bk, c->r.k}, {&l->wv, l->bv, c->r.v}};
-    lmc_matmul_q8_multi(c->pool, qkv, 3, c->r.xq, c->r.xscale, c->n, c->s->rule);
+    lmc_matmul_q8_multi(c->pool, qkv, 3, c->r.xq, c->r.xscale, c->n, c->s->rules.act);
     for_each_row(c, row_rope_and_cache, c->s->q_dim + c->s->kv_dim);
     attention(c);
     for_each_row(c, row_quantize_attention, c->s->q_dim);
-    lmc_matmul_q8(c->pool, &l->wo, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rule);
+    lmc_matmul_q8(c->pool, &l->wo, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rules.act);
 }
 
 static void ffn_block(forward_ctx *c, const lmc_llama_layer *l) {
     const lmc_matmul_job gate_up[2] = {{&l->w_gate, NULL, c->r.gate}, {&l->w_up, NULL, c->r.up}};
-    lmc_matmul_q8_multi(c->pool, gate_up, 2, c->r.xq, c->r.xscale, c->n, c->s->rule);
+    lmc_matmul_q8_multi(c->pool, gate_up, 2, c->r.xq, c->r.xscale, c->n, c->s->rules.act);
     for_each_row(c, row_swiglu, c->m->hidden_dim);
-    lmc_matmul_q8(c->pool, &l->w_down, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rule);
+    lmc_matmul_q8(c->pool, &l->w_down, c->r.xq, c->r.xscale, c->n, NULL, c->r.proj, c->s->rules.act);
 }
 
 static void forward_rows(forward_ctx *c) {
@@ -543,7 +645,7 @@ static void forward_rows(forward_ctx *c) {
     c->norm_weight = m->out_norm;
     for_each_row(c, row_residual_norm, m->dim);
     if (c->logits)
-        lmc_matmul_q8(c->pool, &m->output, c->r.xq, c->r.xscale, c->n, NULL, c->logits, c->s->rule);
+        lmc_matmul_q8(c->pool, &m->output, c->r.xq, c->r.xscale, c->n, NULL, c->logits, c->s->rules.act);
 }
 
 /* ---- Lockstep calls: one part per thread ----
@@ -629,7 +731,11 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
                                                 : lmc_attn_mix_scalar,
             .softmax_fn = simd ? lmc_softmax_avx2 : lmc_softmax_scalar,
             .swiglu_fn = simd ? lmc_swiglu_avx2 : lmc_swiglu_scalar,
-            .quantize_fn = quantizer_for(state->rule, simd),
+            .quantize_fn = quantizer_for(state->rules.act, simd),
+            .quantize7_fn = quantizer_for(LMC_ACT_INT7, simd),
+            .scores8_fn = simd ? lmc_attn8_scores_avx2 : lmc_attn8_scores_scalar,
+            .mix8_fn = simd ? lmc_attn8_mix_avx2 : lmc_attn8_mix_scalar,
+            .weights8_fn = simd ? lmc_attn8_weights_avx2 : lmc_attn8_weights_scalar,
         };
         forward_call(&c);
     }
@@ -654,8 +760,50 @@ static void slide_keys(const lmc_llama_state *s, float *keys, int stride, int le
         }
 }
 
+/* slide_keys for an int8 cache: each moved key is taken back to floats
+ * ((float)q * scale), rotated as slide_keys does and quantised again. */
+static void slide_keys8(lmc_llama_state *s, size_t head, int stride, int length) {
+    const int hd = s->model->head_dim, half = hd / 2, neox = s->model->rope_neox, padded = lmc_attn8_padded_dim(hd);
+    const float *cos_row = s->rope_cos + (size_t)stride * (size_t)half;
+    const float *sin_row = s->rope_sin + (size_t)stride * (size_t)half;
+    const int8_t *keys = s->k8_cache + head * (size_t)s->key_pos * (size_t)padded;
+    const float *scales = s->k_scale + head * (size_t)s->key_pos;
+    float key[LMC_ATTN8_MAX_HEAD_DIM];
+    for (int pos = stride + 1; pos < length; pos++) {
+        for (int i = 0; i < half; i++) {
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = (float)keys[lmc_attn8_key_index(padded, pos, a)] * scales[pos];
+            float x1 = (float)keys[lmc_attn8_key_index(padded, pos, b)] * scales[pos];
+            float c = cos_row[i], sn = sin_row[i];
+            key[a] = x0 * c + x1 * sn;
+            key[b] = x1 * c - x0 * sn;
+        }
+        store_key8(s, head, key, pos - stride);
+    }
+}
+
+static void slide_values8(lmc_llama_state *s, size_t head, int stride, int length) {
+    const int hd = s->model->head_dim;
+    int8_t *values = s->v8_cache + head * (size_t)s->key_pos * (size_t)hd;
+    float *scales = s->v_scale + head * (size_t)s->key_pos;
+    for (int pos = stride + 1; pos < length; pos++) {
+        for (int d = 0; d < hd; d++)
+            values[lmc_attn8_value_index(hd, pos - stride, d)] = values[lmc_attn8_value_index(hd, pos, d)];
+        scales[pos - stride] = scales[pos];
+    }
+}
+
 static void slide_on_cpu(lmc_llama_state *s, const int *seqs, int n, int stride, int length) {
     const lmc_llama *m = s->model;
+    if (s->rules.attn == LMC_ATTN_INT8) {
+        for (int i = 0; i < n; i++)
+            for (int layer = 0; layer < m->n_layers; layer++)
+                for (int h = 0; h < m->n_kv_heads; h++) {
+                    slide_keys8(s, cache_head(s, seqs[i], layer, h), stride, length);
+                    slide_values8(s, cache_head(s, seqs[i], layer, h), stride, length);
+                }
+        return;
+    }
     const size_t kept = (size_t)(length - stride - 1) * (size_t)m->head_dim;
     for (int i = 0; i < n; i++)
         for (int layer = 0; layer < m->n_layers; layer++)

@@ -60,9 +60,26 @@ float lmc_quantize_row(const float *x, int n, int8_t *q);
  * and kernels of its own read only lo. */
 typedef enum { LMC_ACT_INT16, LMC_ACT_INT7 } lmc_act_rule;
 
-/* The rule of a numerics version (1 or 2). */
+/* The rule of a numerics version (1, 2 or 3). */
 static inline lmc_act_rule lmc_act_rule_of(uint32_t numerics) {
     return numerics >= 2 ? LMC_ACT_INT7 : LMC_ACT_INT16;
+}
+
+/* How attention computes (docs/FORMAT.md): numerics v1 and v2 keep float
+ * keys and values and take float dot products; v3 keeps them as int8 (one
+ * scale per position and kv head) and takes integer dot products with
+ * 7-bit queries and 15-bit attention weights (kernels.h, "int8
+ * attention"): a quarter of the cache memory and a few times less work. */
+typedef enum { LMC_ATTN_FLOAT, LMC_ATTN_INT8 } lmc_attn_rule;
+
+/* Everything a numerics version fixes in the engine. */
+typedef struct {
+    lmc_act_rule act;
+    lmc_attn_rule attn;
+} lmc_nn_rules;
+
+static inline lmc_nn_rules lmc_nn_rules_of(uint32_t numerics) {
+    return (lmc_nn_rules){lmc_act_rule_of(numerics), numerics >= 3 ? LMC_ATTN_INT8 : LMC_ATTN_FLOAT};
 }
 
 /* The int16 activation rule: quantises n values to int16 q in
@@ -107,14 +124,17 @@ typedef struct {
 
 /* Inference state for n_seqs independent sequences of up to max_pos
  * positions each (KV caches), plus scratch for up to max_rows rows per call;
- * its matmul inputs are quantised by `rule` (lmc_act_rule_of the numerics). */
+ * it computes by `rules` (lmc_nn_rules_of the numerics). int8 attention
+ * needs head_dim <= LMC_ATTN8_MAX_HEAD_DIM. */
 typedef struct lmc_llama_state lmc_llama_state;
 
-lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_act_rule rule, int n_seqs, int max_pos,
+#define LMC_ATTN8_MAX_HEAD_DIM 512
+
+lmc_status lmc_llama_state_create(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos,
                                   int max_rows, lmc_llama_state **out);
 void lmc_llama_state_free(lmc_llama_state *state);
 /* Bytes lmc_llama_state_create would allocate (for memory limits). */
-uint64_t lmc_llama_state_bytes(const lmc_llama *model, int n_seqs, int max_pos, int max_rows);
+uint64_t lmc_llama_state_bytes(const lmc_llama *model, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows);
 
 /* Evaluates n rows: row i feeds token tokens[i] at position positions[i] of
  * sequence seqs[i], writing its K/V into that sequence's cache, and writes

@@ -12,7 +12,8 @@
 # 5e5051c); v4 (2026-12-07, lanes.txt: the mixed codec in lanes, codec 5, two
 # lanes; lanes.txt is the first 32,000 bytes of docs/FORMAT.md at 7e83123);
 # v5 (2026-12-07, lanes.txt: numerics v2, windows slide their caches and
-# activations are 7-bit, two lanes).
+# activations are 7-bit, two lanes); v6 (2026-12-07, lanes.txt: numerics v3,
+# int8 attention, two lanes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: make_archives.sh BUILD_DIR [VERSION ORIGINAL...]}

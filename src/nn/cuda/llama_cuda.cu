@@ -465,10 +465,11 @@ static cudaError_t allocate_host(lmc_cuda_llama *g) {
     return cudaSuccess;
 }
 
-lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_act_rule rule, int n_seqs, int max_pos, int max_rows,
+lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows,
                                  const float *rope_cos, const float *rope_sin, lmc_cuda_llama **out) {
     *out = NULL;
-    if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || lmc_cuda_bind() != cudaSuccess)
+    if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || rules.attn != LMC_ATTN_FLOAT ||
+        lmc_cuda_bind() != cudaSuccess)
         return LMC_ERR_UNSUPPORTED;
     lmc_cuda_llama *g = (lmc_cuda_llama *)calloc(1, sizeof *g);
     if (!g)
@@ -480,7 +481,7 @@ lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_act_rule rule, int n_se
     g->q_dim = m->n_heads * m->head_dim;
     g->kv_dim = m->n_kv_heads * m->head_dim;
     g->attn_scale = 1.0f / sqrtf((float)m->head_dim);
-    g->act_qmax = rule == LMC_ACT_INT7 ? (float)LMC_ACT7_QMAX : (float)LMC_ACT_QMAX;
+    g->act_qmax = rules.act == LMC_ACT_INT7 ? (float)LMC_ACT7_QMAX : (float)LMC_ACT_QMAX;
     g->layers = (device_layer *)calloc((size_t)m->n_layers, sizeof *g->layers);
     g->graphs = (cudaGraphExec_t *)calloc(2 * ((size_t)max_rows + 1), sizeof *g->graphs);
     const device_layout l = device_layout_of(m, n_seqs, max_pos, max_rows);

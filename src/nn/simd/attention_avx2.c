@@ -10,6 +10,7 @@
  *     register follow the scalar order exactly.
  */
 #include <immintrin.h>
+#include <string.h>
 #include <stdint.h>
 
 #include "nn/kernels.h"
@@ -280,4 +281,162 @@ void lmc_attn_mix_avx2(const float *weights, size_t weights_stride, const float 
     for (; i < n_queries; i++)
         mix_one(weights + (size_t)i * weights_stride, weight_sums[i], values, head_dim, n_values,
                 out + (size_t)i * (size_t)head_dim);
+}
+
+/* ---- int8 attention (numerics v3) ----
+ * Scores: vpmaddubsw multiplies unsigned by signed bytes, so the 7-bit
+ * queries go in as q + 64 (1..127; a pair of products with keys in
+ * [-127, 127] stays within int16) and 64 * k_sum comes off afterwards.
+ * One 32-byte load holds 4 elements of each of 8 positions; vpmaddwd by
+ * ones adds each position's pairs into int32 lanes, one per position. */
+
+/* The 8 positions of the key block at k, for two queries (b0, b1: q + 64). */
+static void key_block_dots_2q(const uint8_t *b0, const uint8_t *b1, const int8_t *k, int padded, __m256i *dot0,
+                              __m256i *dot1) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (int g = 0; g < padded; g += 4, k += 4 * LMC_ATTN8_KEY_BLOCK) {
+        __m256i keys = _mm256_loadu_si256((const __m256i *)k);
+        int32_t w0, w1;
+        memcpy(&w0, b0 + g, 4);
+        memcpy(&w1, b1 + g, 4);
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(w0), keys), ones));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(w1), keys), ones));
+    }
+    *dot0 = a0;
+    *dot1 = a1;
+}
+
+/* s_t for the 8 positions from t of the raw sums (of q + 64). */
+static __m256 block_scores(__m256i raw, const int32_t *k_sum, const float *k_scale, float factor) {
+    __m256i dot = _mm256_sub_epi32(raw, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)k_sum), 6));
+    __m256 f = _mm256_mul_ps(_mm256_set1_ps(factor), _mm256_loadu_ps(k_scale));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), f);
+}
+
+/* q + 64 of one query head into a buffer of padded bytes. */
+static void biased_query(const int8_t *q, int padded, uint8_t *out) {
+    for (int d = 0; d < padded; d++)
+        out[d] = (uint8_t)(q[d] + 64);
+}
+
+void lmc_attn8_scores_avx2(const int8_t *q, const float *factor, int n_queries, const int8_t *keys,
+                           const float *k_scale, const int32_t *k_sum, int head_dim, int n_keys, float *scores,
+                           size_t scores_stride) {
+    const int padded = lmc_attn8_padded_dim(head_dim);
+    uint8_t b0[LMC_ATTN8_MAX_HEAD_DIM], b1[LMC_ATTN8_MAX_HEAD_DIM];
+    for (int i = 0; i < n_queries; i += 2) {
+        /* An odd last query pairs with itself; its twin's scores are dropped. */
+        const int j = i + 1 < n_queries ? i + 1 : i;
+        biased_query(q + (size_t)i * (size_t)padded, padded, b0);
+        biased_query(q + (size_t)j * (size_t)padded, padded, b1);
+        float *s0 = scores + (size_t)i * scores_stride, *s1 = scores + (size_t)j * scores_stride;
+        for (int t = 0; t < n_keys; t += LMC_ATTN8_KEY_BLOCK) {
+            __m256i raw0, raw1;
+            key_block_dots_2q(b0, b1, keys + (size_t)t * (size_t)padded, padded, &raw0, &raw1);
+            store_scores(s0, t, n_keys, block_scores(raw0, k_sum + t, k_scale + t, factor[i]));
+            store_scores(s1, t, n_keys, block_scores(raw1, k_sum + t, k_scale + t, factor[j]));
+        }
+    }
+}
+
+/* Mix: each pair of positions is one vpmaddwd of 16 value bytes (8
+ * elements x 2 positions, widened to int16) by the pair of 15-bit weights;
+ * int32 sums are exact for 512 positions (2 * 256 * 32767 * 127 < 2^31),
+ * so longer spans are summed in chunks into int64. */
+#define MIX8_CHUNK_PAIRS 256
+
+/* acc[0..32) += the int32 sums of 32 elements from d0 over pairs
+ * [p0, p1) of one query. */
+static void mix8_chunk_32(const int16_t *w, const int8_t *values, int head_dim, int d0, int p0, int p1,
+                          int64_t *acc) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (int p = p0; p < p1; p++) {
+        int32_t pair;
+        memcpy(&pair, w + 2 * p, 4);
+        const __m256i wp = _mm256_set1_epi32(pair);
+        const int8_t *v = values + (size_t)p * 2 * (size_t)head_dim + 2 * (size_t)d0;
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)v)), wp));
+        a1 = _mm256_add_epi32(a1,
+                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 16))), wp));
+        a2 = _mm256_add_epi32(a2,
+                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 32))), wp));
+        a3 = _mm256_add_epi32(a3,
+                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 48))), wp));
+    }
+    int32_t sums[32];
+    _mm256_storeu_si256((__m256i *)sums, a0);
+    _mm256_storeu_si256((__m256i *)(sums + 8), a1);
+    _mm256_storeu_si256((__m256i *)(sums + 16), a2);
+    _mm256_storeu_si256((__m256i *)(sums + 24), a3);
+    for (int k = 0; k < 32; k++)
+        acc[k] += sums[k];
+}
+
+/* The scalar sum for elements [d0, head_dim) (fewer than 32 left). */
+static void mix8_tail(const int16_t *w, const int8_t *values, int head_dim, int d0, int n_values, int64_t *acc) {
+    for (int d = d0; d < head_dim; d++)
+        for (int t = 0; t < n_values; t++)
+            acc[d] += (int64_t)w[t] * values[lmc_attn8_value_index(head_dim, t, d)];
+}
+
+void lmc_attn8_mix_avx2(const int16_t *weights, size_t weights_stride, const float *w_scale,
+                        const float *weight_sums, int n_queries, const int8_t *values, int head_dim, int n_values,
+                        float *out) {
+    const int pairs = (n_values + 1) / 2;
+    int64_t acc[LMC_ATTN8_MAX_HEAD_DIM];
+    for (int i = 0; i < n_queries; i++, weights += weights_stride, out += head_dim) {
+        memset(acc, 0, (size_t)head_dim * sizeof *acc);
+        int d = 0;
+        for (; d + 32 <= head_dim; d += 32)
+            for (int p = 0; p < pairs; p += MIX8_CHUNK_PAIRS)
+                mix8_chunk_32(weights, values, head_dim, d, p, LMC_MIN(pairs, p + MIX8_CHUNK_PAIRS), acc + d);
+        mix8_tail(weights, values, head_dim, d, n_values, acc);
+        for (int k = 0; k < head_dim; k++)
+            out[k] = ((float)acc[k] * w_scale[i]) / weight_sums[i];
+    }
+}
+
+/* attention.c's weights step on 8 lanes: _mm256_max_ps(w, m) keeps m when
+ * w is a NaN, as the scalar comparison does; the rounding's masks are
+ * false for NaNs, which give 0. */
+float lmc_attn8_weights_avx2(const float *e, const float *v_scale, int n, int16_t *wq) {
+    __m256 m = _mm256_setzero_ps();
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        m = _mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(e + t), _mm256_loadu_ps(v_scale + t)), m);
+    float lanes[8], max;
+    _mm256_storeu_ps(lanes, m);
+    max = lanes[0];
+    for (int j = 1; j < 8; j++)
+        max = lanes[j] > max ? lanes[j] : max;
+    for (; t < n; t++) {
+        float w = e[t] * v_scale[t];
+        max = w > max ? w : max;
+    }
+    if (!(max > 0.0f))
+        return lmc_attn8_weights_scalar(e, v_scale, n, wq);
+    if (n % 2)
+        wq[n] = 0;
+    const float r = 32767.0f / max;
+    const __m256 r_v = _mm256_set1_ps(r), half = _mm256_set1_ps(0.5f), top = _mm256_set1_ps(32767.0f);
+    for (t = 0; t + 16 <= n; t += 16) {
+        __m256i q[2];
+        for (int k = 0; k < 2; k++) {
+            __m256 x = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(e + t + 8 * k), _mm256_loadu_ps(v_scale + t + 8 * k)),
+                                     r_v);
+            __m256i rounded = _mm256_cvttps_epi32(_mm256_add_ps(x, half));
+            rounded = _mm256_and_si256(rounded, _mm256_castps_si256(_mm256_cmp_ps(x, half, _CMP_GE_OQ)));
+            q[k] = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(32767),
+                                      _mm256_castps_si256(_mm256_cmp_ps(x, top, _CMP_GE_OQ)));
+        }
+        /* packs works per 128-bit half: the permute restores the order. */
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8);
+        _mm256_storeu_si256((__m256i *)(wq + t), packed);
+    }
+    for (; t < n; t++) {
+        float x = (e[t] * v_scale[t]) * r;
+        wq[t] = (int16_t)(!(x >= 0.5f) ? 0 : x >= 32767.0f ? 32767 : (int)(x + 0.5f));
+    }
+    return max / 32767.0f;
 }
