@@ -23,12 +23,18 @@
  *               for t = 0..pos; m = max s_t; e_t = lmc_expf(s_t - m);
  *               S = lmc_sum8(e, pos + 1);
  *               out[d] = (((0 + e_0*v_0[d]) + e_1*v_1[d]) + ...) / S
+ *               int8 attention (numerics v3; kernels.h, "int8 attention"):
+ *               keys and values cached as int8 with a scale per position,
+ *               7-bit queries, exact integer dot products, the same softmax,
+ *               15-bit weights and exact integer sums of the weighted values
  *   residual    x[i] = x[i] + proj[i]
  *   FFN         h[i] = lmc_silu(gate[i]) * up[i]
  *   logits      output matmul of the final RMSNorm
  *   slide       lmc_llama_slide moves cached keys back by `stride` positions:
  *               with c, s the tables' entries at position stride,
- *               a' = a*c + b*s;  b' = b*c - a*s  (products rounded, then +/-)
+ *               a' = a*c + b*s;  b' = b*c - a*s  (products rounded, then +/-);
+ *               an int8 key is first taken back to floats (q * scale) and
+ *               quantised again after
  *
  * Tokens outside [0, vocab) embed as zeros.
  *

@@ -346,31 +346,48 @@ void lmc_attn8_scores_avx2(const int8_t *q, const float *factor, int n_queries, 
  * so longer spans are summed in chunks into int64. */
 #define MIX8_CHUNK_PAIRS 256
 
-/* acc[0..32) += the int32 sums of 32 elements from d0 over pairs
- * [p0, p1) of one query. */
-static void mix8_chunk_32(const int16_t *w, const int8_t *values, int head_dim, int d0, int p0, int p1,
-                          int64_t *acc) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    for (int p = p0; p < p1; p++) {
-        int32_t pair;
-        memcpy(&pair, w + 2 * p, 4);
-        const __m256i wp = _mm256_set1_epi32(pair);
-        const int8_t *v = values + (size_t)p * 2 * (size_t)head_dim + 2 * (size_t)d0;
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)v)), wp));
-        a1 = _mm256_add_epi32(a1,
-                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 16))), wp));
-        a2 = _mm256_add_epi32(a2,
-                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 32))), wp));
-        a3 = _mm256_add_epi32(a3,
-                              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 48))), wp));
-    }
+/* acc[k] += the four int32 lanes' sums, 8 elements each. */
+static void add_sums(const __m256i a[4], int64_t *acc) {
     int32_t sums[32];
-    _mm256_storeu_si256((__m256i *)sums, a0);
-    _mm256_storeu_si256((__m256i *)(sums + 8), a1);
-    _mm256_storeu_si256((__m256i *)(sums + 16), a2);
-    _mm256_storeu_si256((__m256i *)(sums + 24), a3);
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_si256((__m256i *)(sums + 8 * k), a[k]);
     for (int k = 0; k < 32; k++)
         acc[k] += sums[k];
+}
+
+/* The 32 elements from d0 of the pair of positions p, widened to int16. */
+static void load_value_pair(const int8_t *values, int head_dim, int d0, int p, __m256i x[4]) {
+    const int8_t *v = values + (size_t)p * 2 * (size_t)head_dim + 2 * (size_t)d0;
+    for (int k = 0; k < 4; k++)
+        x[k] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(v + 16 * k)));
+}
+
+static __m256i weight_pair(const int16_t *w, int p) {
+    int32_t pair;
+    memcpy(&pair, w + 2 * p, 4);
+    return _mm256_set1_epi32(pair);
+}
+
+/* acc0/acc1[0..32) += the sums of 32 elements from d0 over pairs [p0, p1)
+ * for two queries at once (each value pair loaded once for both); w1 ==
+ * w0 with acc1 == NULL for one query. */
+static void mix8_chunk_32(const int16_t *w0, const int16_t *w1, const int8_t *values, int head_dim, int d0, int p0,
+                          int p1, int64_t *acc0, int64_t *acc1) {
+    __m256i a[4], b[4];
+    for (int k = 0; k < 4; k++)
+        a[k] = b[k] = _mm256_setzero_si256();
+    for (int p = p0; p < p1; p++) {
+        __m256i x[4];
+        load_value_pair(values, head_dim, d0, p, x);
+        const __m256i u = weight_pair(w0, p), v = weight_pair(w1, p);
+        for (int k = 0; k < 4; k++) {
+            a[k] = _mm256_add_epi32(a[k], _mm256_madd_epi16(x[k], u));
+            b[k] = _mm256_add_epi32(b[k], _mm256_madd_epi16(x[k], v));
+        }
+    }
+    add_sums(a, acc0);
+    if (acc1)
+        add_sums(b, acc1);
 }
 
 /* The scalar sum for elements [d0, head_dim) (fewer than 32 left). */
@@ -380,20 +397,33 @@ static void mix8_tail(const int16_t *w, const int8_t *values, int head_dim, int 
             acc[d] += (int64_t)w[t] * values[lmc_attn8_value_index(head_dim, t, d)];
 }
 
+static void mix8_finish(const int64_t *acc, float w_scale, float weight_sum, int head_dim, float *out) {
+    for (int k = 0; k < head_dim; k++)
+        out[k] = ((float)acc[k] * w_scale) / weight_sum;
+}
+
+/* Queries go in pairs (each value pair read once for both). */
 void lmc_attn8_mix_avx2(const int16_t *weights, size_t weights_stride, const float *w_scale,
                         const float *weight_sums, int n_queries, const int8_t *values, int head_dim, int n_values,
                         float *out) {
     const int pairs = (n_values + 1) / 2;
-    int64_t acc[LMC_ATTN8_MAX_HEAD_DIM];
-    for (int i = 0; i < n_queries; i++, weights += weights_stride, out += head_dim) {
-        memset(acc, 0, (size_t)head_dim * sizeof *acc);
+    int64_t acc0[LMC_ATTN8_MAX_HEAD_DIM], acc1[LMC_ATTN8_MAX_HEAD_DIM];
+    for (int i = 0; i < n_queries; i += 2) {
+        const int two = i + 1 < n_queries;
+        const int16_t *w0 = weights + (size_t)i * weights_stride, *w1 = two ? w0 + weights_stride : w0;
+        memset(acc0, 0, (size_t)head_dim * sizeof *acc0);
+        memset(acc1, 0, (size_t)head_dim * sizeof *acc1);
         int d = 0;
         for (; d + 32 <= head_dim; d += 32)
             for (int p = 0; p < pairs; p += MIX8_CHUNK_PAIRS)
-                mix8_chunk_32(weights, values, head_dim, d, p, LMC_MIN(pairs, p + MIX8_CHUNK_PAIRS), acc + d);
-        mix8_tail(weights, values, head_dim, d, n_values, acc);
-        for (int k = 0; k < head_dim; k++)
-            out[k] = ((float)acc[k] * w_scale[i]) / weight_sums[i];
+                mix8_chunk_32(w0, w1, values, head_dim, d, p, LMC_MIN(pairs, p + MIX8_CHUNK_PAIRS), acc0 + d,
+                              two ? acc1 + d : NULL);
+        mix8_tail(w0, values, head_dim, d, n_values, acc0);
+        mix8_finish(acc0, w_scale[i], weight_sums[i], head_dim, out + (size_t)i * (size_t)head_dim);
+        if (two) {
+            mix8_tail(w1, values, head_dim, d, n_values, acc1);
+            mix8_finish(acc1, w_scale[i + 1], weight_sums[i + 1], head_dim, out + (size_t)(i + 1) * (size_t)head_dim);
+        }
     }
 }
 
