@@ -7,8 +7,9 @@
  *   pool      one lmc_pool_for of 8 x 1 us of work, against the same work serially
  *   attention the attention of one decoding step alone (scores, softmax and
  *             weighted values of each kv head's query heads, as llama.c's
- *             attend), for every position < --ctx of --seqs sequences over
- *             --layers x --kv-heads caches each: microseconds per token
+ *             attend, or attend8 under --numerics 3), for every position <
+ *             --ctx of --seqs sequences over --layers x --kv-heads caches
+ *             each: microseconds per token
  *   cdf       lmc_cdf_from_logits over --vocab logits: microseconds per CDF
  * Each run fills the whole context (--ctx positions per sequence), so the
  * attention cost is the average over a window. --repeat N runs it N times
@@ -294,6 +295,14 @@ typedef struct {
     lmc_attn_scores_group_fn scores;
     lmc_softmax_fn softmax;
     lmc_attn_mix_fn mix;
+    /* int8 attention: */
+    int8_t *keys8, *values8, *q8;
+    float *k_scale, *v_scale, *factors, *w_scales;
+    int32_t *k_sum;
+    int16_t *weights;
+    lmc_attn8_scores_fn scores8;
+    lmc_attn8_mix_fn mix8;
+    lmc_attn8_weights_fn weights8;
 } attention_bench;
 
 /* Every position of every sequence, layer and kv head, as a decoding step
@@ -313,6 +322,54 @@ static void attention_pass(void *ctx) {
         }
 }
 
+/* attention_pass for int8 attention: the steps of llama.c's attend8 but
+ * the query's quantisation. */
+static void attention_pass8(void *ctx) {
+    attention_bench *a = ctx;
+    const int hd = a->head_dim, group = a->group, ctx_len = a->o->ctx, padded = lmc_attn8_padded_dim(hd);
+    for (int pos = 0; pos < ctx_len; pos++)
+        for (int h = 0; h < a->heads; h++) {
+            const size_t entries = (size_t)h * (size_t)a->key_pos;
+            float *sums = a->slot + (size_t)group * (size_t)ctx_len;
+            a->scores8(a->q8, a->factors, group, a->keys8 + entries * (size_t)padded, a->k_scale + entries,
+                       a->k_sum + entries, hd, pos + 1, a->slot, (size_t)ctx_len);
+            for (int i = 0; i < group; i++) {
+                float *e = a->slot + (size_t)i * (size_t)ctx_len;
+                sums[i] = a->softmax(e, pos + 1);
+                a->w_scales[i] = a->weights8(e, a->v_scale + entries, pos + 1, a->weights + (size_t)i * (size_t)a->key_pos);
+            }
+            a->mix8(a->weights, (size_t)a->key_pos, a->w_scales, sums, group, a->values8 + entries * (size_t)hd, hd,
+                    pos + 1, a->out);
+        }
+}
+
+static int8_t *random_bytes(size_t n, int limit) {
+    int8_t *p = bench_alloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (int8_t)((int)(rng_next() % (uint64_t)(2 * limit + 1)) - limit);
+    return p;
+}
+
+/* The int8 caches and scratch of bench_attention under --numerics 3. */
+static void setup_attention8(attention_bench *a) {
+    const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2, padded = lmc_attn8_padded_dim(a->head_dim);
+    const size_t entries = (size_t)a->heads * (size_t)a->key_pos;
+    a->keys8 = random_bytes(entries * (size_t)padded, 127);
+    a->values8 = random_bytes(entries * (size_t)a->head_dim, 127);
+    a->q8 = random_bytes((size_t)a->group * (size_t)padded, 63);
+    a->k_scale = random_floats(entries, 0.02f, 0.01f);
+    a->v_scale = random_floats(entries, 0.02f, 0.01f);
+    a->factors = random_floats((size_t)a->group, 0.02f, 0.01f);
+    a->w_scales = bench_alloc((size_t)a->group * sizeof(float));
+    a->k_sum = bench_alloc(entries * sizeof(int32_t));
+    for (size_t e = 0; e < entries; e++)
+        a->k_sum[e] = 0; /* any value: the time does not depend on it */
+    a->weights = bench_alloc((size_t)a->group * (size_t)a->key_pos * sizeof(int16_t));
+    a->scores8 = simd ? lmc_attn8_scores_avx2 : lmc_attn8_scores_scalar;
+    a->mix8 = simd ? lmc_attn8_mix_avx2 : lmc_attn8_mix_scalar;
+    a->weights8 = simd ? lmc_attn8_weights_avx2 : lmc_attn8_weights_scalar;
+}
+
 /* Random floats in [-1, 1) at a cache-line boundary, as the engine's caches. */
 static float *aligned_random_floats(size_t n) {
     float *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
@@ -328,20 +385,25 @@ static float *aligned_random_floats(size_t n) {
 static void bench_attention(const options *o) {
     const int simd = lmc_simd_selected() >= LMC_SIMD_AVX2, avx512 = lmc_simd_selected() >= LMC_SIMD_AVX512;
     attention_bench a = {.o = o, .head_dim = o->dim / o->heads, .group = o->heads / o->kv_heads};
+    const int attn8 = o->rules.attn == LMC_ATTN_INT8;
     a.heads = o->seqs * o->layers * o->kv_heads;
     a.key_pos = (o->ctx + LMC_ATTN_KEY_BLOCK - 1) / LMC_ATTN_KEY_BLOCK * LMC_ATTN_KEY_BLOCK;
-    a.keys = aligned_random_floats((size_t)a.heads * (size_t)a.key_pos * (size_t)a.head_dim);
-    a.values = aligned_random_floats((size_t)a.heads * (size_t)o->ctx * (size_t)a.head_dim);
+    if (attn8)
+        setup_attention8(&a);
+    else {
+        a.keys = aligned_random_floats((size_t)a.heads * (size_t)a.key_pos * (size_t)a.head_dim);
+        a.values = aligned_random_floats((size_t)a.heads * (size_t)o->ctx * (size_t)a.head_dim);
+    }
     a.q = random_floats((size_t)o->heads * (size_t)a.head_dim, 0.0f, 1.0f);
     a.slot = bench_alloc(((size_t)a.group * (size_t)o->ctx + (size_t)a.group) * sizeof(float));
     a.out = bench_alloc((size_t)a.group * (size_t)a.head_dim * sizeof(float));
     a.scores = avx512 ? lmc_attn_scores_group_avx512 : simd ? lmc_attn_scores_group_avx2 : lmc_attn_scores_group_scalar;
     a.softmax = simd ? lmc_softmax_avx2 : lmc_softmax_scalar;
     a.mix = avx512 ? lmc_attn_mix_avx512 : simd ? lmc_attn_mix_avx2 : lmc_attn_mix_scalar;
-    double seconds = best_of(o, attention_pass, &a);
-    printf("mode=attention simd=%s head_dim=%d heads=%d/%d layers=%d seqs=%d ctx=%d: %.2f us per token "
+    double seconds = best_of(o, attn8 ? attention_pass8 : attention_pass, &a);
+    printf("mode=attention simd=%s numerics=%d head_dim=%d heads=%d/%d layers=%d seqs=%d ctx=%d: %.2f us per token "
            "(best of %d, %.1f ms per pass)\n",
-           lmc_simd_name(lmc_simd_selected()), a.head_dim, o->heads, o->kv_heads, o->layers, o->seqs, o->ctx,
+           lmc_simd_name(lmc_simd_selected()), o->numerics, a.head_dim, o->heads, o->kv_heads, o->layers, o->seqs, o->ctx,
            seconds / ((double)o->ctx * o->seqs) * 1e6, o->repeat, seconds * 1e3);
 }
 
