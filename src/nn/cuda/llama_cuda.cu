@@ -257,6 +257,36 @@ static __global__ void slide_kernel(cache_shape c, int seq, int stride, int leng
             values[(size_t)(pos - stride) * (size_t)hd + (size_t)t] = values[(size_t)pos * (size_t)hd + (size_t)t];
 }
 
+/* The softmax of scores[0..n) in place, by the whole block, as the CPU
+ * computes it (lmc_softmax_fn): e_t = lmc_expf(s_t - max) with the CPU's
+ * maximum (from scores[0], NaNs skipped after it) found from each thread's
+ * maximum of the scores it wrote; returns lmc_sum8 of the e_t to every
+ * thread. */
+static __device__ float block_softmax(float *scores, int n, float thread_max) {
+    __shared__ float lanes[8];
+    __shared__ float sum;
+    const float m = block_max(thread_max); /* its barrier: every score is written */
+    const float first = scores[0], max = first != first || !(m > first) ? first : m;
+    /* Thread 0 overwrites scores[0] below: every thread must have read it
+     * first (without this barrier a late warp could take the exponential
+     * for the score, and a rare call gave other logits than the CPU's). */
+    __syncthreads();
+    for (int t = threadIdx.x; t < n; t += blockDim.x)
+        scores[t] = det_expf(__fsub_rn(scores[t], max));
+    __syncthreads();
+    if (threadIdx.x < 8) {
+        float lane = 0.0f;
+        for (int t = threadIdx.x; t < n; t += 8)
+            lane = __fadd_rn(lane, scores[t]);
+        lanes[threadIdx.x] = lane;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+        sum = det_combine_lanes(lanes);
+    __syncthreads();
+    return sum;
+}
+
 /* Query head blockIdx.y of row blockIdx.x over its cache positions
  * 0..pos: scores (lmc_dot8 order, times the scale), softmax (the CPU's
  * maximum, lmc_expf, lmc_sum8), and the weighted values summed position by
@@ -266,8 +296,6 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
                                         cache_shape c, int layer, float scale, const float *k_cache,
                                         const float *v_cache, float *out_all) {
     extern __shared__ float shared[];
-    __shared__ float lanes[8];
-    __shared__ float sum_shared;
     const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim;
     const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
     float *query = shared, *scores = shared + hd;
@@ -289,25 +317,7 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
     }
     /* The CPU's maximum starts from scores[0] and skips NaNs after it: the
      * block's maximum, unless scores[0] is a NaN or not below it. */
-    m = block_max(m);
-    const float first = scores[0], max = first != first || !(m > first) ? first : m;
-    /* Thread 0 overwrites scores[0] below: every thread must have read it
-     * first (without this barrier a late warp could take the exponential
-     * for the score, and a rare call gave other logits than the CPU's). */
-    __syncthreads();
-    for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
-        scores[t] = det_expf(__fsub_rn(scores[t], max));
-    __syncthreads();
-    if (threadIdx.x < 8) {
-        float lane = 0.0f;
-        for (int t = threadIdx.x; t < n_keys; t += 8)
-            lane = __fadd_rn(lane, scores[t]);
-        lanes[threadIdx.x] = lane;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0)
-        sum_shared = det_combine_lanes(lanes);
-    __syncthreads();
+    const float sum = block_softmax(scores, n_keys, m);
     /* Each output element is one chain of adds over the positions; tiles of
      * MIX_TILE value rows are first copied to shared memory by every thread
      * (contiguous, coalesced), so the chains wait on shared memory only. */
@@ -334,7 +344,7 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
     for (int k = 0; k < MAX_HEAD_DIM / ATTN_THREADS; k++) {
         const int d = (int)threadIdx.x + k * ATTN_THREADS;
         if (d < hd)
-            out[d] = __fdiv_rn(acc[k], sum_shared);
+            out[d] = __fdiv_rn(acc[k], sum);
     }
 }
 
@@ -442,8 +452,6 @@ static __global__ void attention8_kernel(const float *q_all, const int *row_seq,
                                          float *out_all) {
     extern __shared__ float shared[];
     __shared__ int query[MAX_HEAD_DIM];
-    __shared__ float lanes[8];
-    __shared__ float sum_shared;
     const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim, seq = row_seq[row];
     const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
     float *scores = shared;
@@ -475,21 +483,7 @@ static __global__ void attention8_kernel(const float *q_all, const int *row_seq,
         if (s > top)
             top = s;
     }
-    top = block_max(top);
-    const float first = scores[0], max = first != first || !(top > first) ? first : top;
-    __syncthreads(); /* every thread has read scores[0] (attention_kernel says why) */
-    for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
-        scores[t] = det_expf(__fsub_rn(scores[t], max));
-    __syncthreads();
-    if (threadIdx.x < 8) {
-        float lane = 0.0f;
-        for (int t = threadIdx.x; t < n_keys; t += 8)
-            lane = __fadd_rn(lane, scores[t]);
-        lanes[threadIdx.x] = lane;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0)
-        sum_shared = det_combine_lanes(lanes);
+    const float sum = block_softmax(scores, n_keys, top);
     /* Weights: w_t = e_t * vs_t to 15 bits of their maximum. */
     float w_max = 0.0f;
     for (int t = threadIdx.x; t < n_keys; t += blockDim.x) {
@@ -511,7 +505,7 @@ static __global__ void attention8_kernel(const float *q_all, const int *row_seq,
         long long acc = 0;
         for (int t = 0; t < n_keys; t++)
             acc += (long long)weights[t] * values[(size_t)t * (size_t)hd + (size_t)d];
-        out[d] = __fdiv_rn(__fmul_rn(__ll2float_rn(acc), w_scale), sum_shared);
+        out[d] = __fdiv_rn(__fmul_rn(__ll2float_rn(acc), w_scale), sum);
     }
 }
 
