@@ -195,6 +195,20 @@ static __device__ float2 rotate(float a, float b, float c, float s) {
     return make_float2(__fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)), __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c)));
 }
 
+/* The row's n_heads query heads rotated in place, by the whole block. */
+static __device__ void rotate_queries(float *q, int n_heads, int hd, int neox, const float *cos_row,
+                                      const float *sin_row) {
+    const int half = hd / 2;
+    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
+        float *head = q + (size_t)(item / half) * (size_t)hd;
+        const int i = item % half;
+        const int2 p = pair_of(i, hd, neox);
+        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
+        head[p.x] = r.x;
+        head[p.y] = r.y;
+    }
+}
+
 /* Row blockIdx.x: rotates its query heads in place, and writes its rotated
  * keys and its values at its position of its sequence's caches. Keys are
  * stored transposed ([head_dim][max_pos] per head), so that the threads of
@@ -206,15 +220,7 @@ static __global__ void rope_cache_kernel(float *q_all, const float *k_all, const
     const int row = blockIdx.x, pos = row_pos[row], seq = row_seq[row];
     const int hd = c.head_dim, half = hd / 2, q_dim = n_heads * hd, kv_dim = c.n_kv_heads * hd;
     const float *cos_row = rope_cos + (size_t)pos * (size_t)half, *sin_row = rope_sin + (size_t)pos * (size_t)half;
-    float *q = q_all + (size_t)row * (size_t)q_dim;
-    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
-        float *head = q + (size_t)(item / half) * (size_t)hd;
-        const int i = item % half;
-        const int2 p = pair_of(i, hd, neox);
-        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
-        head[p.x] = r.x;
-        head[p.y] = r.y;
-    }
+    rotate_queries(q_all + (size_t)row * (size_t)q_dim, n_heads, hd, neox, cos_row, sin_row);
     const float *k = k_all + (size_t)row * (size_t)kv_dim;
     for (int item = threadIdx.x; item < c.n_kv_heads * half; item += blockDim.x) {
         const int h = item / half, i = item % half;
@@ -384,15 +390,7 @@ static __global__ void rope_cache8_kernel(float *q_all, const float *k_all, cons
     const int row = blockIdx.x, pos = row_pos[row], seq = row_seq[row];
     const int hd = c.head_dim, half = hd / 2, q_dim = n_heads * hd, kv_dim = c.n_kv_heads * hd;
     const float *cos_row = rope_cos + (size_t)pos * (size_t)half, *sin_row = rope_sin + (size_t)pos * (size_t)half;
-    float *q = q_all + (size_t)row * (size_t)q_dim;
-    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
-        float *head = q + (size_t)(item / half) * (size_t)hd;
-        const int i = item % half;
-        const int2 p = pair_of(i, hd, neox);
-        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
-        head[p.x] = r.x;
-        head[p.y] = r.y;
-    }
+    rotate_queries(q_all + (size_t)row * (size_t)q_dim, n_heads, hd, neox, cos_row, sin_row);
     for (int h = 0; h < c.n_kv_heads; h++) {
         const float *key = k_all + (size_t)row * (size_t)kv_dim + (size_t)h * (size_t)hd;
         for (int i = threadIdx.x; i < half; i += blockDim.x) {
