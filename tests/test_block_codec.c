@@ -171,6 +171,28 @@ static void test_numerics_versions(void **state) {
     free(data);
 }
 
+/* The records do not depend on the thread count, and decode with any,
+ * more threads than cores included (5 blocks decoded together, their
+ * lanes in lockstep). */
+static void test_any_thread_count(void **state) {
+    (void)state;
+    size_t size = 9000;
+    uint8_t *data = malloc(size);
+    test_fill_text(data, size, 13);
+    lmc_options options;
+    lmc_options_init(&options);
+    options.block_size = 2048;
+    static const int threads[] = {1, 2, 3, 8};
+    uint64_t digests[4];
+    for (int i = 0; i < 4; i++) {
+        options.threads = threads[i];
+        lmc_header header = planned_header(&options, data, size);
+        round_trip_records(&header, &options, data, size, &digests[i]);
+        assert_true(digests[i] == digests[0]);
+    }
+    free(data);
+}
+
 /* Text is coded by the mixed codec in lanes (codec 5); codec 4 and codec
  * 2's model still code and decode (their archives must), and all differ. */
 static void test_mixed_versions(void **state) {
@@ -284,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_model_blocks),
         cmocka_unit_test(test_mixed_versions),
         cmocka_unit_test(test_numerics_versions),
+        cmocka_unit_test(test_any_thread_count),
         cmocka_unit_test(test_damaged_lane_tables),
         cmocka_unit_test(test_media_left_to_stream),
     };
