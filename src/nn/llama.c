@@ -375,6 +375,7 @@ struct forward_ctx {
     lmc_attn8_scores_fn scores8_fn;
     lmc_attn8_mix_fn mix8_fn;
     lmc_attn8_weights_fn weights8_fn;
+    void (*attend_fn)(const forward_ctx *c, int row, int kv_head, float *slot); /* attend or attend8 */
     int attn_slots;
 };
 
@@ -584,10 +585,7 @@ static void attention_slots(void *ctx_, int begin, int end) {
     for (int slot = begin; slot < end; slot++) {
         float *scratch = c->r.scores + (size_t)slot * (size_t)c->s->slot_floats;
         for (int item = slot; item < items; item += c->attn_slots)
-            if (c->s->rules.attn == LMC_ATTN_INT8)
-                attend8(c, item / n_kv, item % n_kv, scratch);
-            else
-                attend(c, item / n_kv, item % n_kv, scratch);
+            c->attend_fn(c, item / n_kv, item % n_kv, scratch);
     }
 }
 
@@ -742,12 +740,21 @@ static void forward_on_cpu(lmc_llama_state *state, lmc_pool *pool, const int *se
             .scores8_fn = simd ? lmc_attn8_scores_avx2 : lmc_attn8_scores_scalar,
             .mix8_fn = simd ? lmc_attn8_mix_avx2 : lmc_attn8_mix_scalar,
             .weights8_fn = simd ? lmc_attn8_weights_avx2 : lmc_attn8_weights_scalar,
+            .attend_fn = state->rules.attn == LMC_ATTN_INT8 ? attend8 : attend,
         };
         forward_call(&c);
     }
 }
 
 /* ---- Sliding a window on the CPU (lmc_llama_slide) ---- */
+
+/* Rotation pair (x0, x1) turned back by the angle whose cosine and sine
+ * are c and sn: a' = a*c + b*s, b' = b*c - a*s (products rounded, then the
+ * sum), the rule of both cache layouts. */
+static void rotate_back(float x0, float x1, float c, float sn, float *a, float *b) {
+    *a = x0 * c + x1 * sn;
+    *b = x1 * c - x0 * sn;
+}
 
 /* One kv head's keys [stride + 1, length) to [1, length - stride), rotated
  * back by stride positions (in increasing order: a key is read before its
@@ -760,9 +767,8 @@ static void slide_keys(const lmc_llama_state *s, float *keys, int stride, int le
         for (int i = 0; i < half; i++) {
             int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
             float x0 = keys[lmc_attn_key_index(hd, pos, a)], x1 = keys[lmc_attn_key_index(hd, pos, b)];
-            float c = cos_row[i], sn = sin_row[i];
-            keys[lmc_attn_key_index(hd, pos - stride, a)] = x0 * c + x1 * sn;
-            keys[lmc_attn_key_index(hd, pos - stride, b)] = x1 * c - x0 * sn;
+            rotate_back(x0, x1, cos_row[i], sin_row[i], &keys[lmc_attn_key_index(hd, pos - stride, a)],
+                        &keys[lmc_attn_key_index(hd, pos - stride, b)]);
         }
 }
 
@@ -780,9 +786,7 @@ static void slide_keys8(lmc_llama_state *s, size_t head, int stride, int length)
             int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
             float x0 = (float)keys[lmc_attn8_key_index(padded, pos, a)] * scales[pos];
             float x1 = (float)keys[lmc_attn8_key_index(padded, pos, b)] * scales[pos];
-            float c = cos_row[i], sn = sin_row[i];
-            key[a] = x0 * c + x1 * sn;
-            key[b] = x1 * c - x0 * sn;
+            rotate_back(x0, x1, cos_row[i], sin_row[i], &key[a], &key[b]);
         }
         store_key8(s, head, key, pos - stride);
     }
