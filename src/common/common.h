@@ -77,6 +77,8 @@ const char *lmc_simd_name(lmc_simd_level level);
 /* Tests: force a level (clamped to what the CPU has); -1 returns to the default. */
 void lmc_simd_force(int level);
 int lmc_cpu_count(void);
+/* A pause for spin-waiting loops (x86 pause, Arm yield). */
+void lmc_cpu_relax(void);
 
 /* ---- Thread pool: a fixed set of workers running parallel-for loops ---- */
 typedef struct lmc_pool lmc_pool;

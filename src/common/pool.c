@@ -72,7 +72,7 @@ struct lmc_pool {
 /* All atomics here are sequentially consistent: the sleep handshakes need
  * it, and on x86 the loads that spin cost no more than acquire loads. */
 
-static void cpu_relax(void) {
+void lmc_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -94,7 +94,7 @@ static int spin_until(lmc_pool *pool, int (*done)(lmc_pool *, uint32_t), uint32_
     for (unsigned i = 1;; i++) {
         if (done(pool, arg))
             return 1;
-        cpu_relax();
+        lmc_cpu_relax();
         if (i % SPINS_PER_YIELD == 0)
             sched_yield();
         if (i % SPINS_PER_CLOCK_CHECK == 0) {

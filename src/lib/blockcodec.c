@@ -23,10 +23,13 @@
  * its bytes under the model mixed with an adaptive model (mixcodec.c); the
  * model then reads each token's canonical id (lmc_piece_index).
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/lib.h"
+#include "nn/cuda.h"
 
 /* Rows of working memory at least: a small window still gets calls of
  * this many rows when several blocks share them. */
@@ -50,13 +53,18 @@ struct lmc_neural_coder {
     int mixed;
     int mix_version;        /* mixed codec only: LMC_CM_MIXED_V1 (codec 2) or _V2 (codec 4) */
     lmc_piece_index pieces; /* mixed codec only */
-    float *logits;      /* [max_rows][symbols] */
-    float *scratch;     /* [max_rows][symbols] */
-    uint32_t *cum;      /* [max_rows][symbols + 1] */
-    uint32_t *sorted;   /* mixed codec: [max_rows][symbols + 1], cum's sums in the pieces' order */
+    /* Rows with logits: max_rows, or for a lane group's coder, which only
+     * decodes steps, one per sequence. */
+    float *logits;      /* [rows][symbols] */
+    float *scratch;     /* [rows][symbols] */
+    uint32_t *cum;      /* [rows][symbols + 1] */
+    uint32_t *sorted;   /* mixed codec: [rows][symbols + 1], cum's sums in the pieces' order */
     /* Per-call row descriptions. */
     int *seqs, *positions;
     int32_t *tokens;
+    /* Decoding in lane groups: a coder of their own each (no pool). */
+    lmc_neural_coder **groups;
+    int n_groups;
 };
 
 static int lanes_of(const lmc_neural_config *config) {
@@ -72,17 +80,62 @@ static int rows_needed(int sequences, uint32_t window) {
     return LMC_MAX((int)window, LMC_MAX(sequences, MIN_ROWS));
 }
 
+/* Rows per engine call at most: a lane group's coder (steps_only) calls
+ * the engine with one row per sequence, unless windows are re-read. */
+static int engine_rows(const lmc_neural_config *config, int steps_only) {
+    if (steps_only && lmc_numerics_slides(config->numerics))
+        return sequences_of(config);
+    return rows_needed(sequences_of(config), config->window);
+}
+
+/* Rows with logits (see the coder's logits). */
+static int logit_rows(const lmc_neural_config *config, int steps_only) {
+    return steps_only ? sequences_of(config) : engine_rows(config, 0);
+}
+
+int lmc_neural_decode_groups(int threads) {
+    const int groups = LMC_MIN(threads, lmc_cpu_count());
+    return groups >= 2 && !lmc_cuda_enabled() ? groups : 0;
+}
+
+/* The lane groups a decoding coder keeps (0: none): no more than its
+ * sequences. */
+static int groups_of(const lmc_neural_config *config) {
+    const int groups = LMC_MIN(config->decode_groups, sequences_of(config));
+    return groups >= 2 ? groups : 0;
+}
+
+/* A group's coder: a share of the sequences as lone lanes, no groups. */
+static lmc_neural_config group_config(const lmc_neural_config *config, int groups) {
+    lmc_neural_config group = *config;
+    group.max_blocks = (sequences_of(config) + groups - 1) / groups;
+    group.lanes = 0;
+    group.decode_groups = 0;
+    return group;
+}
+
+/* The model state, the rows' working memory and the piece index. */
+static uint64_t engine_bytes(const lmc_model *model, const lmc_neural_config *config, int steps_only) {
+    const int rows = engine_rows(config, steps_only);
+    const uint64_t symbols = (uint64_t)model->llama.vocab + 1;
+    const uint64_t per_logit_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t) * (config->mixed ? 2 : 1));
+    return lmc_llama_state_bytes(&model->llama, lmc_nn_rules_of(config->numerics), sequences_of(config),
+                                 (int)config->window, rows) +
+           (uint64_t)logit_rows(config, steps_only) * per_logit_row + (uint64_t)rows * 3 * sizeof(int) +
+           (config->mixed ? symbols * 24 : 0);
+}
+
 uint64_t lmc_neural_coder_bytes(const lmc_model *model, const lmc_neural_config *config) {
-    int rows = rows_needed(sequences_of(config), config->window);
-    uint64_t symbols = (uint64_t)model->llama.vocab + 1;
-    uint64_t per_row = symbols * (sizeof(float) * 2 + sizeof(uint32_t) * (config->mixed ? 2 : 1)) + 3 * sizeof(int);
-    uint64_t bytes = lmc_llama_state_bytes(&model->llama, lmc_nn_rules_of(config->numerics), sequences_of(config),
-                                           (int)config->window, rows) +
-                     (uint64_t)rows * per_row;
+    uint64_t bytes = engine_bytes(model, config, 0);
     if (config->mixed) {
-        /* The piece index, and each block's prefix sums and adaptive model. */
-        uint64_t per_block = symbols * sizeof(uint32_t) + lmc_cm_mixed_memory(config->block_size);
-        bytes += symbols * 24 + (uint64_t)config->max_blocks * per_block;
+        /* Each block's prefix sums and adaptive model. */
+        uint64_t symbols = (uint64_t)model->llama.vocab + 1;
+        bytes += (uint64_t)config->max_blocks * (symbols * sizeof(uint32_t) + lmc_cm_mixed_memory(config->block_size));
+    }
+    const int groups = groups_of(config);
+    if (groups) {
+        const lmc_neural_config group = group_config(config, groups);
+        bytes += (uint64_t)groups * engine_bytes(model, &group, 1);
     }
     return bytes;
 }
@@ -94,6 +147,9 @@ int lmc_neural_can_mix(const lmc_model *model) {
 void lmc_neural_coder_free(lmc_neural_coder *coder) {
     if (!coder)
         return;
+    for (int g = 0; g < coder->n_groups; g++)
+        lmc_neural_coder_free(coder->groups[g]);
+    free(coder->groups);
     lmc_llama_state_free(coder->state);
     lmc_piece_index_free(&coder->pieces);
     free(coder->logits);
@@ -106,8 +162,28 @@ void lmc_neural_coder_free(lmc_neural_coder *coder) {
     free(coder);
 }
 
-lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
-                                   lmc_neural_coder **out, lmc_message *message) {
+static lmc_status create_coder(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config, int steps_only,
+                               lmc_neural_coder **out, lmc_message *message);
+
+static lmc_status create_groups(lmc_neural_coder *c, const lmc_neural_config *config, lmc_message *message) {
+    const int groups = groups_of(config);
+    if (!groups)
+        return LMC_OK;
+    c->groups = calloc((size_t)groups, sizeof *c->groups);
+    if (!c->groups)
+        return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    const lmc_neural_config group = group_config(config, groups);
+    for (; c->n_groups < groups; c->n_groups++) {
+        lmc_status status = create_coder(c->model, NULL, &group, 1, &c->groups[c->n_groups], message);
+        if (status != LMC_OK)
+            return status;
+    }
+    return LMC_OK;
+}
+
+/* steps_only: a lane group's coder (see the coder's logits). */
+static lmc_status create_coder(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config, int steps_only,
+                               lmc_neural_coder **out, lmc_message *message) {
     *out = NULL;
     int max_blocks = config->max_blocks;
     uint32_t window = config->window, stride = config->stride;
@@ -121,7 +197,7 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
     c->max_blocks = max_blocks;
     c->max_lanes = lanes_of(config);
     c->lane_table = config->lanes > 0;
-    c->max_rows = rows_needed(sequences_of(config), window);
+    c->max_rows = engine_rows(config, steps_only);
     c->vocab = model->llama.vocab;
     c->symbols = c->vocab + (lmc_tokenizer_covers_all_bytes(model->tokenizer) ? 0 : 1);
     c->bos = lmc_tokenizer_bos(model->tokenizer);
@@ -140,16 +216,16 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
         free(c);
         return lmc_fail(message, LMC_ERR_INTERNAL, "lanes without the mixed codec");
     }
-    size_t rows = (size_t)c->max_rows;
-    c->logits = malloc(rows * (size_t)c->symbols * sizeof *c->logits);
-    c->scratch = malloc(rows * (size_t)c->symbols * sizeof *c->scratch);
-    c->cum = malloc(rows * ((size_t)c->symbols + 1) * sizeof *c->cum);
+    const size_t rows = (size_t)c->max_rows, with_logits = (size_t)logit_rows(config, steps_only);
+    c->logits = malloc(with_logits * (size_t)c->symbols * sizeof *c->logits);
+    c->scratch = malloc(with_logits * (size_t)c->symbols * sizeof *c->scratch);
+    c->cum = malloc(with_logits * ((size_t)c->symbols + 1) * sizeof *c->cum);
     c->seqs = malloc(rows * sizeof *c->seqs);
     c->positions = malloc(rows * sizeof *c->positions);
     c->tokens = malloc(rows * sizeof *c->tokens);
     lmc_status status = LMC_OK;
     if (c->mixed)
-        c->sorted = malloc(rows * ((size_t)c->symbols + 1) * sizeof *c->sorted);
+        c->sorted = malloc(with_logits * ((size_t)c->symbols + 1) * sizeof *c->sorted);
     if (!c->logits || !c->scratch || !c->cum || !c->seqs || !c->positions || !c->tokens || (c->mixed && !c->sorted))
         status = LMC_ERR_NOMEM;
     else
@@ -161,8 +237,18 @@ lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const
         lmc_neural_coder_free(c);
         return lmc_fail(message, status, "cannot allocate the model's working memory");
     }
+    status = create_groups(c, config, message);
+    if (status != LMC_OK) {
+        lmc_neural_coder_free(c);
+        return status;
+    }
     *out = c;
     return LMC_OK;
+}
+
+lmc_status lmc_neural_coder_create(const lmc_model *model, lmc_pool *pool, const lmc_neural_config *config,
+                                   lmc_neural_coder **out, lmc_message *message) {
+    return create_coder(model, pool, config, 0, out, message);
 }
 
 /* ---- The window schedule ---- */
@@ -567,7 +653,7 @@ lmc_status lmc_neural_probe_size(const lmc_model *model, lmc_pool *pool, const u
                                  size_t *coded, lmc_message *message) {
     const uint32_t window = model->context_window;
     lmc_neural_config config = {1, window, LMC_MIN(model->window_stride, window), (uint32_t)LMC_MAX(size, 1), 0, 0,
-                                LMC_NUMERICS_VERSION};
+                                LMC_NUMERICS_VERSION, 0};
     lmc_neural_coder *coder = NULL;
     lmc_status status = lmc_neural_coder_create(model, pool, &config, &coder, message);
     lmc_buf payload;
@@ -595,6 +681,7 @@ typedef struct {
     lmc_rc_decoder rc;
     lmc_mix_block *mix; /* mixed codec only */
     int damaged;        /* the mixed codec met data it cannot decode */
+    _Atomic uint64_t turn; /* decoding in lane groups: the next decode (turn_of), NO_TURN after the last */
 } block_state;
 
 typedef struct {
@@ -752,10 +839,135 @@ static int step_rows(lmc_neural_coder *c, block_state *blocks, int count, uint64
     return n;
 }
 
-static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs) {
+static uint64_t longest_of(sequence *const *seqs, int n_seqs) {
     uint64_t longest = 0;
     for (int i = 0; i < n_seqs; i++)
         longest = LMC_MAX(longest, seqs[i]->outputs);
+    return longest;
+}
+
+/* ---- Decoding in lane groups (lmc_neural_decode_groups) ----
+ * Group g holds the lanes [n * g / G, n * (g + 1) / G) of the batch's n, in
+ * block and lane order, as the lone sequences of its own coder, and runs
+ * the steps of the lockstep above for them alone. A block's range decoder
+ * and adaptive model are shared by its lanes, perhaps in several groups, so
+ * its decodes wait for their turn: step by step, lane by lane, the
+ * encoder's order. A group waits only on the decodes before its own; each
+ * group has a thread of its own (lmc_neural_decode_groups: at most the
+ * pool's threads). */
+
+#define NO_TURN UINT64_MAX
+/* Spins between two yields while waiting for a turn: the decode before
+ * this one takes microseconds, unless its thread is descheduled. */
+#define TURN_SPINS_PER_YIELD 64
+
+static uint64_t turn_of(uint64_t p, int lane) {
+    return p * LMC_LANES_MAX + (uint64_t)lane;
+}
+
+/* Block b's decode after lane l's at step p (l = -1: its first). */
+static uint64_t turn_after(const block_state *b, uint64_t p, int l) {
+    for (int k = l + 1; k < b->lane_count; k++)
+        if (p < b->lanes[k].seq.outputs)
+            return turn_of(p, k);
+    for (int k = 0; k < b->lane_count; k++)
+        if (p + 1 < b->lanes[k].seq.outputs)
+            return turn_of(p + 1, k);
+    return NO_TURN;
+}
+
+static void wait_for_turn(block_state *b, uint64_t turn) {
+    for (unsigned i = 1; atomic_load(&b->turn) != turn; i++) {
+        lmc_cpu_relax();
+        if (i % TURN_SPINS_PER_YIELD == 0)
+            sched_yield();
+    }
+}
+
+typedef struct {
+    block_state *block;
+    int lane;
+} lane_slot;
+
+typedef struct {
+    lmc_neural_coder *coder;
+    const lane_slot *slots; /* every lane of the batch, in block and lane order */
+    sequence *const *seqs;  /* their sequences, in the same order */
+    int n_seqs, n_groups;
+} groups_context;
+
+/* The group's rows at p: one per lane still running, its sequence's index
+ * in the group as the engine's sequence. */
+static int group_step_rows(lmc_neural_coder *g, const lane_slot *slots, int count, uint64_t p) {
+    const uint64_t start = window_start(g, p);
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        decode_lane *lane = &slots[i].block->lanes[slots[i].lane];
+        lane->row = -1;
+        if (p >= lane->seq.outputs)
+            continue;
+        g->seqs[n] = i;
+        g->tokens[n] = model_input(lane->seq.x[p]);
+        g->positions[n] = (int)(p - start);
+        lane->row = n++;
+    }
+    return n;
+}
+
+static void decode_group(const groups_context *ctx, int group) {
+    lmc_neural_coder *g = ctx->coder->groups[group];
+    const int first = ctx->n_seqs * group / ctx->n_groups;
+    const int count = ctx->n_seqs * (group + 1) / ctx->n_groups - first;
+    const lane_slot *slots = ctx->slots + first;
+    sequence *const *seqs = ctx->seqs + first;
+    const uint64_t longest = longest_of(seqs, count);
+    for (uint64_t p = 0; p < longest; p++) {
+        if (is_window_start(g, p))
+            next_window(g, seqs, count, p);
+        const int n = group_step_rows(g, slots, count, p);
+        forward(g, n, 1);
+        rows_cdf_range(g, 0, n);
+        for (int i = 0; i < count; i++) {
+            block_state *b = slots[i].block;
+            const int l = slots[i].lane, row = b->lanes[l].row;
+            if (row < 0)
+                continue;
+            wait_for_turn(b, turn_of(p, l));
+            append_next(g, b, l, row);
+            atomic_store(&b->turn, turn_after(b, p, l));
+        }
+    }
+}
+
+static void decode_groups_range(void *ctx, int begin, int end) {
+    for (int group = begin; group < end; group++)
+        decode_group(ctx, group);
+}
+
+static lmc_status decode_in_groups(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs,
+                                   int groups) {
+    lane_slot *slots = malloc((size_t)n_seqs * sizeof *slots);
+    if (!slots)
+        return LMC_ERR_NOMEM;
+    int id = 0;
+    for (int b = 0; b < count; b++) {
+        atomic_store(&blocks[b].turn, turn_after(&blocks[b], 0, -1));
+        for (int l = 0; l < blocks[b].lane_count; l++)
+            slots[id++] = (lane_slot){&blocks[b], l};
+    }
+    groups_context ctx = {c, slots, seqs, n_seqs, groups};
+    lmc_pool_for(c->pool, groups, decode_groups_range, &ctx);
+    free(slots);
+    return LMC_OK;
+}
+
+/* ---- Decoding, the whole batch in lockstep ---- */
+
+static lmc_status decode_steps(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs) {
+    const int groups = LMC_MIN(c->n_groups, n_seqs);
+    if (groups >= 2)
+        return decode_in_groups(c, blocks, count, seqs, n_seqs, groups);
+    const uint64_t longest = longest_of(seqs, n_seqs);
     step_context ctx = {c, blocks};
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(c, p))
@@ -765,6 +977,7 @@ static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count, se
         lmc_pool_for(c->pool, n, rows_cdf_range, c);
         lmc_pool_for(c->pool, count, decode_blocks_range, &ctx);
     }
+    return LMC_OK;
 }
 
 static void free_block_states(block_state *blocks, int count) {
@@ -793,8 +1006,8 @@ lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, in
         for (int l = 0; l < blocks[b].lane_count; l++)
             seqs[n_seqs++] = &blocks[b].lanes[l].seq;
     }
-    if (status == LMC_OK)
-        decode_steps(c, blocks, count, seqs, n_seqs);
+    if (status == LMC_OK && decode_steps(c, blocks, count, seqs, n_seqs) != LMC_OK)
+        status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     for (int b = 0; b < count && status == LMC_OK; b++)
         status = finish_block(c, &jobs[b], &blocks[b], message);
     free_block_states(blocks, count);

@@ -69,7 +69,8 @@ static lmc_status start_neural(lmc_block_codec *c, const lmc_options *options, i
     int batch = decoding ? LMC_NEURAL_DECODE_BATCH_MAX : lmc_neural_encode_batch(lmc_pool_threads(c->pool));
     lmc_neural_config config = {lmc_neural_batch_fit(batch, h->block_size, mixed), h->context_window,
                                 h->window_stride, h->block_size, mixed, lmc_codec_lanes(h->codec),
-                                h->numerics_version};
+                                h->numerics_version,
+                                decoding ? lmc_neural_decode_groups(lmc_pool_threads(c->pool)) : 0};
     while (config.max_blocks > 1 &&
            check_memory(c, options->memlimit, lmc_neural_coder_bytes(c->model, &config), config.max_blocks,
                         message) != LMC_OK)

@@ -112,7 +112,7 @@ static lmc_neural_config coder_config_for(const lmc_header *h) {
     const int mixed = lmc_codec_mixing(h->codec);
     return (lmc_neural_config){lmc_neural_batch_fit(LMC_NEURAL_DECODE_BATCH_MAX, h->block_size, mixed),
                                h->context_window, h->window_stride, h->block_size, mixed, lmc_codec_lanes(h->codec),
-                               h->numerics_version};
+                               h->numerics_version, 0};
 }
 
 /* Keeps the loaded model and coder when a concatenated archive uses them again. */
@@ -159,6 +159,7 @@ static lmc_status prepare_model(lmc_decoder *d) {
         return lmc_fail(&d->message, LMC_ERR_CORRUPT, "context window %u exceeds the model's context length %d",
                         h->context_window, d->model->llama.context_length);
     lmc_neural_config config = coder_config_for(h);
+    config.decode_groups = lmc_neural_decode_groups(lmc_pool_threads(d->pool));
     /* Fewer blocks in lockstep if that is what fits under the memory limit. */
     d->batch_blocks = config.max_blocks;
     while (config.max_blocks > 1 && check_memory(d, lmc_neural_coder_bytes(d->model, &config)) != LMC_OK)

@@ -153,7 +153,7 @@ static lmc_status start_model(lmc_encoder *e, const char *model_arg, lmc_kind mo
     const int codec_lanes = lmc_codec_lanes(e->header.codec);
     const int lanes = codec_lanes && e->options.lanes ? e->options.lanes : codec_lanes;
     lmc_neural_config config = {batch, window, stride, e->header.block_size, mixed, lanes,
-                                e->header.numerics_version};
+                                e->header.numerics_version, 0};
     e->batch_blocks = config.max_blocks;
     while (config.max_blocks > 1 && check_memory(e, lmc_neural_coder_bytes(m, &config)) != LMC_OK)
         e->batch_blocks = config.max_blocks /= 2;

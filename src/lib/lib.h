@@ -19,7 +19,9 @@
  * first token as an attention sink (lmc_llama_slide).
  * Compression evaluates many rows of several blocks' windows together;
  * decompression decodes many blocks in lockstep, one row of each per call,
- * so every weight read serves all of them. */
+ * so every weight read serves all of them; on several CPU threads it cuts
+ * their lanes into groups, a lockstep of its own per thread
+ * (lmc_neural_decode_groups). */
 typedef struct lmc_neural_coder lmc_neural_coder;
 
 typedef struct {
@@ -30,7 +32,17 @@ typedef struct {
     int lanes;             /* codec 5: lanes per block at most (lmc_codec_lanes); 0: no lane table, one lane */
     uint32_t numerics;     /* the archive's numerics version: 2 slides windows (lmc_numerics_slides) and
                               quantises activations to 7 bits; 1 re-reads windows, int16 activations */
+    int decode_groups;     /* decoding: lmc_neural_decode_groups(threads), or 0 */
 } lmc_neural_config;
+
+/* Decoding on T >= 2 CPU threads cuts the lanes of a batch into up to T
+ * groups, each decoded by a thread of its own with a model state of its own
+ * (one thread per forward pass, no waiting inside it); the groups take
+ * turns only at each block's range decoder, in the order the encoder
+ * coded. The archive is the same either way. Returns the groups to give
+ * lmc_neural_config.decode_groups: T, or 0 for one lockstep on all threads
+ * (one thread, or the GPU, which wants every row in one call). */
+int lmc_neural_decode_groups(int threads);
 
 /* Numerics v2 on: a full window keeps its caches (lmc_llama_slide). */
 static inline int lmc_numerics_slides(uint32_t numerics_version) {

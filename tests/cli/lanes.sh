@@ -15,4 +15,10 @@ for lanes in 1 2; do
     expect_same "$OUT" text.txt "round trip with $lanes lanes"
 done
 cmp -s 1.lmc 2.lmc && fail "one lane and two lanes gave the same archive"
+# Decoded on several threads, the two lanes go to lane groups of their own
+# (lmc_neural_decode_groups), which take turns at the block's range decoder.
+for threads in 1 3; do
+    expect_status 0 "decompress -T $threads" "$LMC" decompress -T "$threads" -c 2.lmc
+    expect_same "$OUT" text.txt "two lanes decoded on $threads threads"
+done
 finish
