@@ -2,6 +2,7 @@
 #include "common/common.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,13 +168,17 @@ static int simd_from_environment(void) {
 }
 
 lmc_simd_level lmc_simd_selected(void) {
-    static int supported = -1, requested = -2;
-    if (supported < 0)
-        supported = simd_supported();
-    if (requested == -2)
-        requested = simd_from_environment();
-    int level = simd_forced >= 0 ? simd_forced : requested >= 0 ? requested : supported;
-    return (lmc_simd_level)LMC_MIN(level, supported);
+    /* Found on first use, by any thread: threads that race here store the
+     * same values, atomically. */
+    static _Atomic int supported = -1, requested = -2;
+    if (atomic_load_explicit(&supported, memory_order_relaxed) < 0)
+        atomic_store_explicit(&supported, simd_supported(), memory_order_relaxed);
+    if (atomic_load_explicit(&requested, memory_order_relaxed) == -2)
+        atomic_store_explicit(&requested, simd_from_environment(), memory_order_relaxed);
+    const int have = atomic_load_explicit(&supported, memory_order_relaxed);
+    const int asked = atomic_load_explicit(&requested, memory_order_relaxed);
+    int level = simd_forced >= 0 ? simd_forced : asked >= 0 ? asked : have;
+    return (lmc_simd_level)LMC_MIN(level, have);
 }
 
 void lmc_simd_force(int level) {
