@@ -820,22 +820,28 @@ static lmc_status finish_block(lmc_neural_coder *c, lmc_block_job *job, block_st
     return status;
 }
 
-/* One row per lane still running at p, in block and lane order; returns
- * the row count. */
-static int step_rows(lmc_neural_coder *c, block_state *blocks, int count, uint64_t p) {
+/* A lane of a decoding batch: batches list their lanes in block and lane
+ * order. */
+typedef struct {
+    block_state *block;
+    int lane;
+} lane_slot;
+
+/* One row per lane of slots still running at p, in their order, each with
+ * its index in slots as the engine's sequence; returns the row count. */
+static int lane_rows(lmc_neural_coder *c, const lane_slot *slots, int count, uint64_t p) {
     const uint64_t start = window_start(c, p);
-    int n = 0, id = 0;
-    for (int b = 0; b < count; b++)
-        for (int l = 0; l < blocks[b].lane_count; l++, id++) {
-            decode_lane *lane = &blocks[b].lanes[l];
-            lane->row = -1;
-            if (p >= lane->seq.outputs)
-                continue;
-            c->seqs[n] = id;
-            c->tokens[n] = model_input(lane->seq.x[p]);
-            c->positions[n] = (int)(p - start);
-            lane->row = n++;
-        }
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        decode_lane *lane = &slots[i].block->lanes[slots[i].lane];
+        lane->row = -1;
+        if (p >= lane->seq.outputs)
+            continue;
+        c->seqs[n] = i;
+        c->tokens[n] = model_input(lane->seq.x[p]);
+        c->positions[n] = (int)(p - start);
+        lane->row = n++;
+    }
     return n;
 }
 
@@ -885,34 +891,11 @@ static void wait_for_turn(block_state *b, uint64_t turn) {
 }
 
 typedef struct {
-    block_state *block;
-    int lane;
-} lane_slot;
-
-typedef struct {
     lmc_neural_coder *coder;
     const lane_slot *slots; /* every lane of the batch, in block and lane order */
     sequence *const *seqs;  /* their sequences, in the same order */
     int n_seqs, n_groups;
 } groups_context;
-
-/* The group's rows at p: one per lane still running, its sequence's index
- * in the group as the engine's sequence. */
-static int group_step_rows(lmc_neural_coder *g, const lane_slot *slots, int count, uint64_t p) {
-    const uint64_t start = window_start(g, p);
-    int n = 0;
-    for (int i = 0; i < count; i++) {
-        decode_lane *lane = &slots[i].block->lanes[slots[i].lane];
-        lane->row = -1;
-        if (p >= lane->seq.outputs)
-            continue;
-        g->seqs[n] = i;
-        g->tokens[n] = model_input(lane->seq.x[p]);
-        g->positions[n] = (int)(p - start);
-        lane->row = n++;
-    }
-    return n;
-}
 
 static void decode_group(const groups_context *ctx, int group) {
     lmc_neural_coder *g = ctx->coder->groups[group];
@@ -924,7 +907,7 @@ static void decode_group(const groups_context *ctx, int group) {
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(g, p))
             next_window(g, seqs, count, p);
-        const int n = group_step_rows(g, slots, count, p);
+        const int n = lane_rows(g, slots, count, p);
         forward(g, n, 1);
         rows_cdf_range(g, 0, n);
         for (int i = 0; i < count; i++) {
@@ -944,40 +927,33 @@ static void decode_groups_range(void *ctx, int begin, int end) {
         decode_group(ctx, group);
 }
 
-static lmc_status decode_in_groups(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs,
-                                   int groups) {
-    lane_slot *slots = malloc((size_t)n_seqs * sizeof *slots);
-    if (!slots)
-        return LMC_ERR_NOMEM;
-    int id = 0;
-    for (int b = 0; b < count; b++) {
+static void decode_in_groups(lmc_neural_coder *c, block_state *blocks, int count, const lane_slot *slots,
+                             sequence *const *seqs, int n_seqs, int groups) {
+    for (int b = 0; b < count; b++)
         atomic_store(&blocks[b].turn, turn_after(&blocks[b], 0, -1));
-        for (int l = 0; l < blocks[b].lane_count; l++)
-            slots[id++] = (lane_slot){&blocks[b], l};
-    }
     groups_context ctx = {c, slots, seqs, n_seqs, groups};
     lmc_pool_for(c->pool, groups, decode_groups_range, &ctx);
-    free(slots);
-    return LMC_OK;
 }
 
 /* ---- Decoding, the whole batch in lockstep ---- */
 
-static lmc_status decode_steps(lmc_neural_coder *c, block_state *blocks, int count, sequence **seqs, int n_seqs) {
+static void decode_steps(lmc_neural_coder *c, block_state *blocks, int count, const lane_slot *slots,
+                         sequence *const *seqs, int n_seqs) {
     const int groups = LMC_MIN(c->n_groups, n_seqs);
-    if (groups >= 2)
-        return decode_in_groups(c, blocks, count, seqs, n_seqs, groups);
+    if (groups >= 2) {
+        decode_in_groups(c, blocks, count, slots, seqs, n_seqs, groups);
+        return;
+    }
     const uint64_t longest = longest_of(seqs, n_seqs);
     step_context ctx = {c, blocks};
     for (uint64_t p = 0; p < longest; p++) {
         if (is_window_start(c, p))
             next_window(c, seqs, n_seqs, p);
-        int n = step_rows(c, blocks, count, p);
+        int n = lane_rows(c, slots, n_seqs, p);
         forward(c, n, 1);
         lmc_pool_for(c->pool, n, rows_cdf_range, c);
         lmc_pool_for(c->pool, count, decode_blocks_range, &ctx);
     }
-    return LMC_OK;
 }
 
 static void free_block_states(block_state *blocks, int count) {
@@ -993,24 +969,30 @@ lmc_status lmc_neural_decode_blocks(lmc_neural_coder *c, lmc_block_job *jobs, in
     if (count > c->max_blocks)
         return lmc_fail(message, LMC_ERR_INTERNAL, "too many blocks for one decoding batch");
     block_state *blocks = calloc((size_t)LMC_MAX(count, 1), sizeof *blocks);
-    sequence **seqs = calloc((size_t)LMC_MAX(count, 1) * (size_t)c->max_lanes, sizeof *seqs);
-    if (!blocks || !seqs) {
+    const size_t most_lanes = (size_t)LMC_MAX(count, 1) * (size_t)c->max_lanes;
+    sequence **seqs = calloc(most_lanes, sizeof *seqs);
+    lane_slot *slots = calloc(most_lanes, sizeof *slots);
+    if (!blocks || !seqs || !slots) {
         free(blocks);
         free(seqs);
+        free(slots);
         return lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
     }
     lmc_status status = LMC_OK;
     int n_seqs = 0;
     for (int b = 0; b < count && status == LMC_OK; b++) {
         status = start_block(c, &jobs[b], &blocks[b], message);
-        for (int l = 0; l < blocks[b].lane_count; l++)
-            seqs[n_seqs++] = &blocks[b].lanes[l].seq;
+        for (int l = 0; l < blocks[b].lane_count; l++, n_seqs++) {
+            seqs[n_seqs] = &blocks[b].lanes[l].seq;
+            slots[n_seqs] = (lane_slot){&blocks[b], l};
+        }
     }
-    if (status == LMC_OK && decode_steps(c, blocks, count, seqs, n_seqs) != LMC_OK)
-        status = lmc_fail(message, LMC_ERR_NOMEM, "out of memory");
+    if (status == LMC_OK)
+        decode_steps(c, blocks, count, slots, seqs, n_seqs);
     for (int b = 0; b < count && status == LMC_OK; b++)
         status = finish_block(c, &jobs[b], &blocks[b], message);
     free_block_states(blocks, count);
     free(seqs);
+    free(slots);
     return status;
 }
