@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "container/container.h"
 #include "model/model.h"
 #include "nn/cuda.h"
 #include "nn/kernels.h"
@@ -391,16 +392,11 @@ static void run_schedule(const lmc_llama *m, uint32_t numerics, const schedule *
     lmc_llama_state_free(s);
 }
 
-/* Numerics versions whose attention the GPU runs: v3's int8 attention runs
- * on the CPU until its CUDA kernels (branch cuda-int8-attention) have
- * passed this test on a GPU. */
-#define GPU_NUMERICS 2
-
-/* Every schedule under each numerics version the GPU runs, on the CPU and
- * on the GPU (and once with a failure in the middle): the same logits, and
- * the GPU really ran. */
+/* Every schedule under each numerics version on the CPU and on the GPU
+ * (and once with a failure in the middle): the same logits, and the GPU
+ * really ran. */
 static void check_model_on_gpu(const lmc_llama *m, const char *name) {
-    for (int kind = 0; kind < GPU_NUMERICS * SCHEDULE_KINDS; kind++) {
+    for (int kind = 0; kind < LMC_NUMERICS_VERSION * SCHEDULE_KINDS; kind++) {
         const uint32_t numerics = 1 + (uint32_t)(kind / SCHEDULE_KINDS);
         schedule sc = make_schedule((schedule_kind)(kind % SCHEDULE_KINDS), m->vocab);
         const size_t n = (size_t)sc.total_rows * (size_t)m->vocab;

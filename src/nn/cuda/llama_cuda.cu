@@ -44,7 +44,7 @@ struct lmc_cuda_llama {
     int n_seqs, max_pos, max_rows, q_dim, kv_dim;
     float attn_scale;
     float act_qmax;            /* the activation rule's QMAX (nn.h): LMC_ACT_QMAX or LMC_ACT7_QMAX */
-    size_t attn_shared;        /* dynamic shared memory of attention_kernel */
+    size_t attn_shared;        /* dynamic shared memory of attention_kernel or attention8_kernel */
     cudaStream_t stream;
     device_layer *layers;      /* host array of device pointers */
     lmc_cuda_weights output;
@@ -52,7 +52,10 @@ struct lmc_cuda_llama {
     void *device_memory;       /* everything below, one allocation */
     const float *rope_cos, *rope_sin; /* [max_pos][head_dim / 2] */
     float *k_cache, *v_cache;  /* per (sequence, layer, kv head): keys [head_dim][max_pos] (transposed),
-                                  values [max_pos][head_dim] */
+                                  values [max_pos][head_dim]; with int8 attention, int8 keys and values
+                                  [max_pos][head_dim] in the same places */
+    float *k_scale, *v_scale;  /* int8 attention: [sequence][layer][kv head][max_pos] */
+    int attn8;                 /* the state's attention rule is LMC_ATTN_INT8 */
     float *x, *act, *q, *k, *v, *att, *proj, *gate, *up, *logits;
     int8_t *xq;                /* [max_rows][2][pitch of the widest input] */
     float *xscale;
@@ -192,6 +195,20 @@ static __device__ float2 rotate(float a, float b, float c, float s) {
     return make_float2(__fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s)), __fadd_rn(__fmul_rn(a, s), __fmul_rn(b, c)));
 }
 
+/* The row's n_heads query heads rotated in place, by the whole block. */
+static __device__ void rotate_queries(float *q, int n_heads, int hd, int neox, const float *cos_row,
+                                      const float *sin_row) {
+    const int half = hd / 2;
+    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
+        float *head = q + (size_t)(item / half) * (size_t)hd;
+        const int i = item % half;
+        const int2 p = pair_of(i, hd, neox);
+        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
+        head[p.x] = r.x;
+        head[p.y] = r.y;
+    }
+}
+
 /* Row blockIdx.x: rotates its query heads in place, and writes its rotated
  * keys and its values at its position of its sequence's caches. Keys are
  * stored transposed ([head_dim][max_pos] per head), so that the threads of
@@ -203,15 +220,7 @@ static __global__ void rope_cache_kernel(float *q_all, const float *k_all, const
     const int row = blockIdx.x, pos = row_pos[row], seq = row_seq[row];
     const int hd = c.head_dim, half = hd / 2, q_dim = n_heads * hd, kv_dim = c.n_kv_heads * hd;
     const float *cos_row = rope_cos + (size_t)pos * (size_t)half, *sin_row = rope_sin + (size_t)pos * (size_t)half;
-    float *q = q_all + (size_t)row * (size_t)q_dim;
-    for (int item = threadIdx.x; item < n_heads * half; item += blockDim.x) {
-        float *head = q + (size_t)(item / half) * (size_t)hd;
-        const int i = item % half;
-        const int2 p = pair_of(i, hd, neox);
-        const float2 r = rotate(head[p.x], head[p.y], cos_row[i], sin_row[i]);
-        head[p.x] = r.x;
-        head[p.y] = r.y;
-    }
+    rotate_queries(q_all + (size_t)row * (size_t)q_dim, n_heads, hd, neox, cos_row, sin_row);
     const float *k = k_all + (size_t)row * (size_t)kv_dim;
     for (int item = threadIdx.x; item < c.n_kv_heads * half; item += blockDim.x) {
         const int h = item / half, i = item % half;
@@ -254,6 +263,36 @@ static __global__ void slide_kernel(cache_shape c, int seq, int stride, int leng
             values[(size_t)(pos - stride) * (size_t)hd + (size_t)t] = values[(size_t)pos * (size_t)hd + (size_t)t];
 }
 
+/* The softmax of scores[0..n) in place, by the whole block, as the CPU
+ * computes it (lmc_softmax_fn): e_t = lmc_expf(s_t - max) with the CPU's
+ * maximum (from scores[0], NaNs skipped after it) found from each thread's
+ * maximum of the scores it wrote; returns lmc_sum8 of the e_t to every
+ * thread. */
+static __device__ float block_softmax(float *scores, int n, float thread_max) {
+    __shared__ float lanes[8];
+    __shared__ float sum;
+    const float m = block_max(thread_max); /* its barrier: every score is written */
+    const float first = scores[0], max = first != first || !(m > first) ? first : m;
+    /* Thread 0 overwrites scores[0] below: every thread must have read it
+     * first (without this barrier a late warp could take the exponential
+     * for the score, and a rare call gave other logits than the CPU's). */
+    __syncthreads();
+    for (int t = threadIdx.x; t < n; t += blockDim.x)
+        scores[t] = det_expf(__fsub_rn(scores[t], max));
+    __syncthreads();
+    if (threadIdx.x < 8) {
+        float lane = 0.0f;
+        for (int t = threadIdx.x; t < n; t += 8)
+            lane = __fadd_rn(lane, scores[t]);
+        lanes[threadIdx.x] = lane;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+        sum = det_combine_lanes(lanes);
+    __syncthreads();
+    return sum;
+}
+
 /* Query head blockIdx.y of row blockIdx.x over its cache positions
  * 0..pos: scores (lmc_dot8 order, times the scale), softmax (the CPU's
  * maximum, lmc_expf, lmc_sum8), and the weighted values summed position by
@@ -263,8 +302,6 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
                                         cache_shape c, int layer, float scale, const float *k_cache,
                                         const float *v_cache, float *out_all) {
     extern __shared__ float shared[];
-    __shared__ float lanes[8];
-    __shared__ float sum_shared;
     const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim;
     const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
     float *query = shared, *scores = shared + hd;
@@ -286,25 +323,7 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
     }
     /* The CPU's maximum starts from scores[0] and skips NaNs after it: the
      * block's maximum, unless scores[0] is a NaN or not below it. */
-    m = block_max(m);
-    const float first = scores[0], max = first != first || !(m > first) ? first : m;
-    /* Thread 0 overwrites scores[0] below: every thread must have read it
-     * first (without this barrier a late warp could take the exponential
-     * for the score, and a rare call gave other logits than the CPU's). */
-    __syncthreads();
-    for (int t = threadIdx.x; t < n_keys; t += blockDim.x)
-        scores[t] = det_expf(__fsub_rn(scores[t], max));
-    __syncthreads();
-    if (threadIdx.x < 8) {
-        float lane = 0.0f;
-        for (int t = threadIdx.x; t < n_keys; t += 8)
-            lane = __fadd_rn(lane, scores[t]);
-        lanes[threadIdx.x] = lane;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0)
-        sum_shared = det_combine_lanes(lanes);
-    __syncthreads();
+    const float sum = block_softmax(scores, n_keys, m);
     /* Each output element is one chain of adds over the positions; tiles of
      * MIX_TILE value rows are first copied to shared memory by every thread
      * (contiguous, coalesced), so the chains wait on shared memory only. */
@@ -331,13 +350,168 @@ static __global__ void attention_kernel(const float *q_all, const int *row_seq, 
     for (int k = 0; k < MAX_HEAD_DIM / ATTN_THREADS; k++) {
         const int d = (int)threadIdx.x + k * ATTN_THREADS;
         if (d < hd)
-            out[d] = __fdiv_rn(acc[k], sum_shared);
+            out[d] = __fdiv_rn(acc[k], sum);
+    }
+}
+
+/* ---- int8 attention (numerics v3, kernels.h) ---- */
+
+/* Index of (sequence, layer, kv head, position) in the scale arrays. */
+static __device__ size_t scale_at(cache_shape c, int seq, int layer, int kv_head, int pos) {
+    return (((size_t)seq * (size_t)c.n_layers + (size_t)layer) * (size_t)c.n_kv_heads + (size_t)kv_head) *
+               (size_t)c.max_pos + (size_t)pos;
+}
+
+/* The weight rule (qmat.c, QMAX 127) of x[0..n) by the whole block: q[i]
+ * for i < n, and the scale. */
+static __device__ void block_quantize_row(const float *x, int n, int8_t *q, float *scale_out) {
+    float m = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float a = fabsf(x[i]);
+        if (a > m)
+            m = a;
+    }
+    const float scale = __fdiv_rn(block_max(m), 127.0f);
+    const int usable = scale > 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        q[i] = (int8_t)(usable ? quantize_value(__fdiv_rn(x[i], scale), 127.0f) : 0);
+    if (threadIdx.x == 0)
+        *scale_out = usable ? scale : 0.0f;
+}
+
+/* rope_cache_kernel for int8 attention: the rotated queries in place, each
+ * kv head's rotated key and its value quantised into the caches. Shared:
+ * one head of floats. */
+static __global__ void rope_cache8_kernel(float *q_all, const float *k_all, const float *v_all, const int *row_seq,
+                                          const int *row_pos, const float *rope_cos, const float *rope_sin,
+                                          int n_heads, int neox, cache_shape c, int layer, int8_t *k_cache,
+                                          int8_t *v_cache, float *k_scale, float *v_scale) {
+    __shared__ float head_buf[MAX_HEAD_DIM];
+    const int row = blockIdx.x, pos = row_pos[row], seq = row_seq[row];
+    const int hd = c.head_dim, half = hd / 2, q_dim = n_heads * hd, kv_dim = c.n_kv_heads * hd;
+    const float *cos_row = rope_cos + (size_t)pos * (size_t)half, *sin_row = rope_sin + (size_t)pos * (size_t)half;
+    rotate_queries(q_all + (size_t)row * (size_t)q_dim, n_heads, hd, neox, cos_row, sin_row);
+    for (int h = 0; h < c.n_kv_heads; h++) {
+        const float *key = k_all + (size_t)row * (size_t)kv_dim + (size_t)h * (size_t)hd;
+        for (int i = threadIdx.x; i < half; i += blockDim.x) {
+            const int2 p = pair_of(i, hd, neox);
+            const float2 r = rotate(key[p.x], key[p.y], cos_row[i], sin_row[i]);
+            head_buf[p.x] = r.x;
+            head_buf[p.y] = r.y;
+        }
+        __syncthreads();
+        const size_t at = cache_at(c, seq, layer, h) + (size_t)pos * (size_t)hd;
+        block_quantize_row(head_buf, hd, k_cache + at, &k_scale[scale_at(c, seq, layer, h, pos)]);
+        block_quantize_row(v_all + (size_t)row * (size_t)kv_dim + (size_t)h * (size_t)hd, hd, v_cache + at,
+                           &v_scale[scale_at(c, seq, layer, h, pos)]);
+        __syncthreads();
+    }
+}
+
+/* slide_kernel for int8 caches (llama.c's slide_keys8): block (layer, kv
+ * head) blockIdx.x moves position after position in increasing order, each
+ * key taken back to floats, rotated back and quantised again. */
+static __global__ void slide8_kernel(cache_shape c, int seq, int stride, int length, int neox,
+                                     const float *rope_cos, const float *rope_sin, int8_t *k_cache,
+                                     int8_t *v_cache, float *k_scale, float *v_scale) {
+    __shared__ float key[MAX_HEAD_DIM];
+    const int layer = blockIdx.x / c.n_kv_heads, h = blockIdx.x % c.n_kv_heads;
+    const int hd = c.head_dim, half = hd / 2;
+    int8_t *keys = k_cache + cache_at(c, seq, layer, h), *values = v_cache + cache_at(c, seq, layer, h);
+    float *ks = k_scale + scale_at(c, seq, layer, h, 0), *vs = v_scale + scale_at(c, seq, layer, h, 0);
+    for (int pos = stride + 1; pos < length; pos++) {
+        const int8_t *from = keys + (size_t)pos * (size_t)hd;
+        const float scale = ks[pos];
+        for (int i = threadIdx.x; i < half; i += blockDim.x) {
+            const int2 p = pair_of(i, hd, neox);
+            const float a = __fmul_rn((float)from[p.x], scale), b = __fmul_rn((float)from[p.y], scale);
+            const float cs = rope_cos[(size_t)stride * (size_t)half + (size_t)i];
+            const float sn = rope_sin[(size_t)stride * (size_t)half + (size_t)i];
+            key[p.x] = __fadd_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
+            key[p.y] = __fsub_rn(__fmul_rn(b, cs), __fmul_rn(a, sn));
+        }
+        for (int d = threadIdx.x; d < hd; d += blockDim.x)
+            values[(size_t)(pos - stride) * (size_t)hd + (size_t)d] = values[(size_t)pos * (size_t)hd + (size_t)d];
+        if (threadIdx.x == 0)
+            vs[pos - stride] = vs[pos];
+        __syncthreads();
+        block_quantize_row(key, hd, keys + (size_t)(pos - stride) * (size_t)hd, &ks[pos - stride]);
+        __syncthreads();
+    }
+}
+
+/* attention_kernel for int8 attention, the steps of kernels.h: the query
+ * head quantised to 7 bits, exact integer dot products, the same softmax,
+ * 15-bit weights and exact int64 sums of the weighted values. Shared
+ * memory: max_pos scores, then max_pos weights (int). */
+static __global__ void attention8_kernel(const float *q_all, const int *row_seq, const int *row_pos, int n_heads,
+                                         cache_shape c, int layer, float attn_scale, const int8_t *k_cache,
+                                         const int8_t *v_cache, const float *k_scale, const float *v_scale,
+                                         float *out_all) {
+    extern __shared__ float shared[];
+    __shared__ int query[MAX_HEAD_DIM];
+    const int row = blockIdx.x, head = blockIdx.y, hd = c.head_dim, seq = row_seq[row];
+    const int n_keys = row_pos[row] + 1, kv_head = head / (n_heads / c.n_kv_heads);
+    float *scores = shared;
+    int *weights = (int *)(shared + c.max_pos);
+    const float *q = q_all + (size_t)row * (size_t)n_heads * (size_t)hd + (size_t)head * (size_t)hd;
+    /* The 7-bit rule on the query head. */
+    float m = 0.0f;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float a = fabsf(q[d]);
+        if (a > m)
+            m = a;
+    }
+    const float qs = __fdiv_rn(block_max(m), (float)LMC_ACT7_QMAX);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+        query[d] = qs > 0.0f ? quantize_value(__fdiv_rn(q[d], qs), (float)LMC_ACT7_QMAX) : 0;
+    const float a = __fmul_rn(qs > 0.0f ? qs : 0.0f, attn_scale);
+    __syncthreads();
+    const int8_t *keys = k_cache + cache_at(c, seq, layer, kv_head);
+    const int8_t *values = v_cache + cache_at(c, seq, layer, kv_head);
+    const float *ks = k_scale + scale_at(c, seq, layer, kv_head, 0), *vs = v_scale + scale_at(c, seq, layer, kv_head, 0);
+    float top = -__int_as_float(0x7f800000);
+    for (int t = threadIdx.x; t < n_keys; t += blockDim.x) {
+        const int8_t *k = keys + (size_t)t * (size_t)hd;
+        int dot = 0;
+        for (int d = 0; d < hd; d++)
+            dot += query[d] * (int)k[d];
+        const float s = __fmul_rn((float)dot, __fmul_rn(a, ks[t]));
+        scores[t] = s;
+        if (s > top)
+            top = s;
+    }
+    const float sum = block_softmax(scores, n_keys, top);
+    /* Weights: w_t = e_t * vs_t to 15 bits of their maximum. */
+    float w_max = 0.0f;
+    for (int t = threadIdx.x; t < n_keys; t += blockDim.x) {
+        const float w = __fmul_rn(scores[t], vs[t]);
+        if (w > w_max)
+            w_max = w;
+    }
+    w_max = block_max(w_max);
+    const int usable = w_max > 0.0f;
+    const float r = usable ? __fdiv_rn(32767.0f, w_max) : 0.0f;
+    for (int t = threadIdx.x; t < n_keys; t += blockDim.x) {
+        const float x = __fmul_rn(__fmul_rn(scores[t], vs[t]), r);
+        weights[t] = !usable || !(x >= 0.5f) ? 0 : x >= 32767.0f ? 32767 : (int)__fadd_rn(x, 0.5f);
+    }
+    __syncthreads();
+    const float w_scale = usable ? __fdiv_rn(w_max, 32767.0f) : 0.0f;
+    float *out = out_all + (size_t)row * (size_t)n_heads * (size_t)hd + (size_t)head * (size_t)hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        long long acc = 0;
+        for (int t = 0; t < n_keys; t++)
+            acc += (long long)weights[t] * values[(size_t)t * (size_t)hd + (size_t)d];
+        out[d] = __fdiv_rn(__fmul_rn(__ll2float_rn(acc), w_scale), sum);
     }
 }
 
 /* ---- State ---- */
 
-static size_t attention_shared_bytes(const lmc_llama *m, int max_pos) {
+static size_t attention_shared_bytes(const lmc_llama *m, int max_pos, int attn8) {
+    if (attn8)
+        return (size_t)max_pos * (sizeof(float) + sizeof(int));
     return ((size_t)m->head_dim * (1 + MIX_TILE) + (size_t)max_pos) * sizeof(float);
 }
 
@@ -360,8 +534,8 @@ static size_t parameter_floats(const lmc_llama *m) {
 
 /* Offsets of the device buffers in one allocation. */
 typedef struct {
-    size_t params, rope_cos, rope_sin, k_cache, v_cache, x, act, q, k, v, att, proj, gate, up, logits, xq, xscale,
-        rows, total;
+    size_t params, rope_cos, rope_sin, k_cache, v_cache, k_scale, v_scale, x, act, q, k, v, att, proj, gate, up,
+        logits, xq, xscale, rows, total;
 } device_layout;
 
 static device_layout device_layout_of(const lmc_llama *m, int n_seqs, int max_pos, int max_rows) {
@@ -376,6 +550,8 @@ static device_layout device_layout_of(const lmc_llama *m, int n_seqs, int max_po
     l.rope_sin = reserve(&l.total, rope);
     l.k_cache = reserve(&l.total, cache);
     l.v_cache = reserve(&l.total, cache);
+    l.k_scale = reserve(&l.total, cache / (size_t)m->head_dim);
+    l.v_scale = reserve(&l.total, cache / (size_t)m->head_dim);
     l.x = reserve(&l.total, rows * (size_t)m->dim * f);
     l.act = reserve(&l.total, rows * (size_t)widest_input(m) * f);
     l.q = reserve(&l.total, rows * q_dim * f);
@@ -436,6 +612,8 @@ static void place_buffers(lmc_cuda_llama *g, const device_layout *l) {
     g->rope_sin = (const float *)(base + l->rope_sin);
     g->k_cache = (float *)(base + l->k_cache);
     g->v_cache = (float *)(base + l->v_cache);
+    g->k_scale = (float *)(base + l->k_scale);
+    g->v_scale = (float *)(base + l->v_scale);
     g->x = (float *)(base + l->x);
     g->act = (float *)(base + l->act);
     g->q = (float *)(base + l->q);
@@ -468,10 +646,7 @@ static cudaError_t allocate_host(lmc_cuda_llama *g) {
 lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_nn_rules rules, int n_seqs, int max_pos, int max_rows,
                                  const float *rope_cos, const float *rope_sin, lmc_cuda_llama **out) {
     *out = NULL;
-    /* int8 attention (numerics v3) runs on the CPU until its CUDA kernels
-     * (branch cuda-int8-attention) have passed test_cuda on a GPU. */
-    if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || rules.attn != LMC_ATTN_FLOAT ||
-        lmc_cuda_bind() != cudaSuccess)
+    if (!lmc_cuda_available() || m->head_dim > MAX_HEAD_DIM || lmc_cuda_bind() != cudaSuccess)
         return LMC_ERR_UNSUPPORTED;
     lmc_cuda_llama *g = (lmc_cuda_llama *)calloc(1, sizeof *g);
     if (!g)
@@ -484,17 +659,20 @@ lmc_status lmc_cuda_llama_create(const lmc_llama *m, lmc_nn_rules rules, int n_s
     g->kv_dim = m->n_kv_heads * m->head_dim;
     g->attn_scale = 1.0f / sqrtf((float)m->head_dim);
     g->act_qmax = rules.act == LMC_ACT_INT7 ? (float)LMC_ACT7_QMAX : (float)LMC_ACT_QMAX;
+    g->attn8 = rules.attn == LMC_ATTN_INT8;
     g->layers = (device_layer *)calloc((size_t)m->n_layers, sizeof *g->layers);
     g->graphs = (cudaGraphExec_t *)calloc(2 * ((size_t)max_rows + 1), sizeof *g->graphs);
     const device_layout l = device_layout_of(m, n_seqs, max_pos, max_rows);
-    g->attn_shared = attention_shared_bytes(m, max_pos);
+    g->attn_shared = attention_shared_bytes(m, max_pos, g->attn8);
     const size_t rope_bytes = (size_t)max_pos * (size_t)(m->head_dim / 2) * sizeof(float);
     cudaError_t error = g->layers && g->graphs ? cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)
                                   : cudaErrorMemoryAllocation;
     /* Beyond the default 48 KiB of dynamic shared memory, a kernel must ask. */
     if (error == cudaSuccess && g->attn_shared > 48 * 1024)
-        error = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     (int)g->attn_shared);
+        error = g->attn8 ? cudaFuncSetAttribute(attention8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                (int)g->attn_shared)
+                         : cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                (int)g->attn_shared);
     if (error == cudaSuccess)
         error = cudaMalloc(&g->device_memory, l.total);
     if (error == cudaSuccess) {
@@ -610,11 +788,22 @@ static cudaError_t attention_block(lmc_cuda_llama *g, int n, int layer) {
     cudaError_t error = launch_matmuls(g, n, 3, qkv, biases, outputs);
     if (error != cudaSuccess)
         return error;
-    rope_cache_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->q, g->k, g->v, g->row_seq, g->row_pos, g->rope_cos,
-                                                        g->rope_sin, m->n_heads, m->rope_neox, shape, layer,
-                                                        g->k_cache, g->v_cache);
-    attention_kernel<<<dim3((unsigned)n, (unsigned)m->n_heads), ATTN_THREADS, g->attn_shared, g->stream>>>(
-        g->q, g->row_seq, g->row_pos, m->n_heads, shape, layer, g->attn_scale, g->k_cache, g->v_cache, g->att);
+    const dim3 heads((unsigned)n, (unsigned)m->n_heads);
+    if (g->attn8) {
+        int8_t *keys = (int8_t *)g->k_cache, *values = (int8_t *)g->v_cache;
+        rope_cache8_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->q, g->k, g->v, g->row_seq, g->row_pos, g->rope_cos,
+                                                             g->rope_sin, m->n_heads, m->rope_neox, shape, layer, keys,
+                                                             values, g->k_scale, g->v_scale);
+        attention8_kernel<<<heads, ATTN_THREADS, g->attn_shared, g->stream>>>(
+            g->q, g->row_seq, g->row_pos, m->n_heads, shape, layer, g->attn_scale, keys, values, g->k_scale,
+            g->v_scale, g->att);
+    } else {
+        rope_cache_kernel<<<n, ROW_THREADS, 0, g->stream>>>(g->q, g->k, g->v, g->row_seq, g->row_pos, g->rope_cos,
+                                                            g->rope_sin, m->n_heads, m->rope_neox, shape, layer,
+                                                            g->k_cache, g->v_cache);
+        attention_kernel<<<heads, ATTN_THREADS, g->attn_shared, g->stream>>>(
+            g->q, g->row_seq, g->row_pos, m->n_heads, shape, layer, g->attn_scale, g->k_cache, g->v_cache, g->att);
+    }
     error = cudaGetLastError();
     if (error == cudaSuccess)
         error = launch_quantize(g, n, g->att, g->q_dim);
@@ -736,9 +925,15 @@ lmc_status lmc_cuda_llama_slide(lmc_cuda_llama *g, const int *seqs, int n, int s
     const lmc_llama *m = g->m;
     const cache_shape shape = {m->n_layers, m->n_kv_heads, g->max_pos, m->head_dim};
     const unsigned threads = (unsigned)(m->head_dim + 31) / 32 * 32;
+    const unsigned blocks = (unsigned)(m->n_layers * m->n_kv_heads);
     for (int i = 0; i < n && error == cudaSuccess; i++) {
-        slide_kernel<<<(unsigned)(m->n_layers * m->n_kv_heads), threads, 0, g->stream>>>(
-            shape, seqs[i], stride, length, m->rope_neox, g->rope_cos, g->rope_sin, g->k_cache, g->v_cache);
+        if (g->attn8)
+            slide8_kernel<<<blocks, threads, 0, g->stream>>>(shape, seqs[i], stride, length, m->rope_neox,
+                                                             g->rope_cos, g->rope_sin, (int8_t *)g->k_cache,
+                                                             (int8_t *)g->v_cache, g->k_scale, g->v_scale);
+        else
+            slide_kernel<<<blocks, threads, 0, g->stream>>>(shape, seqs[i], stride, length, m->rope_neox,
+                                                            g->rope_cos, g->rope_sin, g->k_cache, g->v_cache);
         error = cudaGetLastError();
     }
     if (error == cudaSuccess)
