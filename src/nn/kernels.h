@@ -34,9 +34,12 @@ void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xsca
                           const float *bias, float *y, int row_begin, int row_end);
 
 /* 7-bit activations only (their hi planes are zero and |lo| <= 63): the
- * same results from the lo planes alone, by vpmaddubsw on lo + 64. */
+ * same results from the lo planes alone, on lo + 64, by vpmaddubsw (AVX2)
+ * or vpdpbusd (AVX-512 VNNI). */
 void lmc_q7_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                         const float *bias, float *y, int row_begin, int row_end);
+void lmc_q7_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                          const float *bias, float *y, int row_begin, int row_end);
 
 lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level, lmc_act_rule rule);
 

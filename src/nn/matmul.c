@@ -61,6 +61,8 @@ void lmc_q8_kernel_scalar(const lmc_qmat *w, const int8_t *xq, const float *xsca
 }
 
 lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level, lmc_act_rule rule) {
+    if (rule == LMC_ACT_INT7 && level >= LMC_SIMD_AVX512)
+        return lmc_q7_kernel_avx512;
     if (rule == LMC_ACT_INT7 && level >= LMC_SIMD_AVX2)
         return lmc_q7_kernel_avx2;
     switch (level) {

@@ -185,3 +185,141 @@ void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xsca
             row_block(w, xq, xscale, t0, t1, bias, y, o, LMC_MIN(TILE_ROWS, row_end - o));
     }
 }
+
+/* ---- 7-bit kernel (numerics v2 and v3) ----
+ * The AVX2 7-bit kernel's arithmetic (matmul_avx2.c) with vpdpbusd: a
+ * 7-bit activation q (|q| <= 63) plus 64 is an unsigned byte u in [1, 127];
+ * one vpdpbusd adds the 4 products of u with signed weights to each int32
+ * lane, exactly (no int16 pairs, no saturation), and
+ *   dot(q, w) = dot(u, w) - 64 * row_sum(w),
+ * below 2^24 in magnitude for at most Q7_MAX_COLS columns, so (float) of it
+ * is the contract's float, as in the AVX2 kernel. A tile is 4 weight rows x
+ * up to 4 tokens, 64 columns a step; each weight vector loaded serves every
+ * token of the tile. Matrices whose columns are not whole steps, or wider
+ * than Q7_MAX_COLS, take the AVX2 7-bit kernel. */
+#define Q7_OFFSET 64
+#define Q7_STEP 64
+#define Q7_MAX_COLS 1024
+#define Q7_TOKENS 16 /* tokens rebuilt at once: 16 KiB of stack */
+
+/* Tokens [t0, t1)'s lo planes plus 64, as rows of cols bytes. */
+static void rebuild_u7(const int8_t *xq, int cols, int t0, int t1, uint8_t *u7) {
+    const __m512i offset = _mm512_set1_epi8(Q7_OFFSET);
+    for (int t = t0; t < t1; t++) {
+        const int8_t *lo = xq + (2 * (size_t)t + 1) * (size_t)cols;
+        uint8_t *out = u7 + (size_t)(t - t0) * (size_t)cols;
+        for (int k = 0; k < cols; k += Q7_STEP)
+            _mm512_storeu_si512(out + k, _mm512_add_epi8(_mm512_loadu_si512(lo + k), offset));
+    }
+}
+
+/* The 4 rows' dot(q, w) of one token as floats, from its 4 accumulators. */
+ALWAYS_INLINE __m128 u7_sums_4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m128i offset) {
+    __m512i chunks = quad_sums(pair_sums(a0, a1), pair_sums(a2, a3));
+    __m256i halves = _mm256_add_epi32(_mm512_castsi512_si256(chunks), _mm512_extracti64x4_epi64(chunks, 1));
+    __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(halves), _mm256_extracti128_si256(halves, 1));
+    return _mm_cvtepi32_ps(_mm_sub_epi32(sums, offset));
+}
+
+#define U7_ROWS(u, a0, a1, a2, a3)          \
+    do {                                    \
+        a0 = _mm512_dpbusd_epi32(a0, u, w0); \
+        a1 = _mm512_dpbusd_epi32(a1, u, w1); \
+        a2 = _mm512_dpbusd_epi32(a2, u, w2); \
+        a3 = _mm512_dpbusd_epi32(a3, u, w3); \
+    } while (0)
+
+/* Tokens u[0..n) (n = 1, 2 or 4; constant where inlined) against the 4
+ * rows from w0_row on: acc[t] holds token t's 4 dots. */
+ALWAYS_INLINE void u7_tile(const int8_t *w0_row, size_t cols, const uint8_t *u, int n, __m128i offset,
+                           __m128 acc[4]) {
+    const int8_t *w1_row = w0_row + cols, *w2_row = w1_row + cols, *w3_row = w2_row + cols;
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+            a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    for (size_t k = 0; k < cols; k += Q7_STEP) {
+        __m512i w0 = _mm512_loadu_si512(w0_row + k), w1 = _mm512_loadu_si512(w1_row + k);
+        __m512i w2 = _mm512_loadu_si512(w2_row + k), w3 = _mm512_loadu_si512(w3_row + k);
+        U7_ROWS(_mm512_loadu_si512(u + k), a00, a01, a02, a03);
+        if (n > 1)
+            U7_ROWS(_mm512_loadu_si512(u + cols + k), a10, a11, a12, a13);
+        if (n > 2) {
+            U7_ROWS(_mm512_loadu_si512(u + 2 * cols + k), a20, a21, a22, a23);
+            U7_ROWS(_mm512_loadu_si512(u + 3 * cols + k), a30, a31, a32, a33);
+        }
+    }
+    acc[0] = u7_sums_4(a00, a01, a02, a03, offset);
+    if (n > 1)
+        acc[1] = u7_sums_4(a10, a11, a12, a13, offset);
+    if (n > 2) {
+        acc[2] = u7_sums_4(a20, a21, a22, a23, offset);
+        acc[3] = u7_sums_4(a30, a31, a32, a33, offset);
+    }
+}
+
+/* acc * (xscale * wscale) (+ bias) into 4 consecutive outputs: the AVX2
+ * 7-bit kernel's expression. */
+ALWAYS_INLINE void u7_store(__m128 acc, float xscale, const float *wscale, const float *bias, float *out) {
+    __m128 values = _mm_mul_ps(acc, _mm_mul_ps(_mm_set1_ps(xscale), _mm_loadu_ps(wscale)));
+    if (bias)
+        values = _mm_add_ps(values, _mm_loadu_ps(bias));
+    _mm_storeu_ps(out, values);
+}
+
+/* Rows [o, row_end), fewer than a tile: the same sums one row at a time. */
+static void u7_partial_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1,
+                            const float *bias, float *y, int o, int row_end) {
+    const size_t cols = (size_t)w->cols;
+    for (int t = t0; t < t1; t++) {
+        const uint8_t *u = u7 + (size_t)(t - t0) * cols;
+        for (int r = o; r < row_end; r++) {
+            const int8_t *row = w->q + (size_t)r * cols;
+            int32_t dot = 0;
+            for (size_t k = 0; k < cols; k++)
+                dot += (int32_t)u[k] * (int32_t)row[k];
+            float value = (float)(dot - Q7_OFFSET * w->row_sum[r]) * (xscale[t] * w->scale[r]);
+            y[(size_t)t * (size_t)w->rows + (size_t)r] = bias ? value + bias[r] : value;
+        }
+    }
+}
+
+/* Rows [row_begin, row_end) against the rebuilt tokens [t0, t1). */
+static void u7_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1, const float *bias,
+                    float *y, int row_begin, int row_end) {
+    const size_t cols = (size_t)w->cols, stride = (size_t)w->rows;
+    int o = row_begin;
+    for (; o + TILE_ROWS <= row_end; o += TILE_ROWS) {
+        const int8_t *w0 = w->q + (size_t)o * cols;
+        const float *row_bias = bias ? bias + o : NULL;
+        const __m128i offset = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)(w->row_sum + o)), 6);
+        for (int t = t0; t < t1;) {
+            const int n = t1 - t >= 4 ? 4 : t1 - t >= 2 ? 2 : 1;
+            const uint8_t *u = u7 + (size_t)(t - t0) * cols;
+            __m128 acc[4];
+            if (n == 4)
+                u7_tile(w0, cols, u, 4, offset, acc);
+            else if (n == 2)
+                u7_tile(w0, cols, u, 2, offset, acc);
+            else
+                u7_tile(w0, cols, u, 1, offset, acc);
+            for (int i = 0; i < n; i++)
+                u7_store(acc[i], xscale[t + i], w->scale + o, row_bias, y + (size_t)(t + i) * stride + o);
+            t += n;
+        }
+    }
+    if (o < row_end)
+        u7_partial_rows(w, u7, xscale, t0, t1, bias, y, o, row_end);
+}
+
+void lmc_q7_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
+                          const float *bias, float *y, int row_begin, int row_end) {
+    if (w->cols % Q7_STEP != 0 || w->cols > Q7_MAX_COLS || !w->row_sum) {
+        lmc_q7_kernel_avx2(w, xq, xscale, n_rows, bias, y, row_begin, row_end);
+        return;
+    }
+    uint8_t u7[Q7_TOKENS * Q7_MAX_COLS] __attribute__((aligned(64)));
+    for (int t0 = 0; t0 < n_rows; t0 += Q7_TOKENS) {
+        int t1 = LMC_MIN(n_rows, t0 + Q7_TOKENS);
+        rebuild_u7(xq, w->cols, t0, t1, u7);
+        u7_rows(w, u7, xscale, t0, t1, bias, y, row_begin, row_end);
+    }
+}
