@@ -282,32 +282,158 @@ static void u7_partial_rows(const lmc_qmat *w, const uint8_t *u7, const float *x
     }
 }
 
-/* Rows [row_begin, row_end) against the rebuilt tokens [t0, t1). */
+/* ---- Wide tiles for 1 or 2 tokens ----
+ * Decoding multiplies a matrix by one or two tokens at a time. There a
+ * 4-row tile has too few independent sums to keep vpdpbusd busy, and
+ * reducing its accumulators costs as much as the products, so such tokens
+ * take tiles of 16 accumulators: 8 rows x 2 tokens, or 16 rows x 1,
+ * reduced together into one vector. */
+
+/* Lane k of the result is the sum of a_k's lanes. */
+ALWAYS_INLINE __m512i sums_16(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i a4, __m512i a5,
+                              __m512i a6, __m512i a7, __m512i a8, __m512i a9, __m512i a10, __m512i a11,
+                              __m512i a12, __m512i a13, __m512i a14, __m512i a15) {
+    __m512i t0 = quad_sums(pair_sums(a0, a1), pair_sums(a2, a3));
+    __m512i t1 = quad_sums(pair_sums(a4, a5), pair_sums(a6, a7));
+    __m512i t2 = quad_sums(pair_sums(a8, a9), pair_sums(a10, a11));
+    __m512i t3 = quad_sums(pair_sums(a12, a13), pair_sums(a14, a15));
+    return chunk_sums(chunk_sums(t0, t1), chunk_sums(t2, t3));
+}
+
+#define U7_DOT(a, u, row) a = _mm512_dpbusd_epi32(a, u, _mm512_loadu_si512((row) + k))
+
+/* Tokens u0, u1 against the 8 rows from w0 on: lane 8t + r of the result
+ * is dot(u_t, row r). */
+ALWAYS_INLINE __m512i u7_tile_8x2(const int8_t *w0, size_t cols, const uint8_t *u0, const uint8_t *u1) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+            a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+    for (size_t k = 0; k < cols; k += Q7_STEP) {
+        const __m512i x0 = _mm512_loadu_si512(u0 + k), x1 = _mm512_loadu_si512(u1 + k);
+        __m512i w = _mm512_loadu_si512(w0 + k);
+        a0 = _mm512_dpbusd_epi32(a0, x0, w), a8 = _mm512_dpbusd_epi32(a8, x1, w);
+        w = _mm512_loadu_si512(w0 + cols + k);
+        a1 = _mm512_dpbusd_epi32(a1, x0, w), a9 = _mm512_dpbusd_epi32(a9, x1, w);
+        w = _mm512_loadu_si512(w0 + 2 * cols + k);
+        a2 = _mm512_dpbusd_epi32(a2, x0, w), a10 = _mm512_dpbusd_epi32(a10, x1, w);
+        w = _mm512_loadu_si512(w0 + 3 * cols + k);
+        a3 = _mm512_dpbusd_epi32(a3, x0, w), a11 = _mm512_dpbusd_epi32(a11, x1, w);
+        w = _mm512_loadu_si512(w0 + 4 * cols + k);
+        a4 = _mm512_dpbusd_epi32(a4, x0, w), a12 = _mm512_dpbusd_epi32(a12, x1, w);
+        w = _mm512_loadu_si512(w0 + 5 * cols + k);
+        a5 = _mm512_dpbusd_epi32(a5, x0, w), a13 = _mm512_dpbusd_epi32(a13, x1, w);
+        w = _mm512_loadu_si512(w0 + 6 * cols + k);
+        a6 = _mm512_dpbusd_epi32(a6, x0, w), a14 = _mm512_dpbusd_epi32(a14, x1, w);
+        w = _mm512_loadu_si512(w0 + 7 * cols + k);
+        a7 = _mm512_dpbusd_epi32(a7, x0, w), a15 = _mm512_dpbusd_epi32(a15, x1, w);
+    }
+    return sums_16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
+}
+
+/* Token u against the 16 rows from w0 on: lane r of the result is
+ * dot(u, row r). */
+ALWAYS_INLINE __m512i u7_tile_16x1(const int8_t *w0, size_t cols, const uint8_t *u) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+            a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+    for (size_t k = 0; k < cols; k += Q7_STEP) {
+        const __m512i x = _mm512_loadu_si512(u + k);
+        U7_DOT(a0, x, w0), U7_DOT(a1, x, w0 + cols), U7_DOT(a2, x, w0 + 2 * cols), U7_DOT(a3, x, w0 + 3 * cols);
+        U7_DOT(a4, x, w0 + 4 * cols), U7_DOT(a5, x, w0 + 5 * cols), U7_DOT(a6, x, w0 + 6 * cols);
+        U7_DOT(a7, x, w0 + 7 * cols), U7_DOT(a8, x, w0 + 8 * cols), U7_DOT(a9, x, w0 + 9 * cols);
+        U7_DOT(a10, x, w0 + 10 * cols), U7_DOT(a11, x, w0 + 11 * cols), U7_DOT(a12, x, w0 + 12 * cols);
+        U7_DOT(a13, x, w0 + 13 * cols), U7_DOT(a14, x, w0 + 14 * cols), U7_DOT(a15, x, w0 + 15 * cols);
+    }
+    return sums_16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
+}
+
+/* The 16 lanes of a wide tile from row o on: rows o..o+15 (one token), or
+ * rows o..o+7 twice (two tokens). */
+ALWAYS_INLINE __m512 wide_floats(const float *p, int pair) {
+    return pair ? _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p)))) : _mm512_loadu_ps(p);
+}
+ALWAYS_INLINE __m512i wide_ints(const int32_t *p, int pair) {
+    return pair ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)) : _mm512_loadu_si512(p);
+}
+
+/* u7_store for a wide tile's 16 sums (rows from o on, as wide_floats), the
+ * tokens' scales in xs. */
+ALWAYS_INLINE __m512 u7_values_16(__m512i sums, const lmc_qmat *w, const float *bias, int o, int pair, __m512 xs) {
+    const __m512i offset = _mm512_slli_epi32(wide_ints(w->row_sum + o, pair), 6);
+    __m512 acc = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums, offset));
+    __m512 values = _mm512_mul_ps(acc, _mm512_mul_ps(xs, wide_floats(w->scale + o, pair)));
+    return bias ? _mm512_add_ps(values, wide_floats(bias + o, pair)) : values;
+}
+
+/* Tokens t, t + 1 against rows [row_begin, row_end). */
+static void u7_pair_rows(const lmc_qmat *w, const uint8_t *u, const float *xscale, int t, const float *bias,
+                         float *y, int row_begin, int row_end) {
+    const size_t cols = (size_t)w->cols, stride = (size_t)w->rows;
+    const __m512 xs = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(xscale[t])),
+                                                          _mm256_castps_pd(_mm256_set1_ps(xscale[t + 1])), 1));
+    float *out = y + (size_t)t * stride;
+    int o = row_begin;
+    for (; o + 8 <= row_end; o += 8) {
+        const __m512 values = u7_values_16(u7_tile_8x2(w->q + (size_t)o * cols, cols, u, u + cols), w, bias, o, 1, xs);
+        _mm256_storeu_ps(out + o, _mm512_castps512_ps256(values));
+        _mm256_storeu_ps(out + stride + o, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(values), 1)));
+    }
+    for (; o + TILE_ROWS <= row_end; o += TILE_ROWS) {
+        const __m128i offset = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)(w->row_sum + o)), 6);
+        __m128 acc[4];
+        u7_tile(w->q + (size_t)o * cols, cols, u, 2, offset, acc);
+        u7_store(acc[0], xscale[t], w->scale + o, bias ? bias + o : NULL, out + o);
+        u7_store(acc[1], xscale[t + 1], w->scale + o, bias ? bias + o : NULL, out + stride + o);
+    }
+    if (o < row_end)
+        u7_partial_rows(w, u, xscale + t, 0, 2, bias, out, o, row_end);
+}
+
+/* Token t against rows [row_begin, row_end). */
+static void u7_single_rows(const lmc_qmat *w, const uint8_t *u, const float *xscale, int t, const float *bias,
+                           float *y, int row_begin, int row_end) {
+    const size_t cols = (size_t)w->cols;
+    const __m512 xs = _mm512_set1_ps(xscale[t]);
+    float *out = y + (size_t)t * (size_t)w->rows;
+    int o = row_begin;
+    for (; o + 16 <= row_end; o += 16)
+        _mm512_storeu_ps(out + o, u7_values_16(u7_tile_16x1(w->q + (size_t)o * cols, cols, u), w, bias, o, 0, xs));
+    for (; o + TILE_ROWS <= row_end; o += TILE_ROWS) {
+        const __m128i offset = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)(w->row_sum + o)), 6);
+        __m128 acc[4];
+        u7_tile(w->q + (size_t)o * cols, cols, u, 1, offset, acc);
+        u7_store(acc[0], xscale[t], w->scale + o, bias ? bias + o : NULL, out + o);
+    }
+    if (o < row_end)
+        u7_partial_rows(w, u, xscale + t, 0, 1, bias, out, o, row_end);
+}
+
+/* Rows [row_begin, row_end) against the rebuilt tokens [t0, t1): groups
+ * of 4 tokens by 4-row tiles (each weight vector loaded serves 4 tokens),
+ * the 1 to 3 left by wide tiles. */
 static void u7_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1, const float *bias,
                     float *y, int row_begin, int row_end) {
     const size_t cols = (size_t)w->cols, stride = (size_t)w->rows;
+    const int t4 = t0 + (t1 - t0) / 4 * 4;
     int o = row_begin;
-    for (; o + TILE_ROWS <= row_end; o += TILE_ROWS) {
+    for (; t4 > t0 && o + TILE_ROWS <= row_end; o += TILE_ROWS) {
         const int8_t *w0 = w->q + (size_t)o * cols;
         const float *row_bias = bias ? bias + o : NULL;
         const __m128i offset = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)(w->row_sum + o)), 6);
-        for (int t = t0; t < t1;) {
-            const int n = t1 - t >= 4 ? 4 : t1 - t >= 2 ? 2 : 1;
-            const uint8_t *u = u7 + (size_t)(t - t0) * cols;
+        for (int t = t0; t < t4; t += 4) {
             __m128 acc[4];
-            if (n == 4)
-                u7_tile(w0, cols, u, 4, offset, acc);
-            else if (n == 2)
-                u7_tile(w0, cols, u, 2, offset, acc);
-            else
-                u7_tile(w0, cols, u, 1, offset, acc);
-            for (int i = 0; i < n; i++)
+            u7_tile(w0, cols, u7 + (size_t)(t - t0) * cols, 4, offset, acc);
+            for (int i = 0; i < 4; i++)
                 u7_store(acc[i], xscale[t + i], w->scale + o, row_bias, y + (size_t)(t + i) * stride + o);
-            t += n;
         }
     }
-    if (o < row_end)
-        u7_partial_rows(w, u7, xscale, t0, t1, bias, y, o, row_end);
+    if (t4 > t0 && o < row_end)
+        u7_partial_rows(w, u7, xscale, t0, t4, bias, y, o, row_end);
+    int t = t4;
+    if (t1 - t >= 2) {
+        u7_pair_rows(w, u7 + (size_t)(t - t0) * cols, xscale, t, bias, y, row_begin, row_end);
+        t += 2;
+    }
+    if (t < t1)
+        u7_single_rows(w, u7 + (size_t)(t - t0) * cols, xscale, t, bias, y, row_begin, row_end);
 }
 
 void lmc_q7_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
