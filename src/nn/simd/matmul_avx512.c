@@ -193,10 +193,11 @@ void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xsca
  * lane, exactly (no int16 pairs, no saturation), and
  *   dot(q, w) = dot(u, w) - 64 * row_sum(w),
  * below 2^24 in magnitude for at most Q7_MAX_COLS columns, so (float) of it
- * is the contract's float, as in the AVX2 kernel. A tile is 4 weight rows x
- * up to 4 tokens, 64 columns a step; each weight vector loaded serves every
- * token of the tile. Matrices whose columns are not whole steps, or wider
- * than Q7_MAX_COLS, take the AVX2 7-bit kernel. */
+ * is the contract's float, as in the AVX2 kernel. Tokens go 4 at a time
+ * through tiles of 4 weight rows x 4 tokens, 64 columns a step (each weight
+ * vector loaded serves the 4 tokens); the 1 to 3 left take the wide tiles
+ * below. Matrices whose columns are not whole steps, or wider than
+ * Q7_MAX_COLS, take the AVX2 7-bit kernel. */
 #define Q7_OFFSET 64
 #define Q7_STEP 64
 #define Q7_MAX_COLS 1024
