@@ -41,6 +41,28 @@ void lmc_q7_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale
 void lmc_q7_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,
                           const float *bias, float *y, int row_begin, int row_end);
 
+/* The 7-bit kernels multiply u = lo + LMC_Q7_OFFSET (unsigned) and take
+ * LMC_Q7_OFFSET * row_sum back. Rows [o, row_end) of tokens [t0, t1), whose
+ * u rows (w->cols bytes each, token t0 first) are at u7: the rows a kernel
+ * leaves after its whole tiles, one at a time, with the same sums (inline:
+ * the kernels measured slower calling it out of line). */
+#define LMC_Q7_OFFSET 64
+static inline void lmc_q7_rows_scalar(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1,
+                                      const float *bias, float *y, int o, int row_end) {
+    const size_t cols = (size_t)w->cols;
+    for (int t = t0; t < t1; t++) {
+        const uint8_t *u = u7 + (size_t)(t - t0) * cols;
+        for (int r = o; r < row_end; r++) {
+            const int8_t *row = w->q + (size_t)r * cols;
+            int32_t dot = 0;
+            for (size_t k = 0; k < cols; k++)
+                dot += (int32_t)u[k] * (int32_t)row[k];
+            float value = (float)(dot - LMC_Q7_OFFSET * w->row_sum[r]) * (xscale[t] * w->scale[r]);
+            y[(size_t)t * (size_t)w->rows + (size_t)r] = bias ? value + bias[r] : value;
+        }
+    }
+}
+
 lmc_q8_kernel lmc_q8_kernel_for(lmc_simd_level level, lmc_act_rule rule);
 
 /* One matrix of a multi-matmul: the matrices share the quantised input. */

@@ -321,11 +321,10 @@ static void kernel_q16(const lmc_qmat *w, const int8_t *xq, const float *xscale,
  * columns are not whole steps of 32, or wider than NARROW_MAX_COLS, take
  * the general kernels. */
 #define Q7_STEP 32
-#define Q7_OFFSET 64
 
 /* Tokens [t0, t1)'s lo planes plus 64, as rows of cols bytes. */
 static void rebuild_u7(const int8_t *xq, int cols, int t0, int t1, uint8_t *u7) {
-    const __m256i offset = _mm256_set1_epi8(Q7_OFFSET);
+    const __m256i offset = _mm256_set1_epi8(LMC_Q7_OFFSET);
     for (int t = t0; t < t1; t++) {
         const int8_t *lo = xq + (2 * (size_t)t + 1) * (size_t)cols;
         uint8_t *out = u7 + (size_t)(t - t0) * (size_t)cols;
@@ -385,24 +384,6 @@ ALWAYS_INLINE void u7_dots_4x2(const int8_t *w0_row, size_t cols, const uint8_t 
     *acc1 = u7_sums_4(a10, a11, a12, a13, offset);
 }
 
-/* Rows [o, row_end), fewer than a tile, against the rebuilt tokens: the
- * same exact sums one row at a time. */
-static void u7_partial_tile(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1,
-                            const float *bias, float *y, int o, int row_end) {
-    const size_t cols = (size_t)w->cols;
-    for (int t = t0; t < t1; t++) {
-        const uint8_t *u = u7 + (size_t)(t - t0) * cols;
-        for (int r = o; r < row_end; r++) {
-            const int8_t *row = w->q + (size_t)r * cols;
-            int32_t dot = 0;
-            for (size_t k = 0; k < cols; k++)
-                dot += (int32_t)u[k] * (int32_t)row[k];
-            float value = (float)(dot - Q7_OFFSET * w->row_sum[r]) * (xscale[t] * w->scale[r]);
-            y[(size_t)t * (size_t)w->rows + (size_t)r] = bias ? value + bias[r] : value;
-        }
-    }
-}
-
 /* Rows [row_begin, row_end) against the rebuilt tokens [t0, t1). */
 static void u7_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1, const float *bias,
                     float *y, int row_begin, int row_end) {
@@ -425,7 +406,7 @@ static void u7_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, i
                        row_bias, y + (size_t)t * stride + o);
     }
     if (o < row_end)
-        u7_partial_tile(w, u7, xscale, t0, t1, bias, y, o, row_end);
+        lmc_q7_rows_scalar(w, u7, xscale, t0, t1, bias, y, o, row_end);
 }
 
 void lmc_q7_kernel_avx2(const lmc_qmat *w, const int8_t *xq, const float *xscale, int n_rows,

@@ -198,14 +198,13 @@ void lmc_q8_kernel_avx512(const lmc_qmat *w, const int8_t *xq, const float *xsca
  * vector loaded serves the 4 tokens); the 1 to 3 left take the wide tiles
  * below. Matrices whose columns are not whole steps, or wider than
  * Q7_MAX_COLS, take the AVX2 7-bit kernel. */
-#define Q7_OFFSET 64
 #define Q7_STEP 64
 #define Q7_MAX_COLS 1024
 #define Q7_TOKENS 16 /* tokens rebuilt at once: 16 KiB of stack */
 
 /* Tokens [t0, t1)'s lo planes plus 64, as rows of cols bytes. */
 static void rebuild_u7(const int8_t *xq, int cols, int t0, int t1, uint8_t *u7) {
-    const __m512i offset = _mm512_set1_epi8(Q7_OFFSET);
+    const __m512i offset = _mm512_set1_epi8(LMC_Q7_OFFSET);
     for (int t = t0; t < t1; t++) {
         const int8_t *lo = xq + (2 * (size_t)t + 1) * (size_t)cols;
         uint8_t *out = u7 + (size_t)(t - t0) * (size_t)cols;
@@ -222,14 +221,6 @@ ALWAYS_INLINE __m128 u7_sums_4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, _
     return _mm_cvtepi32_ps(_mm_sub_epi32(sums, offset));
 }
 
-#define U7_ROWS(u, a0, a1, a2, a3)          \
-    do {                                    \
-        a0 = _mm512_dpbusd_epi32(a0, u, w0); \
-        a1 = _mm512_dpbusd_epi32(a1, u, w1); \
-        a2 = _mm512_dpbusd_epi32(a2, u, w2); \
-        a3 = _mm512_dpbusd_epi32(a3, u, w3); \
-    } while (0)
-
 /* Tokens u[0..n) (n = 1, 2 or 4; constant where inlined) against the 4
  * rows from w0_row on: acc[t] holds token t's 4 dots. */
 ALWAYS_INLINE void u7_tile(const int8_t *w0_row, size_t cols, const uint8_t *u, int n, __m128i offset,
@@ -240,12 +231,16 @@ ALWAYS_INLINE void u7_tile(const int8_t *w0_row, size_t cols, const uint8_t *u, 
     for (size_t k = 0; k < cols; k += Q7_STEP) {
         __m512i w0 = _mm512_loadu_si512(w0_row + k), w1 = _mm512_loadu_si512(w1_row + k);
         __m512i w2 = _mm512_loadu_si512(w2_row + k), w3 = _mm512_loadu_si512(w3_row + k);
-        U7_ROWS(_mm512_loadu_si512(u + k), a00, a01, a02, a03);
-        if (n > 1)
-            U7_ROWS(_mm512_loadu_si512(u + cols + k), a10, a11, a12, a13);
+        const __m512i x0 = _mm512_loadu_si512(u + k);
+        DOT_ROWS(x0, a00, a01, a02, a03);
+        if (n > 1) {
+            const __m512i x1 = _mm512_loadu_si512(u + cols + k);
+            DOT_ROWS(x1, a10, a11, a12, a13);
+        }
         if (n > 2) {
-            U7_ROWS(_mm512_loadu_si512(u + 2 * cols + k), a20, a21, a22, a23);
-            U7_ROWS(_mm512_loadu_si512(u + 3 * cols + k), a30, a31, a32, a33);
+            const __m512i x2 = _mm512_loadu_si512(u + 2 * cols + k), x3 = _mm512_loadu_si512(u + 3 * cols + k);
+            DOT_ROWS(x2, a20, a21, a22, a23);
+            DOT_ROWS(x3, a30, a31, a32, a33);
         }
     }
     acc[0] = u7_sums_4(a00, a01, a02, a03, offset);
@@ -264,23 +259,6 @@ ALWAYS_INLINE void u7_store(__m128 acc, float xscale, const float *wscale, const
     if (bias)
         values = _mm_add_ps(values, _mm_loadu_ps(bias));
     _mm_storeu_ps(out, values);
-}
-
-/* Rows [o, row_end), fewer than a tile: the same sums one row at a time. */
-static void u7_partial_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, int t0, int t1,
-                            const float *bias, float *y, int o, int row_end) {
-    const size_t cols = (size_t)w->cols;
-    for (int t = t0; t < t1; t++) {
-        const uint8_t *u = u7 + (size_t)(t - t0) * cols;
-        for (int r = o; r < row_end; r++) {
-            const int8_t *row = w->q + (size_t)r * cols;
-            int32_t dot = 0;
-            for (size_t k = 0; k < cols; k++)
-                dot += (int32_t)u[k] * (int32_t)row[k];
-            float value = (float)(dot - Q7_OFFSET * w->row_sum[r]) * (xscale[t] * w->scale[r]);
-            y[(size_t)t * (size_t)w->rows + (size_t)r] = bias ? value + bias[r] : value;
-        }
-    }
 }
 
 /* ---- Wide tiles for 1 or 2 tokens ----
@@ -385,7 +363,7 @@ static void u7_pair_rows(const lmc_qmat *w, const uint8_t *u, const float *xscal
         u7_store(acc[1], xscale[t + 1], w->scale + o, bias ? bias + o : NULL, out + stride + o);
     }
     if (o < row_end)
-        u7_partial_rows(w, u, xscale + t, 0, 2, bias, out, o, row_end);
+        lmc_q7_rows_scalar(w, u, xscale + t, 0, 2, bias, out, o, row_end);
 }
 
 /* Token t against rows [row_begin, row_end). */
@@ -404,7 +382,7 @@ static void u7_single_rows(const lmc_qmat *w, const uint8_t *u, const float *xsc
         u7_store(acc[0], xscale[t], w->scale + o, bias ? bias + o : NULL, out + o);
     }
     if (o < row_end)
-        u7_partial_rows(w, u, xscale + t, 0, 1, bias, out, o, row_end);
+        lmc_q7_rows_scalar(w, u, xscale + t, 0, 1, bias, out, o, row_end);
 }
 
 /* Rows [row_begin, row_end) against the rebuilt tokens [t0, t1): groups
@@ -427,7 +405,7 @@ static void u7_rows(const lmc_qmat *w, const uint8_t *u7, const float *xscale, i
         }
     }
     if (t4 > t0 && o < row_end)
-        u7_partial_rows(w, u7, xscale, t0, t4, bias, y, o, row_end);
+        lmc_q7_rows_scalar(w, u7, xscale, t0, t4, bias, y, o, row_end);
     int t = t4;
     if (t1 - t >= 2) {
         u7_pair_rows(w, u7 + (size_t)(t - t0) * cols, xscale, t, bias, y, row_begin, row_end);
